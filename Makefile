@@ -1,0 +1,50 @@
+# One entry point for setup, build and tests. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3.10 || echo python3.11)
+PIP_VERSION := 24.3.1
+MERLIN_VENV := .venvs/merlin
+MERLIN_PY := $(MERLIN_VENV)/bin/python
+BUILD_DIR ?= artifacts
+ROWS ?= 100000
+DATA ?=
+PYTEST_ARGS ?=
+
+.PHONY: help setup build test lint format clean
+
+help:
+	@echo "make setup   create the Merlin environment ($(MERLIN_VENV)) from requirements/merlin.lock.txt"
+	@echo "make build   build every artifact into $(BUILD_DIR)/ (ROWS=$(ROWS); DATA=DIR for parquet data)"
+	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
+	@echo "make lint    ruff check and format check"
+
+setup: $(MERLIN_VENV)/.installed
+
+# pip is pinned too: pip 26.3+ refuses merlin-systems (a direct-URL test extra).
+# The lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
+$(MERLIN_VENV)/.installed: requirements/merlin.lock.txt
+	@case "$$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null)" in \
+	  3.10|3.11) ;; \
+	  *) echo "error: need Python 3.10 or 3.11 for TensorFlow 2.12 (set PYTHON=...); found '$(PYTHON)'"; exit 1;; \
+	esac
+	rm -rf $(MERLIN_VENV)
+	$(PYTHON) -m venv $(MERLIN_VENV)
+	$(MERLIN_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(MERLIN_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/merlin.lock.txt
+	touch $@
+
+build: setup
+	$(MERLIN_PY) -m training build --out $(BUILD_DIR) --rows $(ROWS) $(if $(DATA),--data $(DATA))
+
+test: setup
+	$(MERLIN_PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(MERLIN_VENV)/bin/ruff check .
+	$(MERLIN_VENV)/bin/ruff format --check .
+
+format: setup
+	$(MERLIN_VENV)/bin/ruff format .
+	$(MERLIN_VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(BUILD_DIR) .$(BUILD_DIR).partial .$(BUILD_DIR).previous

@@ -1,0 +1,88 @@
+"""Shared fixtures: a real Redis, and one small real build per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_ROWS = 20_000
+TEST_SEED = 7
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_redis(url: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    client = redis.Redis.from_url(url)
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """Base URL (no db) of a real Redis: $REDIS_URL's server if set, else our own on a free port."""
+    if os.environ.get("REDIS_URL"):
+        url = os.environ["REDIS_URL"]
+        yield url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+        return
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}"
+        try:
+            wait_for_redis(url)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: str) -> str:
+    """The database the session build materializes into (db 0)."""
+    return f"{redis_server}/0"
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
+    """A complete build on planted synthetic data, made once per session."""
+    from training.pipeline import BuildConfig, run
+
+    out = tmp_path_factory.mktemp("session") / "build"
+    run(BuildConfig(out=out, redis_url=redis_url, rows=TEST_ROWS, seed=TEST_SEED))
+    return out

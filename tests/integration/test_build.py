@@ -1,0 +1,184 @@
+"""The session build, checked through its reloaded artifacts, real Feast and real Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+from nvtabular import Workflow
+
+from tests.conftest import TEST_ROWS, TEST_SEED
+from training import data, feature_store, features, index, manifest, metrics, ranking, retrieval
+from training.pipeline import ARTIFACTS
+from training.schema import ITEM_FEATURES, TARGET, USER_FEATURES
+from training.synthetic import FIRST_SPARSE_ID
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def raw() -> data.RawData:
+    """The same planted data the session build was made from."""
+    return data.generate("planted", TEST_ROWS, TEST_SEED)
+
+
+@pytest.fixture(scope="module")
+def encoded(build_dir: Path, raw: data.RawData) -> dict[str, pd.DataFrame]:
+    workflow = Workflow.load(str(build_dir / ARTIFACTS["workflow"]))
+    return {
+        "train": features.encode(workflow, raw.train),
+        "valid": features.encode(workflow, raw.valid),
+    }
+
+
+@pytest.fixture(scope="module")
+def tables(build_dir: Path) -> dict[str, pd.DataFrame]:
+    repo = build_dir / ARTIFACTS["feature_repo"] / "data"
+    return {name: pd.read_parquet(repo / f"{name}_features.parquet") for name in ("user", "item")}
+
+
+def test_manifest_describes_a_complete_build(build_dir: Path) -> None:
+    document = manifest.read(build_dir)
+    assert document["complete"] is True
+    assert document["rows"]["train"] + document["rows"]["valid"] == TEST_ROWS
+    for stage in ("data", "features", "retrieval", "ranking", "index", "feature_store", "total"):
+        assert document["timings_s"][stage] >= 0
+    assert document["versions"]["merlin-models"] == "23.8.0"
+    assert {"auc", "logloss"} <= document["metrics"]["ranking"].keys()
+    assert {"recall_at_10", "recall_at_100", "ndcg_at_10"} <= document["metrics"][
+        "retrieval"
+    ].keys()
+    for relative in document["artifacts"].values():
+        assert not Path(relative).is_absolute()
+        assert (build_dir / relative).exists(), relative
+    assert not list(build_dir.parent.glob(".build.*")), "staging left behind"
+
+
+def test_build_does_not_depend_on_its_absolute_path(build_dir: Path) -> None:
+    needle = str(build_dir).encode()
+    offenders = [
+        path.relative_to(build_dir)
+        for path in build_dir.rglob("*")
+        if path.is_file() and path.suffix != ".parquet" and needle in path.read_bytes()
+    ]
+    assert offenders == []
+
+
+def test_models_reload_and_score(build_dir: Path, encoded: dict[str, pd.DataFrame]) -> None:
+    query_tower = tf.keras.models.load_model(build_dir / ARTIFACTS["query_tower"])
+    dlrm = tf.keras.models.load_model(build_dir / ARTIFACTS["ranking_model"])
+    sample = encoded["valid"].head(50)
+    vectors = retrieval.embed(query_tower, sample)
+    assert vectors.shape[0] == 50 and np.isfinite(vectors).all()
+    scores = ranking.predict(dlrm, sample)
+    assert scores.shape == (50,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_embeddings_and_index_cover_the_whole_catalogue(build_dir: Path, raw: data.RawData) -> None:
+    catalogue = set(pd.concat([raw.train, raw.valid])["item_id"])
+    embeddings = pq.read_table(build_dir / ARTIFACTS["item_embeddings"]).to_pandas()
+    assert set(embeddings["item_id"]) == catalogue
+    faiss_index = index.load(build_dir / ARTIFACTS["faiss_index"])
+    assert faiss_index.ntotal == len(catalogue)
+    vectors = np.stack(embeddings["embedding"].to_numpy()).astype(np.float32)
+    queries = vectors[:5] + 0.1
+    _, found = index.search(faiss_index, queries, k=1)
+    best = embeddings["item_id"].to_numpy()[np.argmax(queries @ vectors.T, axis=1)]
+    assert found[:, 0].tolist() == best.tolist()
+
+
+def test_ranking_model_learns_the_planted_signal(
+    build_dir: Path, raw: data.RawData, encoded: dict[str, pd.DataFrame]
+) -> None:
+    dlrm = tf.keras.models.load_model(build_dir / ARTIFACTS["ranking_model"])
+    labels = raw.valid[TARGET].to_numpy()
+    model_auc = metrics.auc(labels, ranking.predict(dlrm, encoded["valid"]))
+    item_ctr = raw.train.groupby("item_id")[TARGET].mean()
+    popularity = raw.valid["item_id"].map(item_ctr).fillna(raw.train[TARGET].mean())
+    baseline_auc = metrics.auc(labels, popularity.to_numpy())
+    assert model_auc >= 0.70
+    assert model_auc > baseline_auc + 0.02, (model_auc, baseline_auc)
+
+
+def test_retrieval_beats_random_by_three_times(
+    build_dir: Path, raw: data.RawData, encoded: dict[str, pd.DataFrame]
+) -> None:
+    query_tower = tf.keras.models.load_model(build_dir / ARTIFACTS["query_tower"])
+    faiss_index = index.load(build_dir / ARTIFACTS["faiss_index"])
+    clicks = raw.valid[TARGET].to_numpy() == 1
+    queries = retrieval.embed(query_tower, encoded["valid"][clicks])
+    _, found = index.search(faiss_index, queries, k=100)
+    hits = (found == raw.valid["item_id"].to_numpy()[clicks][:, None]).any(axis=1)
+    random_recall = 100 / faiss_index.ntotal
+    assert hits.mean() >= 3 * random_recall, (hits.mean(), random_recall)
+
+
+def test_every_known_user_gets_full_distinct_candidates(
+    build_dir: Path, tables: dict[str, pd.DataFrame]
+) -> None:
+    query_tower = tf.keras.models.load_model(build_dir / ARTIFACTS["query_tower"])
+    faiss_index = index.load(build_dir / ARTIFACTS["faiss_index"])
+    users = tables["user"].rename(columns={"user_id": "raw", "user_id_encoded": "user_id"})
+    _, found = index.search(faiss_index, retrieval.embed(query_tower, users), k=100)
+    assert found.shape == (len(users), 100)
+    assert (found >= 0).all()
+    assert all(len(np.unique(row)) == 100 for row in found)
+
+
+def test_ids_stay_catalogue_ids(
+    build_dir: Path, raw: data.RawData, tables: dict[str, pd.DataFrame]
+) -> None:
+    both = pd.concat([raw.train, raw.valid])
+    assert set(tables["user"]["user_id"]) == set(both["user_id"])
+    assert set(tables["item"]["item_id"]) == set(both["item_id"])
+    assert tables["user"]["user_id"].min() >= FIRST_SPARSE_ID
+    popular = pd.read_parquet(build_dir / ARTIFACTS["popular_items"])
+    assert set(popular["item_id"]) <= set(both["item_id"])
+    assert popular["clicks"].is_monotonic_decreasing
+
+
+def _online(build_dir: Path, redis_url: str, view: str, key: str, ids: list[int]) -> pd.DataFrame:
+    repo = build_dir / ARTIFACTS["feature_repo"]
+    with feature_store.feast_env(repo, redis_url):
+        store = feature_store.open_store(repo)
+        names = [f"{view}:{f.name}" for f in store.get_feature_view(view).features]
+        rows = store.get_online_features(names, [{key: int(i)} for i in ids]).to_df()
+    return rows.set_index(key).loc[ids]
+
+
+def test_user_features_read_back_through_feast(
+    build_dir: Path, redis_url: str, tables: dict[str, pd.DataFrame]
+) -> None:
+    expected = tables["user"].sample(25, random_state=0).set_index("user_id")
+    online = _online(build_dir, redis_url, "user_features", "user_id", expected.index.tolist())
+    columns = ["user_id_encoded", *USER_FEATURES]
+    assert online[columns].astype("int64").equals(expected[columns].astype("int64"))
+
+
+def test_item_features_read_back_through_feast(
+    build_dir: Path, redis_url: str, tables: dict[str, pd.DataFrame]
+) -> None:
+    expected = tables["item"].sample(25, random_state=0).set_index("item_id")
+    online = _online(build_dir, redis_url, "item_features", "item_id", expected.index.tolist())
+    columns = ["item_id_encoded", *ITEM_FEATURES]
+    assert online[columns].astype("int64").equals(expected[columns].astype("int64"))
+
+
+def test_online_features_match_the_workflow_encoding(
+    build_dir: Path, raw: data.RawData, tables: dict[str, pd.DataFrame]
+) -> None:
+    workflow = Workflow.load(str(build_dir / ARTIFACTS["workflow"]))
+    sample = raw.valid.drop_duplicates("user_id").head(20)
+    encoded = features.encode(workflow, sample).set_index("user_id_raw")
+    stored = tables["user"].set_index("user_id").loc[encoded.index]
+    assert (stored[list(USER_FEATURES)].to_numpy() == encoded[list(USER_FEATURES)].to_numpy()).all()
+    assert (stored["user_id_encoded"].to_numpy() == encoded["user_id"].to_numpy()).all()
+
+
+def test_manifest_json_is_valid_json(build_dir: Path) -> None:
+    json.loads((build_dir / manifest.MANIFEST).read_text())

@@ -1,0 +1,86 @@
+"""Command line: `python -m training build --out DIR [--rows N] [--data DIR] [--seed S]`.
+
+Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
+status 1, one line, and the traceback in `<out>.error.log`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from training import data, manifest
+from training.errors import BuildError
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="build every artifact into --out")
+    build.add_argument("--out", type=Path, required=True, help="build directory to (re)place")
+    build.add_argument("--rows", type=int, default=100_000, help="synthetic rows (default 100000)")
+    build.add_argument("--data", type=Path, help="read DIR/train/*.parquet and DIR/valid/*.parquet")
+    build.add_argument(
+        "--synthetic",
+        choices=("planted", "merlin"),
+        default="planted",
+        help="synthetic data: planted signal (default) or Merlin's signal-free generator",
+    )
+    build.add_argument("--seed", type=int, default=42)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.rows <= 0:
+        return _fail(f"--rows must be a positive number, got {args.rows}", 2)
+    try:
+        # Check the input before importing TensorFlow: bad input fails in about a second.
+        manifest.check_replaceable(args.out)
+        raw = data.load(args.data) if args.data is not None else None
+        _quiet_libraries()
+        from training.pipeline import BuildConfig, run
+        from training.settings import TrainingSettings
+
+        settings = TrainingSettings()
+        run(
+            BuildConfig(
+                out=args.out.resolve(),
+                redis_url=settings.redis_url,
+                rows=args.rows,
+                data_dir=args.data,
+                synthetic=args.synthetic,
+                seed=args.seed,
+            ),
+            raw,
+        )
+    except BuildError as exc:
+        return _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # one line for the user, the traceback in a log
+        log_path = args.out.with_name(f"{args.out.name}.error.log")
+        log_path.write_text(traceback.format_exc())
+        return _fail(f"{type(exc).__name__}: {exc} (traceback in {log_path})".splitlines()[0], 1)
+    print(args.out)
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """Keep TensorFlow's, Merlin's and Feast's import-time chatter off the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("FEAST_USAGE", "False")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status

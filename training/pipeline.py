@@ -1,0 +1,204 @@
+"""The offline build: raw data -> features -> models -> index -> online store -> manifest.
+
+Everything is written into a staging directory beside the output and moved into place only
+when every stage has succeeded, so a failed build never leaves a directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from training import data, feature_store, features, index, manifest, ranking, retrieval
+from training.schema import TARGET
+
+POPULAR_ITEMS = 100
+ARTIFACTS = {
+    "workflow": "workflow",
+    "query_tower": "query_tower",
+    "ranking_model": "ranking_model",
+    "item_embeddings": "item_embeddings.parquet",
+    "faiss_index": "items.faiss",
+    "popular_items": "popular_items.parquet",
+    "feature_repo": "feature_repo",
+}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    out: Path
+    redis_url: str
+    rows: int = 100_000
+    data_dir: Path | None = None
+    synthetic: str = "planted"
+    seed: int = 42
+    retrieval: retrieval.RetrievalConfig = field(default_factory=retrieval.RetrievalConfig)
+    ranking: ranking.RankingConfig = field(default_factory=ranking.RankingConfig)
+    index: index.IndexConfig = field(default_factory=index.IndexConfig)
+
+
+class StageTimer:
+    """Prints each stage as it ends and keeps its wall time."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        log(f"{name:<14} {self.seconds[name]:7.2f} s")
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self.started, 2)
+
+
+def log(message: str) -> None:
+    print(f"[build] {message}", file=sys.stderr, flush=True)
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run(config: BuildConfig, raw: data.RawData | None = None) -> dict[str, Any]:
+    """Build into a staging directory, then move it to `config.out`; returns the manifest.
+
+    `raw` is the already loaded data, if the caller has it; else it is read or generated.
+    """
+    manifest.check_replaceable(config.out)
+    staging = config.out.with_name(f".{config.out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        document = _build(config, staging, raw)
+        _replace(staging, config.out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return document
+
+
+def _replace(staging: Path, out: Path) -> None:
+    previous = out.with_name(f".{out.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if out.exists():
+        out.rename(previous)
+    staging.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> dict[str, Any]:
+    timer = StageTimer()
+    feature_store.check_redis(config.redis_url)
+    with timer.stage("data"):
+        raw = _raw_data(config) if raw is None else raw
+        log(f"{raw.source}: {len(raw.train)} train rows, {len(raw.valid)} valid rows")
+    with timer.stage("features"):
+        workflow = features.build_workflow(build_dir / "categories")
+        encoded = features.fit_transform(
+            workflow, raw.train, {"valid": raw.valid, "all": pd.concat([raw.train, raw.valid])}
+        )
+        workflow.save(str(build_dir / ARTIFACTS["workflow"]))
+        shutil.rmtree(build_dir / "categories")  # the saved workflow holds its own copy
+        schema = features.model_schema(workflow)
+    with timer.stage("retrieval"):
+        two_tower = retrieval.train(schema, encoded["train"], config.retrieval)
+        query_tower = two_tower.retrieval_block.query_block()
+        items = encoded["all"].drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
+        item_vectors = retrieval.embed(two_tower.retrieval_block.item_block(), items)
+        item_rows = pd.Series(np.arange(len(items)), index=items["item_id_raw"])
+        retrieval_metrics = retrieval.evaluate(
+            query_tower, item_vectors, item_rows, encoded["valid"]
+        )
+        log(_format_metrics("two-tower", retrieval_metrics))
+    with timer.stage("ranking"):
+        dlrm = ranking.train(schema, encoded["train"], config.ranking)
+        ranking_metrics = ranking.evaluate(dlrm, encoded["valid"], encoded["train"])
+        log(_format_metrics("dlrm", ranking_metrics))
+    with timer.stage("save_models"):
+        query_tower.save(str(build_dir / ARTIFACTS["query_tower"]))
+        dlrm.save(str(build_dir / ARTIFACTS["ranking_model"]))
+    with timer.stage("index"):
+        item_ids = items["item_id_raw"].to_numpy()
+        _write_embeddings(build_dir / ARTIFACTS["item_embeddings"], item_ids, item_vectors)
+        faiss_index = index.build(item_vectors, item_ids, config.index)
+        index.save(faiss_index, build_dir / ARTIFACTS["faiss_index"])
+        _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
+    with timer.stage("feature_store"):
+        event_time = feature_store.now_utc()
+        repo_dir = build_dir / ARTIFACTS["feature_repo"]
+        feature_store.write_repo(repo_dir, feature_store.feature_tables(encoded["all"], event_time))
+        online = feature_store.materialize(repo_dir, config.redis_url, event_time)
+    document = {
+        "source": raw.source,
+        "seed": config.seed,
+        "rows": {"train": len(raw.train), "valid": len(raw.valid)},
+        "users": int(encoded["all"]["user_id_raw"].nunique()),
+        "items": len(items),
+        "metrics": {"retrieval": retrieval_metrics, "ranking": ranking_metrics},
+        "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
+        "online_store": {"project": "multi_stage_recsys", **online},
+        "config": _jsonable(asdict(config)),
+        "artifacts": ARTIFACTS,
+        "timings_s": {**timer.seconds, "total": timer.total()},
+        "peak_rss_mb": peak_rss_mb(),
+        "created_at": event_time.isoformat(),
+        "versions": manifest.package_versions(),
+    }
+    manifest.write(build_dir, document)
+    log(f"total {timer.total():.1f} s, peak RSS {peak_rss_mb():.0f} MB")
+    return document
+
+
+def _raw_data(config: BuildConfig) -> data.RawData:
+    if config.data_dir is not None:
+        return data.load(config.data_dir)
+    return data.generate(config.synthetic, config.rows, config.seed)
+
+
+def _write_embeddings(path: Path, item_ids: np.ndarray, vectors: np.ndarray) -> None:
+    dim = vectors.shape[1]
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
+    table = pa.table({"item_id": pa.array(item_ids, pa.int32()), "embedding": embedding})
+    pq.write_table(table, path)
+
+
+def _write_popular(path: Path, train: pd.DataFrame) -> None:
+    """The most clicked items in train: the answer for users the system does not know."""
+    clicks = train.groupby("item_id_raw")[TARGET].agg(["sum", "count"])
+    top = clicks.sort_values(["sum", "count"], ascending=False).head(POPULAR_ITEMS)
+    pd.DataFrame(
+        {"item_id": top.index.astype("int32"), "clicks": top["sum"].astype("int64")}
+    ).to_parquet(path, index=False)
+
+
+def _format_metrics(name: str, values: dict[str, float]) -> str:
+    shown = ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
+    return f"{name}: {shown}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k not in ("redis_url", "out")}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
