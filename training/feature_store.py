@@ -59,16 +59,27 @@ def write_repo(repo_dir: Path, tables: dict[str, pd.DataFrame]) -> None:
         table.to_parquet(repo_dir / "data" / f"{name}.parquet", index=False)
 
 
-def materialize(repo_dir: Path, redis_url: str, event_time: datetime) -> dict[str, int]:
-    """Apply the definitions, clear the project's online keys, materialize; keys written."""
+def materialize(repo_dir: Path, redis_url: str) -> dict[str, int]:
+    """Apply the definitions, clear the project's online keys, materialize every row.
+
+    The window spans the tables' own timestamps, so no row falls outside it.
+    """
+    start, end = _time_span(repo_dir / "data")
     with feast_env(repo_dir, redis_url):
         store = open_store(repo_dir)
         store.apply(load_definitions(repo_dir).DEFINITIONS)
         client = check_redis(redis_url)
         deleted = clear_project(client, store.project)
-        store.materialize(event_time - timedelta(seconds=1), event_time + timedelta(seconds=1))
+        store.materialize(start - timedelta(seconds=1), end + timedelta(seconds=1))
         written = sum(1 for _ in client.scan_iter(match=b"*" + store.project.encode(), count=1000))
     return {"keys_deleted": deleted, "keys_written": written}
+
+
+def _time_span(data_dir: Path) -> tuple[datetime, datetime]:
+    stamps = pd.concat(
+        [pd.read_parquet(path, columns=["event_timestamp"]) for path in data_dir.glob("*.parquet")]
+    )["event_timestamp"]
+    return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
 
 
 def open_store(repo_dir: Path):  # -> feast.FeatureStore (imported lazily: feast is slow to import)

@@ -143,7 +143,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         event_time = feature_store.now_utc()
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
         feature_store.write_repo(repo_dir, feature_store.feature_tables(encoded["all"], event_time))
-        online = feature_store.materialize(repo_dir, config.redis_url, event_time)
+        online = feature_store.materialize(repo_dir, config.redis_url)
     document = {
         "source": raw.source,
         "seed": config.seed,

@@ -38,22 +38,22 @@ def test_rebuilding_leaves_the_same_online_state(repo: Path, redis_server: str) 
     client.flushdb()
     users_path = repo / "data" / "user_features.parquet"
     users = pd.read_parquet(users_path)
-    first_time = feature_store.now_utc()
+    first_time = users["event_timestamp"].max()
 
-    feature_store.materialize(repo, url, first_time)
+    feature_store.materialize(repo, url)
     first = online_state(client)
     assert len(first) == len(users) + len(pd.read_parquet(repo / "data" / "item_features.parquet"))
 
     extra = users.tail(1).assign(user_id=users["user_id"].max() + 1)
     pd.concat([users, extra]).to_parquet(users_path, index=False)
-    feature_store.materialize(repo, url, first_time)
+    feature_store.materialize(repo, url)
     assert len(online_state(client)) == len(first) + 1
 
-    later = first_time + timedelta(minutes=5)
+    later = first_time + timedelta(days=3)
     users.assign(event_timestamp=later, created=later).to_parquet(users_path, index=False)
     items_path = repo / "data" / "item_features.parquet"
     pd.read_parquet(items_path).assign(event_timestamp=later, created=later).to_parquet(items_path)
-    result = feature_store.materialize(repo, url, later)
+    result = feature_store.materialize(repo, url)
     assert online_state(client) == first
     assert result["keys_written"] == len(first)
 
