@@ -17,7 +17,9 @@ from training.schema import TARGET
 
 @dataclass(frozen=True)
 class RankingConfig:
-    epochs: int = 3
+    max_epochs: int = 5
+    early_stopping_share: float = 0.1
+    """Share of train held out to stop at the epoch with the best loss (DLRM over-fits ids)."""
     batch_size: int = 1024
     learning_rate: float = 0.003
     embedding_dim: int = 32
@@ -34,14 +36,29 @@ def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> mm.Mode
         prediction_tasks=mm.BinaryOutput(TARGET),
     )
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate), run_eagerly=False)
+    fit_rows, stop_rows = _hold_out(train[schema.column_names], config.early_stopping_share)
     model.fit(
-        Dataset(train[schema.column_names], schema=schema),
-        batch_size=min(config.batch_size, len(train)),
-        epochs=config.epochs,
+        Dataset(fit_rows, schema=schema),
+        validation_data=Dataset(stop_rows, schema=schema),
+        batch_size=min(config.batch_size, len(fit_rows)),
+        epochs=config.max_epochs,
         shuffle=True,
         verbose=0,
+        callbacks=[
+            tf.keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=1, restore_best_weights=True
+            )
+        ],
     )
     return model
+
+
+def _hold_out(frame: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded random split: (rows to fit on, rows to choose the epoch with)."""
+    held = np.random.default_rng(0).random(len(frame)) < share
+    if held.all() or not held.any():
+        return frame, frame
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
 
 
 def predict(model: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 8192) -> np.ndarray:

@@ -69,7 +69,7 @@ def _port(value: str, name: str) -> int:
     except ValueError:
         port = -1
     if not 1 <= port <= 65535:
-        raise ConfigError(f"{name} must be a port number (1-65535), got {value!r}")
+        raise ConfigError(f"{name}: expected a port number 1-65535, got {value!r}")
     return port
 
 
@@ -251,7 +251,7 @@ def summarize_log(path: Path) -> str:
             errors.append(message)
     if not errors:
         tail = [line.strip() for line in read_tail(path, lines=5) if line.strip()]
-        return tail[-1][:300] if tail else "no output"
+        return f"no error logged (last line: {tail[-1][:200]})" if tail else "no output logged"
     last = errors[-1]
     if "failed to load all models" in last:
         causes = [e for e in errors if e.startswith("failed to load '")][-3:]
@@ -592,8 +592,8 @@ def _positive(value: str) -> float:
 def _port_arg(value: str) -> int:
     try:
         return _port(value, "port")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value!r}") from None
 
 
 def build_parser(settings: TritonSettings) -> argparse.ArgumentParser:

@@ -1,0 +1,306 @@
+"""The local Triton launcher against a real tritonserver: API, CLI round trip, failures."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy.triton.launch import (
+    StartError,
+    TritonServer,
+    group_members,
+    process_alive,
+    summarize_log,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+name: "add_one"
+backend: "python"
+max_batch_size: 0
+input [ { name: "INPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
+output [ { name: "OUTPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
+instance_group [ { kind: KIND_CPU, count: 1 } ]
+"""
+
+MODEL = """
+import sys
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        # Record which environment the stub runs in: the test checks it is the venv.
+        info = f"{sys.prefix}\\n{np.__version__}\\n"
+        (Path(args["model_repository"]) / "python_env.txt").write_text(info)
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            out = pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.int32))
+            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
+        return responses
+"""
+
+BROKEN_MODEL = """
+class TritonPythonModel:
+    def initialize(self, args):
+        raise RuntimeError("boom at init")
+"""
+
+
+def make_repository(root: Path, model_source: str = MODEL) -> Path:
+    version = root / "add_one" / "1"
+    version.mkdir(parents=True)
+    (root / "add_one" / "config.pbtxt").write_text(textwrap.dedent(CONFIG))
+    (version / "model.py").write_text(textwrap.dedent(model_source))
+    return root
+
+
+def free_ports(count: int = 3) -> list[int]:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        ports = [int(sock.getsockname()[1]) for sock in socks]
+    return ports
+
+
+def port_free(port: int) -> bool:
+    """Bindable again (SO_REUSEADDR, as a server binds: TIME_WAIT leftovers do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@contextmanager
+def occupied(port: int) -> Iterator[socket.socket]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        yield sock
+
+
+def launch(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.triton.launch", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture()
+def repository(tmp_path: Path) -> Path:
+    return make_repository(tmp_path / "model_repository")
+
+
+def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
+    repository: Path, tmp_path: Path
+) -> None:
+    import tritonclient.grpc as grpcclient
+
+    http, grpc, metrics = free_ports()
+    pid_file = tmp_path / "run" / "triton.pid"
+    server = TritonServer(
+        repository,
+        host="127.0.0.1",
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+        run_dir=tmp_path / "run",
+        pid_file=pid_file,
+    )
+    with server:
+        pid = server.pid
+        assert pid is not None and server.running
+        assert pid_file.read_text().strip() == str(pid)
+        assert server.grpc_url == f"127.0.0.1:{grpc}"
+        assert server.startup_seconds is not None and server.startup_seconds < 30
+        print(f"tritonserver ready in {server.startup_seconds:.2f} s")
+
+        client = grpcclient.InferenceServerClient(url=server.grpc_url)
+        try:
+            assert client.is_model_ready("add_one")
+            data = np.array([1, 2, 3, 41], dtype=np.int32)
+            inp = grpcclient.InferInput("INPUT0", list(data.shape), "INT32")
+            inp.set_data_from_numpy(data)
+            result = client.infer("add_one", [inp])
+            np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), data + 1)
+        finally:
+            client.close()
+
+        # The stub ran the model in this virtualenv (numpy < 2), not the base interpreter.
+        prefix, numpy_version = (repository / "add_one" / "python_env.txt").read_text().split()
+        assert Path(prefix).resolve() == Path(sys.prefix).resolve()
+        assert int(numpy_version.split(".")[0]) < 2
+        assert len(group_members(pid)) >= 2  # the server and the model's stub
+
+    assert not server.running
+    assert not process_alive(pid)
+    assert group_members(pid) == []
+    assert not pid_file.exists()
+    assert all(port_free(port) for port in (http, grpc, metrics))
+
+
+def test_cli_start_stop_round_trip(repository: Path, tmp_path: Path) -> None:
+    http, grpc, metrics = free_ports()
+    run_dir, pid_file = tmp_path / "run", tmp_path / "server.pid"
+    ports = ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    started = launch(
+        "start",
+        "--model-repository",
+        str(repository),
+        *ports,
+        "--run-dir",
+        str(run_dir),
+        "--pid-file",
+        str(pid_file),
+        "--timeout",
+        "30",
+    )
+    pid = int(pid_file.read_text()) if pid_file.exists() else None
+    try:
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.count("\n") == 1 and started.stdout.startswith("ready: ")
+        assert pid is not None and process_alive(pid)
+        assert (run_dir / "tritonserver.log").exists()
+        assert (run_dir / "backends" / "python" / "triton_python_backend_stub").is_file()
+
+        stopped = launch("stop", "--pid-file", str(pid_file))
+        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.stdout.startswith(f"stopped tritonserver pid {pid}")
+        assert not pid_file.exists()
+        assert not process_alive(pid) and group_members(pid) == []
+        assert all(port_free(port) for port in (http, grpc, metrics))
+
+        again = launch("stop", "--pid-file", str(pid_file))
+        assert again.returncode == 0 and "nothing to stop" in again.stdout
+    finally:
+        if pid is not None and group_members(pid):
+            launch("stop", "--pid-file", str(pid_file), "--timeout", "5")
+
+
+def test_missing_repository_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = launch("start", "--model-repository", str(tmp_path / "nope"), "--timeout", "5")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "model repository" in line and "does not exist" in line
+
+
+def test_taken_port_is_reported_before_launch(repository: Path, tmp_path: Path) -> None:
+    http, grpc, metrics = free_ports()
+    with occupied(grpc):
+        began = time.monotonic()
+        result = launch(
+            "start",
+            "--model-repository",
+            str(repository),
+            "--http-port",
+            str(http),
+            "--grpc-port",
+            str(grpc),
+            "--metrics-port",
+            str(metrics),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--timeout",
+            "20",
+        )
+        assert time.monotonic() - began < 10
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert f"127.0.0.1:{grpc}" in line and "already in use" in line
+    assert not (tmp_path / "run" / "tritonserver.pid").exists()
+
+
+def test_taken_port_seen_by_tritonserver_fails_fast(repository: Path, tmp_path: Path) -> None:
+    """Without the pre-check (a race), Triton itself exits; the error names the port."""
+    http, grpc, metrics = free_ports()
+    server = TritonServer(
+        repository,
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+        run_dir=tmp_path / "run",
+        check_ports=False,
+    )
+    with occupied(http):
+        began = time.monotonic()
+        with pytest.raises(StartError) as excinfo:
+            server.start(timeout=20)
+        assert time.monotonic() - began < 15
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "exited with code" in message
+    assert f"'127.0.0.1:{http}' already in use" in message
+    assert "CUDA" not in message and "NVML" not in message
+    assert server.pid is not None and group_members(server.pid) == []
+
+
+def test_model_that_fails_to_load_exits_1_naming_the_cause(tmp_path: Path) -> None:
+    repository = make_repository(tmp_path / "model_repository", BROKEN_MODEL)
+    http, grpc, metrics = free_ports()
+    result = launch(
+        "start",
+        "--model-repository",
+        str(repository),
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc),
+        "--metrics-port",
+        str(metrics),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--timeout",
+        "20",
+    )
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "boom at init" in line and "tritonserver.log" in line
+    assert not (tmp_path / "run" / "tritonserver.pid").exists()
+
+
+def test_harmless_cpu_messages_are_not_reported_as_errors(tmp_path: Path) -> None:
+    log = tmp_path / "tritonserver.log"
+    log.write_text(
+        'W1127 21:14:53.975501 1 pinned_memory_manager.cc:273] "Unable to allocate pinned system '
+        'memory, pinned memory pool will not be available: CUDA driver version is insufficient"\n'
+        'E1127 21:14:53.975640 1 server.cc:241] "CudaDriverHelper has not been initialized."\n'
+        "Error: Failed to initialize NVML\n"
+        'E1127 21:14:53.975641 1 cuda.cc:1] "unable to create stream: no CUDA-capable device"\n'
+        'I1127 21:14:55.315597 1 grpc_server.cc:2558] "Started GRPCInferenceService"\n'
+    )
+    summary = summarize_log(log)
+    assert summary.startswith("no error logged") and "Started GRPCInferenceService" in summary
+    with log.open("a") as handle:
+        handle.write('E1127 21:14:56.1 1 main.cc:257] "failed to start HTTP service: boom"\n')
+    assert summarize_log(log) == "failed to start HTTP service: boom"
