@@ -5,15 +5,19 @@ PIP_VERSION := 24.3.1
 MERLIN_VENV := .venvs/merlin
 MERLIN_PY := $(MERLIN_VENV)/bin/python
 BUILD_DIR ?= artifacts
+MODEL_REPOSITORY ?= model_repository
+RUN_DIR ?= run
 ROWS ?= 100000
 DATA ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup build test lint format clean
+.PHONY: help setup build export triton triton-stop bench-triton test lint format clean
 
 help:
 	@echo "make setup   create the Merlin environment ($(MERLIN_VENV)) from requirements/merlin.lock.txt"
 	@echo "make build   build every artifact into $(BUILD_DIR)/ (ROWS=$(ROWS); DATA=DIR for parquet data)"
+	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
+	@echo "make bench-triton  gRPC latency/throughput against the running server"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
 	@echo "make lint    ruff check and format check"
 
@@ -34,6 +38,20 @@ $(MERLIN_VENV)/.installed: requirements/merlin.lock.txt
 
 build: setup
 	$(MERLIN_PY) -m training build --out $(BUILD_DIR) --rows $(ROWS) $(if $(DATA),--data $(DATA))
+	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY)
+
+export: setup
+	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY)
+
+triton: setup
+	$(MERLIN_PY) -m deploy.triton.launch start --model-repository $(MODEL_REPOSITORY) \
+	  --run-dir $(RUN_DIR)/triton --log-file $(RUN_DIR)/triton.log --pid-file $(RUN_DIR)/triton.pid
+
+triton-stop: setup
+	$(MERLIN_PY) -m deploy.triton.launch stop --pid-file $(RUN_DIR)/triton.pid
+
+bench-triton: setup
+	$(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR)
 
 test: setup
 	$(MERLIN_PY) -m pytest $(PYTEST_ARGS)

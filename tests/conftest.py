@@ -86,3 +86,32 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
     out = tmp_path_factory.mktemp("session") / "build"
     run(BuildConfig(out=out, redis_url=redis_url, rows=TEST_ROWS, seed=TEST_SEED))
     return out
+
+
+@pytest.fixture(scope="session")
+def model_repository(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) -> Path:
+    """The session build exported as a Triton model repository."""
+    from training.export import export_repository
+
+    repository = tmp_path_factory.mktemp("model_repository")
+    export_repository(build_dir, repository)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def triton(model_repository: Path, redis_url: str) -> Iterator[object]:
+    """A real tritonserver serving the exported repository on free ports."""
+    from deploy.triton.launch import TritonServer
+
+    server = TritonServer(
+        model_repository,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        extra_env={"REDIS_URL": redis_url},
+    )
+    server.start(timeout=180)
+    try:
+        yield server
+    finally:
+        server.stop()

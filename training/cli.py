@@ -1,4 +1,5 @@
-"""Command line: `python -m training build --out DIR [--rows N] [--data DIR] [--seed S]`.
+"""Command line: `python -m training build --out DIR [--rows N] [--data DIR] [--seed S]`
+and `python -m training export --build DIR --out MODEL_REPOSITORY`.
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -32,33 +33,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="synthetic data: planted signal (default) or Merlin's signal-free generator",
     )
     build.add_argument("--seed", type=int, default=42)
+    export = commands.add_parser("export", help="export a build as a Triton model repository")
+    export.add_argument("--build", type=Path, required=True, help="a complete build directory")
+    export.add_argument("--out", type=Path, required=True, help="the model repository to write")
+    export.add_argument("--candidates", type=int, default=100, help="retrieved per user")
+    export.add_argument("--topk", type=int, default=10, help="items returned per user")
+    export.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="0: order by score (default); >0: sample by softmax(score / temperature)",
+    )
+    export.add_argument("--instances", type=int, default=2, help="executor instances (CPU)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.rows <= 0:
-        return _fail(f"--rows must be a positive number, got {args.rows}", 2)
+    command = _export if args.command == "export" else _build
     try:
-        # Check the input before importing TensorFlow: bad input fails in about a second.
-        manifest.check_replaceable(args.out)
-        raw = data.load(args.data) if args.data is not None else None
-        _quiet_libraries()
-        from training.pipeline import BuildConfig, run
-        from training.settings import TrainingSettings
-
-        settings = TrainingSettings()
-        run(
-            BuildConfig(
-                out=args.out.resolve(),
-                redis_url=settings.redis_url,
-                rows=args.rows,
-                data_dir=args.data,
-                synthetic=args.synthetic,
-                seed=args.seed,
-            ),
-            raw,
-        )
+        return command(args)
     except BuildError as exc:
         return _fail(str(exc), 2)
     except KeyboardInterrupt:
@@ -67,7 +61,51 @@ def main(argv: list[str] | None = None) -> int:
         log_path = args.out.with_name(f"{args.out.name}.error.log")
         log_path.write_text(traceback.format_exc())
         return _fail(f"{type(exc).__name__}: {exc} (traceback in {log_path})".splitlines()[0], 1)
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.rows <= 0:
+        raise BuildError(f"--rows must be a positive number, got {args.rows}")
+    # Check the input before importing TensorFlow: bad input fails in about a second.
+    manifest.check_replaceable(args.out)
+    raw = data.load(args.data) if args.data is not None else None
+    _quiet_libraries()
+    from training.pipeline import BuildConfig, run
+    from training.settings import TrainingSettings
+
+    config = BuildConfig(
+        out=args.out.resolve(),
+        redis_url=TrainingSettings().redis_url,
+        rows=args.rows,
+        data_dir=args.data,
+        synthetic=args.synthetic,
+        seed=args.seed,
+    )
+    run(config, raw)
     print(args.out)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    for name in ("candidates", "topk", "instances"):
+        if getattr(args, name) <= 0:
+            raise BuildError(f"--{name} must be a positive number, got {getattr(args, name)}")
+    if args.temperature < 0:
+        raise BuildError(f"--temperature must be >= 0, got {args.temperature}")
+    if not manifest.is_build(args.build):
+        raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
+    _quiet_libraries()
+    from training.export import export_repository
+
+    model_dir = export_repository(
+        args.build.resolve(),
+        args.out.resolve(),
+        args.candidates,
+        args.topk,
+        args.temperature,
+        args.instances,
+    )
+    print(model_dir)
     return 0
 
 

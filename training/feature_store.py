@@ -18,13 +18,12 @@ from types import ModuleType
 import pandas as pd
 import redis
 
+from services.ensemble.settings import CONNECTION_ENV, feast_redis_connection
 from training.errors import BuildError
 from training.schema import ITEM_FEATURES, USER_FEATURES
-from training.settings import feast_redis_connection
 
 REPO_SOURCE = Path(__file__).resolve().parent.parent / "feature_repo"
 REPO_FILES = ("feature_store.yaml", "features.py")
-CONNECTION_ENV = "FEAST_REDIS_CONNECTION"
 
 
 def feature_tables(encoded: pd.DataFrame, event_time: datetime) -> dict[str, pd.DataFrame]:

@@ -13,6 +13,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from services.ensemble.faiss_index import search
+
+__all__ = ["IndexConfig", "build", "describe", "load", "save", "search"]
+
 MIN_POINTS_PER_LIST = 39
 
 
@@ -49,21 +53,3 @@ def save(index: faiss.Index, path: Path) -> None:
 
 def load(path: Path) -> faiss.Index:
     return faiss.read_index(str(path))
-
-
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, ids) per query, k capped at the catalogue size.
-
-    An IVF probe can come back short (faiss pads with id -1): such rows are searched again
-    exhaustively, so a result never holds -1.
-    """
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, index.ntotal)
-    scores, ids = index.search(queries, k)
-    short = (ids < 0).any(axis=1)
-    if short.any() and isinstance(index, faiss.IndexIVF):
-        previous = index.nprobe
-        index.nprobe = index.nlist
-        scores[short], ids[short] = index.search(queries[short], k)
-        index.nprobe = previous
-    return scores, ids

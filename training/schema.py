@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-USER_FEATURES: tuple[str, ...] = (
-    "user_shops",
-    "user_profile",
-    "user_group",
-    "user_gender",
-    "user_age",
-    "user_consumption_2",
-    "user_is_occupied",
-    "user_geography",
-    "user_intentions",
-    "user_brands",
-    "user_categories",
-)
-"""The 11 user features the reference notebooks feed to both models."""
+from services.ensemble.contract import ITEM_FEATURES, USER_FEATURES
 
-ITEM_FEATURES: tuple[str, ...] = ("item_category", "item_shop", "item_brand")
+__all__ = ["ITEM_FEATURES", "RAW_COLUMNS", "REQUIRED_COLUMNS", "TARGET", "USER_FEATURES"]
+
 
 TARGET = "click"
 

@@ -359,6 +359,7 @@ class TritonServer:
         pid_file: str | os.PathLike[str] | None = None,
         python_venv: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
+        extra_env: Mapping[str, str] | None = None,
         check_ports: bool = True,
         stop_at_exit: bool = True,
     ) -> None:
@@ -373,6 +374,8 @@ class TritonServer:
         self.pid_file = Path(pid_file).absolute() if pid_file is not None else None
         self.python_venv = Path(python_venv).absolute() if python_venv is not None else None
         self.extra_args = list(extra_args)
+        self.extra_env = dict(extra_env or {})
+        """Set in the server's environment, which its python models inherit (e.g. REDIS_URL)."""
         self.check_ports = check_ports
         self.stop_at_exit = stop_at_exit
         self.process: subprocess.Popen[bytes] | None = None
@@ -469,7 +472,7 @@ class TritonServer:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=server_env(env, server_root),
+                    env={**server_env(env, server_root), **self.extra_env},
                     start_new_session=True,  # own session and process group, detached
                 )
         except OSError as exc:

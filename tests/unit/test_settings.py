@@ -1,6 +1,7 @@
 import pytest
 
-from training.settings import TrainingSettings, feast_redis_connection
+from services.ensemble.settings import feast_redis_connection
+from training.settings import TrainingSettings
 
 
 @pytest.mark.parametrize(

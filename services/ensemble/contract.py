@@ -1,0 +1,27 @@
+"""Names shared by the offline build and the serving graph: features and the Triton contract."""
+
+from __future__ import annotations
+
+USER_FEATURES: tuple[str, ...] = (
+    "user_shops",
+    "user_profile",
+    "user_group",
+    "user_gender",
+    "user_age",
+    "user_consumption_2",
+    "user_is_occupied",
+    "user_geography",
+    "user_intentions",
+    "user_brands",
+    "user_categories",
+)
+"""The 11 user features the reference notebooks feed to both models."""
+
+ITEM_FEATURES: tuple[str, ...] = ("item_category", "item_shop", "item_brand")
+
+MODEL_NAME = "executor_model"
+INPUT = "user_id"
+"""INT32 [n]: catalogue user ids, one answer per id."""
+OUTPUTS: tuple[str, ...] = ("ordered_ids", "ordered_scores", "fallback")
+"""INT32 [n, k] catalogue item ids, best first; FP32 [n, k] their ranking scores;
+BOOL [n] true where the user was unknown and popular items answered."""

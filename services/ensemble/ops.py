@@ -1,0 +1,287 @@
+"""The serving graph's operators (merlin-systems / merlin.dag), one per stage.
+
+Every stage passes its input columns through and adds its own, so later stages can use what
+earlier ones produced. A request holds n user ids; per-user columns have n rows, per-candidate
+columns n*K rows (K candidates per user, row-major).
+
+Heavy state (TensorFlow models, the faiss index, Redis connections) is never pickled with the
+graph: `save_artifacts` copies the files into the exported model repository and
+`load_artifacts` loads them from there, so the repository can be served from any path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from merlin.core.protocols import Transformable
+from merlin.dag import BaseOperator
+from merlin.dag.selector import ColumnSelector
+from merlin.schema import ColumnSchema, Schema
+
+from services.ensemble.settings import EnsembleSettings
+
+Columns = dict[str, np.ndarray]
+STAGE_SECONDS: dict[str, float] = {}
+"""Cumulative wall time per stage in this process (read by the stage-timing output)."""
+
+
+class Stage(BaseOperator):
+    """Base of the stages: pass-through columns, artifacts copied at export, loaded at serve."""
+
+    adds: ClassVar[dict[str, tuple[Any, tuple[int | None, ...]]]] = {}
+    """New output columns: name -> (numpy dtype, dims)."""
+    artifact: ClassVar[str | None] = None
+    """Name of this stage's file or folder in the exported repository, if it has one."""
+
+    def __init__(self, source: Path | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self._state: Any = None
+
+    # -- schema -----------------------------------------------------------------------------
+    def compute_output_schema(
+        self,
+        input_schema: Schema,
+        col_selector: ColumnSelector,
+        prev_output_schema: Schema | None = None,
+    ) -> Schema:
+        added = [
+            ColumnSchema(name, dtype=dtype, dims=dims) for name, (dtype, dims) in self.adds.items()
+        ]
+        return input_schema + Schema(added)
+
+    # -- execution --------------------------------------------------------------------------
+    def transform(
+        self, col_selector: ColumnSelector, transformable: Transformable
+    ) -> Transformable:
+        columns = {name: np.asarray(transformable[name].values) for name in transformable.columns}
+        start = time.perf_counter()
+        added = self.run(columns)
+        name = type(self).__name__
+        STAGE_SECONDS[name] = STAGE_SECONDS.get(name, 0.0) + time.perf_counter() - start
+        return type(transformable)({**columns, **added})
+
+    def run(self, columns: Columns) -> Columns:
+        raise NotImplementedError
+
+    @property
+    def state(self) -> Any:
+        if self._state is None:
+            raise RuntimeError(f"{type(self).__name__}: artifacts not loaded")
+        return self._state
+
+    # -- artifacts --------------------------------------------------------------------------
+    def save_artifacts(self, artifact_path: Any = None) -> None:
+        if self.artifact is None or not artifact_path or self.source is None:
+            return
+        target = Path(artifact_path) / self.artifact
+        if self.source.is_dir():
+            shutil.copytree(self.source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(self.source, target)
+
+    def load_artifacts(self, artifact_path: Any = None) -> None:
+        exported = Path(artifact_path) / self.artifact if artifact_path and self.artifact else None
+        if exported is not None and exported.exists():
+            self._state = self.load(exported)
+        elif self.source is not None:
+            self._state = self.load(self.source)
+
+    def load(self, path: Path) -> Any:
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_state"] = None
+        state["source"] = None  # a build-time path: the export holds its own copy
+        return state
+
+
+class FetchUserFeatures(Stage):
+    """User id (catalogue id) -> the user's encoded features from the online store."""
+
+    artifact = "feature_repo"
+    view_name = "user_features"
+
+    def __init__(self, source: Path | None, features: tuple[str, ...]) -> None:
+        super().__init__(source)
+        self.features = features
+        self.adds = {
+            "user_id_encoded": (np.int32, (None,)),
+            **{name: (np.int32, (None,)) for name in features},
+            "user_found": (np.dtype("bool"), (None,)),
+        }
+
+    def load(self, path: Path) -> Any:
+        from services.ensemble.online_store import open_reader
+
+        return open_reader(path, self.view_name, EnsembleSettings.from_env())
+
+    def run(self, columns: Columns) -> Columns:
+        reader, view = self.state
+        user_ids = columns["user_id"].reshape(-1).astype(np.int32)
+        values, found = reader.read(view, user_ids)
+        out = {name: values[:, i] for i, name in enumerate(view.features)}
+        out["user_found"] = found
+        return out
+
+
+class PredictInProcess(Stage):
+    """A Keras SavedModel (Merlin Models) run in this process through its serving signature."""
+
+    def __init__(self, source: Path | None, artifact: str, output: str, rename: dict[str, str]):
+        super().__init__(source)
+        self.artifact = artifact  # type: ignore[misc]
+        self.output = output
+        self.rename = rename
+        """Model input name -> column name, where they differ."""
+        self.adds = {output: (np.float32, (None, None))}
+
+    def load(self, path: Path) -> Any:
+        import merlin.models.tf  # noqa: F401 - registers the custom layers the model needs
+        import tensorflow as tf
+
+        model = tf.saved_model.load(str(path))
+        signature = model.signatures["serving_default"]
+        return model, signature, sorted(signature.structured_input_signature[1])
+
+    def run(self, columns: Columns) -> Columns:
+        import tensorflow as tf
+
+        _, signature, input_names = self.state
+        inputs = {
+            name: tf.constant(columns[self.rename.get(name, name)].reshape(-1).astype(np.int32))
+            for name in input_names
+        }
+        result = next(iter(signature(**inputs).values()))
+        return {self.output: result.numpy().astype(np.float32)}
+
+
+class RetrieveCandidates(Stage):
+    """Query embeddings -> the top-K catalogue item ids by inner product (faiss)."""
+
+    artifact = "items.faiss"
+    adds = {"candidate_ids": (np.int32, (None, None))}  # noqa: RUF012
+
+    def __init__(self, source: Path | None, topk: int) -> None:
+        super().__init__(source)
+        self.topk = topk
+
+    def load(self, path: Path) -> Any:
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # one query per call: threads only add overhead here
+        return faiss.read_index(str(path))
+
+    def run(self, columns: Columns) -> Columns:
+        from services.ensemble.faiss_index import search
+
+        _, ids = search(self.state, columns["query_embedding"], self.topk)
+        return {"candidate_ids": ids.astype(np.int32)}
+
+
+class FetchItemFeatures(Stage):
+    """Candidate ids -> one row per (user, candidate) with the item's encoded features."""
+
+    artifact = "feature_repo"
+    view_name = "item_features"
+
+    def __init__(self, source: Path | None, features: tuple[str, ...]) -> None:
+        super().__init__(source)
+        self.features = features
+        self.adds = {
+            "item_id_encoded": (np.int32, (None,)),
+            **{name: (np.int32, (None,)) for name in features},
+            "item_found": (np.dtype("bool"), (None,)),
+        }
+
+    def save_artifacts(self, artifact_path: Any = None) -> None:
+        """FetchUserFeatures already copies the same feature repo."""
+
+    def load(self, path: Path) -> Any:
+        from services.ensemble.online_store import open_reader
+
+        return open_reader(path, self.view_name, EnsembleSettings.from_env())
+
+    def run(self, columns: Columns) -> Columns:
+        reader, view = self.state
+        values, found = reader.read(view, columns["candidate_ids"].reshape(-1))
+        out = {name: values[:, i] for i, name in enumerate(view.features)}
+        out["item_found"] = found
+        return out
+
+
+class UnrollUserFeatures(Stage):
+    """Repeat each user's features once per candidate, to line up with the item rows."""
+
+    def __init__(self, features: tuple[str, ...]) -> None:
+        super().__init__(None)
+        self.features = features
+        self.adds = {f"unrolled_{name}": (np.int32, (None,)) for name in features}
+
+    def run(self, columns: Columns) -> Columns:
+        per_user = columns["candidate_ids"].shape[1] if columns["candidate_ids"].ndim == 2 else 0
+        return {
+            f"unrolled_{name}": np.repeat(columns[name].reshape(-1), per_user)
+            for name in self.features
+        }
+
+
+class OrderByScore(Stage):
+    """Order each user's candidates by the ranking model's score and keep the top k.
+
+    `temperature == 0` (default): deterministic, highest score first.
+    `temperature > 0`: sample k without replacement with probabilities softmax(score / T)
+    (Gumbel top-k): small T stays close to the score order, large T approaches uniform.
+    Users without features get the most popular items, with `fallback` set.
+    """
+
+    artifact = "popular_items.parquet"
+
+    def __init__(self, source: Path | None, topk: int, temperature: float = 0.0) -> None:
+        """`topk` must not exceed the number of candidates: every answer has exactly topk items."""
+        super().__init__(source)
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        self.topk = topk
+        self.temperature = temperature
+        self.adds = {
+            "ordered_ids": (np.int32, (None, topk)),
+            "ordered_scores": (np.float32, (None, topk)),
+            "fallback": (np.dtype("bool"), (None,)),
+        }
+
+    def load(self, path: Path) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).column("item_id").to_numpy().astype(np.int32)
+
+    def run(self, columns: Columns) -> Columns:
+        candidates = columns["candidate_ids"]
+        users = candidates.shape[0]
+        scores = columns["click_score"].reshape(users, -1).astype(np.float32)
+        scores = np.where(columns["item_found"].reshape(users, -1), scores, -np.inf)
+        k = self.topk
+        order = np.argsort(-self._sort_keys(scores), axis=1, kind="stable")[:, :k]
+        ordered_ids = np.take_along_axis(candidates, order, axis=1)
+        ordered_scores = np.take_along_axis(scores, order, axis=1)
+        fallback = ~columns["user_found"].reshape(-1)
+        if fallback.any():
+            popular = self.state[:k]
+            ordered_ids[fallback, : len(popular)] = popular
+            ordered_scores[fallback] = 0.0
+        return {
+            "ordered_ids": ordered_ids.astype(np.int32),
+            "ordered_scores": ordered_scores.astype(np.float32),
+            "fallback": fallback,
+        }
+
+    def _sort_keys(self, scores: np.ndarray) -> np.ndarray:
+        if self.temperature == 0:
+            return scores
+        gumbel = -np.log(-np.log(np.random.default_rng().uniform(1e-12, 1.0, scores.shape)))
+        return scores / self.temperature + gumbel

@@ -1,0 +1,37 @@
+"""The direct Redis reader and the Feast SDK reader agree on the same online store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.ensemble.online_store import open_reader
+from services.ensemble.settings import EnsembleSettings
+from training.pipeline import ARTIFACTS
+
+
+@pytest.mark.parametrize(
+    ("view", "key"), [("user_features", "user_id"), ("item_features", "item_id")]
+)
+def test_direct_redis_reads_equal_feast_reads(
+    build_dir: Path, redis_url: str, view: str, key: str
+) -> None:
+    repo = build_dir / ARTIFACTS["feature_repo"]
+    table = pd.read_parquet(repo / "data" / f"{view}.parquet")
+    ids = np.concatenate([table[key].to_numpy()[:40], [-1, 0, table[key].max() + 1]]).astype(
+        np.int32
+    )
+    redis_reader, spec = open_reader(repo, view, EnsembleSettings(redis_url, "redis"))
+    feast_reader, _ = open_reader(repo, view, EnsembleSettings(redis_url, "feast"))
+
+    direct_values, direct_found = redis_reader.read(spec, ids)
+    feast_values, feast_found = feast_reader.read(spec, ids)
+
+    assert direct_found.tolist() == feast_found.tolist() == [True] * 40 + [False] * 3
+    np.testing.assert_array_equal(direct_values, feast_values)
+    expected = table.set_index(key).loc[ids[:40], list(spec.features)].to_numpy()
+    np.testing.assert_array_equal(direct_values[:40], expected)
+    assert (direct_values[40:] == 0).all()

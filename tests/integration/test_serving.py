@@ -1,0 +1,150 @@
+"""The four-stage graph on a real Triton server (gRPC), against real Redis and the session build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from services.ensemble import graph
+from services.ensemble.contract import INPUT, MODEL_NAME
+from training.pipeline import ARTIFACTS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(triton) -> grpcclient.InferenceServerClient:  # type: ignore[no-untyped-def]
+    return grpcclient.InferenceServerClient(triton.grpc_url)
+
+
+@pytest.fixture(scope="module")
+def users(build_dir: Path) -> np.ndarray:
+    table = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"
+    )
+    return table["user_id"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def catalogue(build_dir: Path) -> set[int]:
+    table = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "item_features.parquet"
+    )
+    return set(table["item_id"].tolist())
+
+
+@pytest.fixture(scope="module")
+def in_process(model_repository: Path, redis_url: str, monkeypatch_module):  # type: ignore[no-untyped-def]
+    monkeypatch_module.setenv("REDIS_URL", redis_url)
+    return graph.load_exported(model_repository)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():  # type: ignore[no-untyped-def]
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def infer(client: grpcclient.InferenceServerClient, user_ids: list[int]) -> dict[str, np.ndarray]:
+    request = grpcclient.InferInput(INPUT, [len(user_ids)], "INT32")
+    request.set_data_from_numpy(np.asarray(user_ids, dtype=np.int32))
+    result = client.infer(MODEL_NAME, [request])
+    return {name: result.as_numpy(name) for name in ("ordered_ids", "ordered_scores", "fallback")}
+
+
+def test_known_users_get_ranked_catalogue_items_identical_to_in_process(
+    client, users: np.ndarray, catalogue: set[int], in_process
+) -> None:  # type: ignore[no-untyped-def]
+    for user in users[[0, 7, 101, 333, -1]].tolist():
+        served = infer(client, [user])
+        ids, scores = served["ordered_ids"][0], served["ordered_scores"][0]
+        assert len(ids) == 10 and len(set(ids.tolist())) == 10
+        assert set(ids.tolist()) <= catalogue
+        assert (np.diff(scores) <= 0).all()
+        assert not served["fallback"][0]
+        local = graph.recommend(in_process, [user])
+        assert ids.tolist() == local["ordered_ids"][0].tolist()
+        np.testing.assert_allclose(scores, local["ordered_scores"][0], rtol=1e-6)
+
+
+def test_order_follows_the_ranking_model_not_retrieval(client, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """Scores are DLRM click probabilities: in (0, 1), and they differ between users."""
+    first, second = infer(client, [int(users[0])]), infer(client, [int(users[1])])
+    for served in (first, second):
+        assert ((served["ordered_scores"] > 0) & (served["ordered_scores"] < 1)).all()
+    assert first["ordered_ids"].tolist() != second["ordered_ids"].tolist()
+
+
+def test_every_known_user_is_answered(client, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    errors, fallbacks = 0, 0
+    for user in users.tolist():
+        try:
+            served = infer(client, [user])
+        except InferenceServerException:
+            errors += 1
+            continue
+        fallbacks += int(served["fallback"][0])
+        assert len(set(served["ordered_ids"][0].tolist())) == 10
+    assert (errors, fallbacks) == (0, 0)
+
+
+def test_unknown_and_negative_users_get_popular_items(
+    client, users: np.ndarray, build_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    popular = pd.read_parquet(build_dir / ARTIFACTS["popular_items"])["item_id"].head(10).tolist()
+    for user in (int(users.max()) + 1, -7, 0, 2**31 - 1):
+        served = infer(client, [user])
+        assert served["fallback"].tolist() == [True]
+        assert served["ordered_ids"][0].tolist() == popular
+
+
+def test_several_users_in_one_request_are_each_answered(client, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    known = users[[3, 4]].tolist()
+    served = infer(client, [known[0], -1, known[1]])
+    assert served["ordered_ids"].shape == (3, 10)
+    assert served["fallback"].tolist() == [False, True, False]
+    assert served["ordered_ids"][0].tolist() == infer(client, [known[0]])["ordered_ids"][0].tolist()
+    assert served["ordered_ids"][2].tolist() == infer(client, [known[1]])["ordered_ids"][0].tolist()
+
+
+def test_empty_request_is_an_error_and_the_model_keeps_serving(client, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InferenceServerException, match="at least one user id"):
+        infer(client, [])
+    assert client.is_model_ready(MODEL_NAME)
+    assert not infer(client, [int(users[0])])["fallback"][0]
+
+
+def test_exported_config_matches_the_contract(model_repository: Path) -> None:
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    text = (model_repository / MODEL_NAME / "config.pbtxt").read_text()
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert config.backend == "python"
+    assert [(i.name, model_config_pb2.DataType.Name(i.data_type)) for i in config.input] == [
+        ("user_id", "TYPE_INT32")
+    ]
+    outputs = {o.name: model_config_pb2.DataType.Name(o.data_type) for o in config.output}
+    assert outputs == {
+        "ordered_ids": "TYPE_INT32",
+        "ordered_scores": "TYPE_FP32",
+        "fallback": "TYPE_BOOL",
+    }
+    assert sum(group.count for group in config.instance_group) == 2
+
+
+def test_exported_repository_does_not_depend_on_the_build(
+    model_repository: Path, build_dir: Path
+) -> None:
+    needle = str(build_dir).encode()
+    offenders = [
+        path
+        for path in model_repository.rglob("*")
+        if path.is_file() and needle in path.read_bytes()
+    ]
+    assert offenders == []
