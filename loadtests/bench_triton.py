@@ -1,0 +1,181 @@
+"""gRPC benchmark of the executor model on a running Triton server (not a test).
+
+    python -m loadtests.bench_triton --build artifacts [--url 127.0.0.1:8001]
+        [--requests 2000] [--concurrency 16] [--duration 20] [--model-repository model_repository]
+
+Measures sequential and concurrent latency (p50/p95/p99) and throughput with known users drawn
+from the build, the server's RSS (tritonserver plus its python-backend stubs), Triton's own
+per-request statistics, and the per-stage time of the same graph run in this process with both
+online-store readers. Prints one JSON document (and writes it with --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+import tritonclient.grpc as grpcclient
+
+from services.ensemble.contract import INPUT, MODEL_NAME
+
+SERVER_PROCESSES = ("tritonserver", "triton_python_backend_stub")
+
+
+def known_users(build_dir: Path, count: int, seed: int = 0) -> np.ndarray:
+    table = pd.read_parquet(build_dir / "feature_repo" / "data" / "user_features.parquet")
+    return np.random.default_rng(seed).choice(table["user_id"].to_numpy(), size=count)
+
+
+def one_request(client: grpcclient.InferenceServerClient, user: int) -> float:
+    request = grpcclient.InferInput(INPUT, [1], "INT32")
+    request.set_data_from_numpy(np.array([user], dtype=np.int32))
+    start = time.perf_counter()
+    client.infer(MODEL_NAME, [request])
+    return time.perf_counter() - start
+
+
+def summarize(latencies: list[float], seconds: float) -> dict[str, float]:
+    ms = np.asarray(latencies) * 1000
+    return {
+        "requests": len(ms),
+        "throughput_rps": round(len(ms) / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "max_ms": round(float(ms.max()), 2),
+    }
+
+
+def sequential(url: str, users: np.ndarray) -> dict[str, float]:
+    client = grpcclient.InferenceServerClient(url)
+    for user in users[:50]:
+        one_request(client, int(user))  # warm-up
+    start = time.perf_counter()
+    latencies = [one_request(client, int(user)) for user in users]
+    return summarize(latencies, time.perf_counter() - start)
+
+
+def concurrent(url: str, users: np.ndarray, workers: int, seconds: float) -> dict[str, float]:
+    latencies: list[list[float]] = [[] for _ in range(workers)]
+    errors = [0] * workers
+    deadline = time.perf_counter() + seconds
+
+    def worker(slot: int) -> None:
+        client = grpcclient.InferenceServerClient(url)
+        position = slot
+        while time.perf_counter() < deadline:
+            try:
+                latencies[slot].append(one_request(client, int(users[position % len(users)])))
+            except Exception:  # counted, not fatal: the benchmark reports errors
+                errors[slot] += 1
+            position += workers
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    merged = [value for chunk in latencies for value in chunk]
+    return {**summarize(merged, elapsed), "concurrency": workers, "errors": sum(errors)}
+
+
+def server_rss_mb() -> float:
+    total = 0
+    for process in psutil.process_iter(["name", "memory_info"]):
+        if process.info["name"] in SERVER_PROCESSES and process.info["memory_info"]:
+            total += process.info["memory_info"].rss
+    return round(total / 2**20, 1)
+
+
+def triton_statistics(url: str) -> dict[str, float]:
+    """Triton's own averages per request: queueing and the model's compute time."""
+    stats = grpcclient.InferenceServerClient(url).get_inference_statistics(MODEL_NAME, as_json=True)
+    inference = stats["model_stats"][0]["inference_stats"]
+    count = max(1, int(inference["success"]["count"]))
+
+    def avg_ms(name: str) -> float:
+        return round(int(inference[name]["ns"]) / count / 1e6, 3)
+
+    return {
+        "requests": count,
+        "queue_ms": avg_ms("queue"),
+        "compute_input_ms": avg_ms("compute_input"),
+        "compute_infer_ms": avg_ms("compute_infer"),
+        "compute_output_ms": avg_ms("compute_output"),
+    }
+
+
+def stages_in_process(repository: Path, users: np.ndarray, reader: str) -> dict[str, float]:
+    """Mean milliseconds per request of each stage, the graph run here with `reader`."""
+    os.environ["RECSYS_FEATURE_READER"] = reader
+    from services.ensemble import graph, ops
+
+    ensemble = graph.load_exported(repository)
+    for user in users[:20]:
+        graph.recommend(ensemble, [int(user)])
+    ops.STAGE_SECONDS.clear()
+    start = time.perf_counter()
+    for user in users:
+        graph.recommend(ensemble, [int(user)])
+    total = time.perf_counter() - start
+    per_stage = {name: round(sec / len(users) * 1000, 3) for name, sec in ops.STAGE_SECONDS.items()}
+    return {**per_stage, "whole_graph_ms": round(total / len(users) * 1000, 3)}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", type=Path, required=True)
+    parser.add_argument("--url", default=os.environ.get("TRITON_GRPC_URL", "127.0.0.1:8001"))
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    users = known_users(args.build, args.requests)
+    report: dict[str, Any] = {"machine": machine(), "url": args.url}
+    report["sequential"] = sequential(args.url, users)
+    report["concurrent"] = concurrent(args.url, users, args.concurrency, args.duration)
+    report["server_rss_mb"] = server_rss_mb()
+    report["triton_statistics"] = triton_statistics(args.url)
+    sample = users[: min(500, len(users))]
+    report["stages_in_process_ms"] = {
+        reader: stages_in_process(args.model_repository, sample, reader)
+        for reader in ("redis", "feast")
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
