@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.10 || echo python3
 PIP_VERSION := 24.3.1
 MERLIN_VENV := .venvs/merlin
 MERLIN_PY := $(MERLIN_VENV)/bin/python
+GATEWAY_VENV := .venvs/gateway
 BUILD_DIR ?= artifacts
 MODEL_REPOSITORY ?= model_repository
 RUN_DIR ?= run
@@ -11,17 +12,18 @@ ROWS ?= 100000
 DATA ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup build export triton triton-stop bench-triton test lint format clean
+.PHONY: help setup build export triton triton-stop gateway bench-triton test lint format clean
 
 help:
 	@echo "make setup   create the Merlin environment ($(MERLIN_VENV)) from requirements/merlin.lock.txt"
 	@echo "make build   build every artifact into $(BUILD_DIR)/ (ROWS=$(ROWS); DATA=DIR for parquet data)"
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
+	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
 	@echo "make lint    ruff check and format check"
 
-setup: $(MERLIN_VENV)/.installed
+setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed
 
 # pip is pinned too: pip 26.3+ refuses merlin-systems (a direct-URL test extra).
 # The lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
@@ -34,6 +36,14 @@ $(MERLIN_VENV)/.installed: requirements/merlin.lock.txt
 	$(PYTHON) -m venv $(MERLIN_VENV)
 	$(MERLIN_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
 	$(MERLIN_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/merlin.lock.txt
+	touch $@
+
+# The gateway's own environment: current FastAPI, pydantic 2, tritonclient (conflicts with Merlin's).
+$(GATEWAY_VENV)/.installed: requirements/gateway.lock.txt
+	rm -rf $(GATEWAY_VENV)
+	$(PYTHON) -m venv $(GATEWAY_VENV)
+	$(GATEWAY_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(GATEWAY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/gateway.lock.txt
 	touch $@
 
 build: setup
@@ -50,6 +60,9 @@ triton: setup
 triton-stop: setup
 	$(MERLIN_PY) -m deploy.triton.launch stop --pid-file $(RUN_DIR)/triton.pid
 
+gateway: setup
+	$(GATEWAY_VENV)/bin/python -m services.gateway
+
 bench-triton: setup
 	$(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR)
 
@@ -59,6 +72,7 @@ test: setup
 lint: setup
 	$(MERLIN_VENV)/bin/ruff check .
 	$(MERLIN_VENV)/bin/ruff format --check .
+	$(GATEWAY_VENV)/bin/mypy
 
 format: setup
 	$(MERLIN_VENV)/bin/ruff format .

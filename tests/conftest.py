@@ -115,3 +115,57 @@ def triton(model_repository: Path, redis_url: str) -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+GATEWAY_PYTHON = REPO_ROOT / ".venvs" / "gateway" / "bin" / "python"
+
+
+class Gateway:
+    """The FastAPI gateway as a real uvicorn process in its own environment."""
+
+    def __init__(self, triton_url: str, timeout_s: float = 1.0) -> None:
+        if not GATEWAY_PYTHON.exists():
+            raise RuntimeError(f"{GATEWAY_PYTHON} missing: run `make setup`")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "GATEWAY_TRITON_URL": triton_url,
+            "GATEWAY_PORT": str(self.port),
+            "GATEWAY_REQUEST_TIMEOUT_S": str(timeout_s),
+            "GATEWAY_LOG_LEVEL": "warning",
+        }
+        self.process = subprocess.Popen(
+            [str(GATEWAY_PYTHON), "-m", "services.gateway"], cwd=REPO_ROOT, env=env
+        )
+        self._wait_alive()
+
+    def _wait_alive(self, timeout: float = 30.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("gateway did not come up")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def gateway(triton) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
+    server = Gateway(triton.grpc_url)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,41 @@
+"""Prometheus metrics of one app instance (own registry: several apps can live in one process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.request_seconds = Histogram(
+            "gateway_request_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "gateway_requests",
+            "HTTP requests answered",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.triton_seconds = Histogram(
+            "gateway_triton_call_seconds",
+            "Time of one Triton inference call",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "gateway_fallbacks",
+            "Answers given by the popular-items fallback",
+            registry=self.registry,
+        )

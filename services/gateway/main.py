@@ -1,0 +1,77 @@
+"""The app factory and the entry point (`python -m services.gateway`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.gateway.api.routes import health, recommend
+from services.gateway.core.config import Settings, get_settings
+from services.gateway.core.metrics import Metrics
+from services.gateway.core.triton import Recommender
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.recommender = Recommender(settings, metrics)  # one channel for the app's life
+        try:
+            yield
+        finally:
+            await app.state.recommender.close()
+
+    app = FastAPI(
+        title="Multi-stage recommender gateway",
+        summary="Ranked items per user from the four-stage ensemble on Triton",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.include_router(recommend.router)
+    app.include_router(health.router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.middleware("http")(_observe(metrics))
+    return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with one readable sentence per problem, beside FastAPI's structured errors."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(p) for p in error['loc'][1:]) or error['loc'][0]}: {error['msg']}"
+        for error in exc.errors()
+    ]
+    return JSONResponse(
+        status_code=422, content={"detail": "; ".join(problems), "errors": problems}
+    )
+
+
+def _observe(
+    metrics: Metrics,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = _route_of(request)
+        metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        return response
+
+    return middleware
+
+
+def _route_of(request: Request) -> str:
+    """The matched route's path template (bounded label values), or 'unmatched'."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
