@@ -72,7 +72,8 @@ test: setup
 lint: setup
 	$(MERLIN_VENV)/bin/ruff check .
 	$(MERLIN_VENV)/bin/ruff format --check .
-	$(GATEWAY_VENV)/bin/mypy
+	$(GATEWAY_VENV)/bin/mypy services/gateway
+	$(MERLIN_VENV)/bin/mypy services/ensemble
 
 format: setup
 	$(MERLIN_VENV)/bin/ruff format .

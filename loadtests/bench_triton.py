@@ -2,11 +2,14 @@
 
     python -m loadtests.bench_triton --build artifacts [--url 127.0.0.1:8001]
         [--requests 2000] [--concurrency 16] [--duration 20] [--model-repository model_repository]
+        [--gateway-url http://127.0.0.1:8080]
 
 Measures sequential and concurrent latency (p50/p95/p99) and throughput with known users drawn
 from the build, the server's RSS (tritonserver plus its python-backend stubs), Triton's own
 per-request statistics, and the per-stage time of the same graph run in this process with both
-online-store readers. Prints one JSON document (and writes it with --out).
+online-store readers. With --gateway-url, the same users sequentially through the HTTP gateway,
+interleaved with direct gRPC calls, to show the gateway's share of the latency.
+Prints one JSON document (and writes it with --out).
 """
 
 from __future__ import annotations
@@ -90,6 +93,34 @@ def concurrent(url: str, users: np.ndarray, workers: int, seconds: float) -> dic
     return {**summarize(merged, elapsed), "concurrency": workers, "errors": sum(errors)}
 
 
+def gateway_overhead(url: str, gateway_url: str, users: np.ndarray) -> dict[str, Any]:
+    """Sequential latency through the gateway vs straight to Triton, alternating per user."""
+    import requests
+
+    client = grpcclient.InferenceServerClient(url)
+    session = requests.Session()
+
+    def via_gateway(user: int) -> float:
+        start = time.perf_counter()
+        response = session.get(f"{gateway_url}/recommend", params={"user_id": user}, timeout=5)
+        response.raise_for_status()
+        return time.perf_counter() - start
+
+    for user in users[:50]:
+        via_gateway(int(user))
+    direct_latencies, gateway_latencies = [], []
+    for user in users.tolist():
+        direct_latencies.append(one_request(client, user))
+        gateway_latencies.append(via_gateway(user))
+    direct_p50 = float(np.percentile(direct_latencies, 50) * 1000)
+    gateway_p50 = float(np.percentile(gateway_latencies, 50) * 1000)
+    return {
+        "direct_grpc": summarize(direct_latencies, sum(direct_latencies)),
+        "through_gateway": summarize(gateway_latencies, sum(gateway_latencies)),
+        "gateway_added_p50_ms": round(gateway_p50 - direct_p50, 2),
+    }
+
+
 def server_rss_mb() -> float:
     total = 0
     for process in psutil.process_iter(["name", "memory_info"]):
@@ -157,6 +188,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--gateway-url", help="also measure the HTTP gateway's added latency")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -164,6 +196,8 @@ def main() -> None:
     report: dict[str, Any] = {"machine": machine(), "url": args.url}
     report["sequential"] = sequential(args.url, users)
     report["concurrent"] = concurrent(args.url, users, args.concurrency, args.duration)
+    if args.gateway_url:
+        report["gateway"] = gateway_overhead(args.url, args.gateway_url, users)
     report["server_rss_mb"] = server_rss_mb()
     report["triton_statistics"] = triton_statistics(args.url)
     sample = users[: min(500, len(users))]

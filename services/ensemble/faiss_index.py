@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import faiss
 import numpy as np
+from numpy.typing import NDArray
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    index: faiss.Index, queries: NDArray[Any], k: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Top-k (scores, ids) per query, k capped at the catalogue size.
 
     An IVF probe can come back short (faiss pads with id -1): such rows are searched again

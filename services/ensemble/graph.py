@@ -31,7 +31,7 @@ def build_graph(
     topk = min(topk, candidates)
 
     def path(name: str) -> Path:
-        return build_dir / artifacts[name]
+        return build_dir / str(artifacts[name])
 
     user_columns = ("user_id_encoded", *USER_FEATURES)
     ranking_inputs = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import redis
@@ -24,6 +24,7 @@ from feast import FeatureStore
 from feast.infra.online_stores.helpers import _mmh3, _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
+from numpy.typing import NDArray
 
 from services.ensemble.settings import CONNECTION_ENV, EnsembleSettings, feast_redis_connection
 
@@ -36,7 +37,7 @@ class ViewSpec:
 
 
 class FeatureReader(Protocol):
-    def read(self, view: ViewSpec, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, view: ViewSpec, ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         """(values int32 [len(ids), len(view.features)], found bool [len(ids)])."""
         ...
 
@@ -45,7 +46,7 @@ def open_feature_store(repo_dir: Path, redis_url: str) -> FeatureStore:
     """A FeatureStore on `repo_dir` whose Redis connection comes from `redis_url`."""
     os.environ[CONNECTION_ENV] = feast_redis_connection(redis_url)
     os.environ.setdefault("FEAST_USAGE", "False")
-    return FeatureStore(repo_path=str(repo_dir))
+    return cast(FeatureStore, FeatureStore(repo_path=str(repo_dir)))
 
 
 def view_spec(store: FeatureStore, name: str) -> ViewSpec:
@@ -65,7 +66,7 @@ class RedisFeatureReader:
         client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         return cls(client, store.project, store.config.entity_key_serialization_version)
 
-    def read(self, view: ViewSpec, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, view: ViewSpec, ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         fields = self._fields.get(view.name)
         if fields is None:
             fields = [_mmh3(f"{view.name}:{feature}") for feature in view.features]
@@ -92,7 +93,7 @@ class FeastFeatureReader:
     def __init__(self, store: FeatureStore) -> None:
         self._store = store
 
-    def read(self, view: ViewSpec, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, view: ViewSpec, ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         names = [f"{view.name}:{feature}" for feature in view.features]
         entities = [{view.join_key: int(entity)} for entity in np.asarray(ids).reshape(-1)]
         columns = self._store.get_online_features(names, entities).to_dict()

@@ -14,17 +14,18 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from merlin.core.protocols import Transformable
 from merlin.dag import BaseOperator
 from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema
+from numpy.typing import NDArray
 
 from services.ensemble.settings import EnsembleSettings
 
-Columns = dict[str, np.ndarray]
+Columns = dict[str, NDArray[Any]]
 STAGE_SECONDS: dict[str, float] = {}
 """Cumulative wall time per stage in this process (read by the stage-timing output)."""
 
@@ -32,14 +33,14 @@ STAGE_SECONDS: dict[str, float] = {}
 class Stage(BaseOperator):
     """Base of the stages: pass-through columns, artifacts copied at export, loaded at serve."""
 
-    adds: ClassVar[dict[str, tuple[Any, tuple[int | None, ...]]]] = {}
-    """New output columns: name -> (numpy dtype, dims)."""
-    artifact: ClassVar[str | None] = None
+    artifact: str | None = None
     """Name of this stage's file or folder in the exported repository, if it has one."""
 
     def __init__(self, source: Path | None = None) -> None:
         super().__init__()
         self.source = source
+        self.adds: dict[str, tuple[Any, tuple[int | None, ...]]] = {}
+        """New output columns: name -> (numpy dtype, dims)."""
         self._state: Any = None
 
     # -- schema -----------------------------------------------------------------------------
@@ -135,7 +136,7 @@ class PredictInProcess(Stage):
 
     def __init__(self, source: Path | None, artifact: str, output: str, rename: dict[str, str]):
         super().__init__(source)
-        self.artifact = artifact  # type: ignore[misc]
+        self.artifact = artifact
         self.output = output
         self.rename = rename
         """Model input name -> column name, where they differ."""
@@ -165,11 +166,11 @@ class RetrieveCandidates(Stage):
     """Query embeddings -> the top-K catalogue item ids by inner product (faiss)."""
 
     artifact = "items.faiss"
-    adds = {"candidate_ids": (np.int32, (None, None))}  # noqa: RUF012
 
     def __init__(self, source: Path | None, topk: int) -> None:
         super().__init__(source)
         self.topk = topk
+        self.adds = {"candidate_ids": (np.int32, (None, None))}
 
     def load(self, path: Path) -> Any:
         import faiss
@@ -280,8 +281,8 @@ class OrderByScore(Stage):
             "fallback": fallback,
         }
 
-    def _sort_keys(self, scores: np.ndarray) -> np.ndarray:
+    def _sort_keys(self, scores: NDArray[np.float32]) -> NDArray[np.float64]:
         if self.temperature == 0:
-            return scores
+            return scores.astype(np.float64)
         gumbel = -np.log(-np.log(np.random.default_rng().uniform(1e-12, 1.0, scores.shape)))
-        return scores / self.temperature + gumbel
+        return np.asarray(scores / self.temperature + gumbel, dtype=np.float64)
