@@ -123,7 +123,7 @@ GATEWAY_PYTHON = REPO_ROOT / ".venvs" / "gateway" / "bin" / "python"
 class Gateway:
     """The FastAPI gateway as a real uvicorn process in its own environment."""
 
-    def __init__(self, triton_url: str, timeout_s: float = 1.0) -> None:
+    def __init__(self, triton_url: str, redis_url: str, timeout_s: float = 1.0) -> None:
         if not GATEWAY_PYTHON.exists():
             raise RuntimeError(f"{GATEWAY_PYTHON} missing: run `make setup`")
         self.port = free_port()
@@ -131,6 +131,7 @@ class Gateway:
         env = {
             **os.environ,
             "GATEWAY_TRITON_URL": triton_url,
+            "GATEWAY_REDIS_URL": redis_url,
             "GATEWAY_PORT": str(self.port),
             "GATEWAY_REQUEST_TIMEOUT_S": str(timeout_s),
             "GATEWAY_LOG_LEVEL": "warning",
@@ -163,8 +164,8 @@ class Gateway:
 
 
 @pytest.fixture(scope="session")
-def gateway(triton) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
-    server = Gateway(triton.grpc_url)
+def gateway(triton, redis_url: str) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
+    server = Gateway(triton.grpc_url, redis_url, timeout_s=5.0)  # lenient: a busy CI machine
     try:
         yield server
     finally:

@@ -45,6 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="0: order by score (default); >0: sample by softmax(score / temperature)",
     )
     export.add_argument("--instances", type=int, default=2, help="executor instances (CPU)")
+    export.add_argument(
+        "--rules", type=Path, help="JSON business rules: deny_items, max_per_category"
+    )
     return parser.parse_args(argv)
 
 
@@ -104,6 +107,7 @@ def _export(args: argparse.Namespace) -> int:
         args.topk,
         args.temperature,
         args.instances,
+        args.rules,
     )
     print(model_dir)
     return 0

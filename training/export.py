@@ -21,16 +21,23 @@ def export_repository(
     topk: int = 10,
     temperature: float = 0.0,
     instances: int = 2,
+    rules_file: Path | None = None,
 ) -> Path:
     try:
         manifest.read(build_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise BuildError(f"--build {build_dir}: no complete build there ({exc})") from exc
     from services.ensemble import graph
+    from services.ensemble.rules import Rules
+
+    try:
+        rules = Rules.from_file(rules_file) if rules_file else Rules()
+    except ValueError as exc:
+        raise BuildError(str(exc)) from exc
 
     repository.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=repository, prefix=".export-") as staging:
-        ensemble = graph.build_graph(build_dir, candidates, topk, temperature)
+        ensemble = graph.build_graph(build_dir, candidates, topk, temperature, rules)
         graph.export(ensemble, Path(staging), instances)
         target = repository / graph.MODEL_NAME
         previous = repository / f".{graph.MODEL_NAME}.previous"

@@ -21,7 +21,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from training import data, feature_store, features, index, manifest, ranking, retrieval
+from training import (
+    data,
+    feature_store,
+    features,
+    index,
+    interactions,
+    manifest,
+    ranking,
+    retrieval,
+)
 from training.schema import TARGET
 
 POPULAR_ITEMS = 100
@@ -144,6 +153,10 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
         feature_store.write_repo(repo_dir, feature_store.feature_tables(encoded["all"], event_time))
         online = feature_store.materialize(repo_dir, config.redis_url)
+    with timer.stage("interactions"):
+        all_rows = pd.concat([raw.train, raw.valid])
+        client = feature_store.check_redis(config.redis_url)
+        written = interactions.write(client, interactions.clicked_items(all_rows))
     document = {
         "source": raw.source,
         "seed": config.seed,
@@ -153,6 +166,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "metrics": {"retrieval": retrieval_metrics, "ranking": ranking_metrics},
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
         "online_store": {"project": "multi_stage_recsys", **online},
+        "interactions": written,
         "config": _jsonable(asdict(config)),
         "artifacts": ARTIFACTS,
         "timings_s": {**timer.seconds, "total": timer.total()},

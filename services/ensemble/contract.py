@@ -25,3 +25,11 @@ INPUT = "user_id"
 OUTPUTS: tuple[str, ...] = ("ordered_ids", "ordered_scores", "fallback")
 """INT32 [n, k] catalogue item ids, best first; FP32 [n, k] their ranking scores;
 BOOL [n] true where the user was unknown and popular items answered."""
+
+INTERACTIONS_PREFIX = "multi_stage_recsys:interactions:"
+"""Redis SET per user of the catalogue item ids they interacted with (clicked): written by the
+build, added to online by the gateway's POST /interactions, excluded from recommendations."""
+
+
+def interactions_key(user_id: int) -> str:
+    return f"{INTERACTIONS_PREFIX}{user_id}"

@@ -1,7 +1,8 @@
 """The four-stage serving graph over a build directory, and its export as a Triton repository.
 
-user_id -> user features (online store) -> query tower (TF) -> top-K candidates (faiss)
-        -> item features (online store) -> unroll -> DLRM (TF) -> order by score -> top k
+user_id -> user features (online store) -> query tower (TF) -> the user's past items (Redis)
+        -> top-K candidates (faiss) -> filter (past items, deny-list) -> item features
+        -> unroll -> DLRM (TF) -> order by score (category cap) -> top k
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ from merlin.systems.dag import Ensemble
 
 from services.ensemble import ops
 from services.ensemble.contract import INPUT, ITEM_FEATURES, MODEL_NAME, OUTPUTS, USER_FEATURES
+from services.ensemble.rules import Rules
 
 REQUEST_SCHEMA = Schema([ColumnSchema(INPUT, dtype=np.int32, dims=(None,))])
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def build_graph(
-    build_dir: Path, candidates: int = 100, topk: int = 10, temperature: float = 0.0
+    build_dir: Path,
+    candidates: int = 100,
+    topk: int = 10,
+    temperature: float = 0.0,
+    rules: Rules | None = None,
 ) -> Ensemble:
+    rules = rules or Rules()
     manifest = json.loads((build_dir / "manifest.json").read_text())
     artifacts = manifest["artifacts"]
     candidates = min(candidates, manifest["items"])
@@ -45,13 +52,15 @@ def build_graph(
         >> ops.PredictInProcess(
             path("query_tower"), "query_tower", "query_embedding", {"user_id": "user_id_encoded"}
         )
-        >> ops.RetrieveCandidates(path("faiss_index"), candidates)
+        >> ops.FetchInteractions()
+        >> ops.RetrieveCandidates(path("faiss_index"), candidates, rules)
+        >> ops.FilterCandidates(candidates, rules)
         >> ops.FetchItemFeatures(path("feature_repo"), ITEM_FEATURES)
         >> ops.UnrollUserFeatures(user_columns)
         >> ops.PredictInProcess(
             path("ranking_model"), "ranking_model", "click_score", ranking_inputs
         )
-        >> ops.OrderByScore(path("popular_items"), topk, temperature)
+        >> ops.OrderByScore(path("popular_items"), topk, temperature, rules)
     )
     return Ensemble(graph[list(OUTPUTS)], REQUEST_SCHEMA)
 

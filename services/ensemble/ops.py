@@ -23,6 +23,8 @@ from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema
 from numpy.typing import NDArray
 
+from services.ensemble.contract import interactions_key
+from services.ensemble.rules import Rules
 from services.ensemble.settings import EnsembleSettings
 
 Columns = dict[str, NDArray[Any]]
@@ -86,13 +88,21 @@ class Stage(BaseOperator):
             shutil.copy2(self.source, target)
 
     def load_artifacts(self, artifact_path: Any = None) -> None:
-        exported = Path(artifact_path) / self.artifact if artifact_path and self.artifact else None
+        if self.artifact is None:
+            self._state = self.connect()
+            return
+        exported = Path(artifact_path) / self.artifact if artifact_path else None
         if exported is not None and exported.exists():
             self._state = self.load(exported)
         elif self.source is not None:
             self._state = self.load(self.source)
 
     def load(self, path: Path) -> Any:
+        """This stage's state, from its artifact at `path`."""
+        return None
+
+    def connect(self) -> Any:
+        """The state of a stage without an artifact (e.g. a connection)."""
         return None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -162,15 +172,46 @@ class PredictInProcess(Stage):
         return {self.output: result.numpy().astype(np.float32)}
 
 
+class FetchInteractions(Stage):
+    """User ids -> the items each user interacted with (Redis sets), padded with -1."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.adds = {"seen_ids": (np.int32, (None, None))}
+
+    def connect(self) -> Any:
+        import redis
+
+        url = EnsembleSettings.from_env().redis_url
+        return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def run(self, columns: Columns) -> Columns:
+        users = columns["user_id"].reshape(-1).tolist()
+        with self.state.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.smembers(interactions_key(user))
+            sets = pipe.execute()
+        width = max([1, *(len(members) for members in sets)])
+        seen = np.full((len(users), width), -1, dtype=np.int32)
+        for row, members in enumerate(sets):
+            seen[row, : len(members)] = sorted(int(m) for m in members)
+        return {"seen_ids": seen}
+
+
 class RetrieveCandidates(Stage):
-    """Query embeddings -> the top-K catalogue item ids by inner product (faiss)."""
+    """Query embeddings -> the top-K catalogue item ids by inner product (faiss).
+
+    It asks faiss for K plus as many as the filter may remove (the user's items and the
+    deny-list), so K candidates remain after filtering whenever the catalogue has them.
+    """
 
     artifact = "items.faiss"
 
-    def __init__(self, source: Path | None, topk: int) -> None:
+    def __init__(self, source: Path | None, topk: int, rules: Rules | None = None) -> None:
         super().__init__(source)
         self.topk = topk
-        self.adds = {"candidate_ids": (np.int32, (None, None))}
+        self.rules = rules or Rules()
+        self.adds = {"retrieved_ids": (np.int32, (None, None))}
 
     def load(self, path: Path) -> Any:
         import faiss
@@ -181,8 +222,38 @@ class RetrieveCandidates(Stage):
     def run(self, columns: Columns) -> Columns:
         from services.ensemble.faiss_index import search
 
-        _, ids = search(self.state, columns["query_embedding"], self.topk)
-        return {"candidate_ids": ids.astype(np.int32)}
+        seen = columns["seen_ids"]
+        extra = int((seen >= 0).sum(axis=1).max()) + len(self.rules.deny_items)
+        _, ids = search(self.state, columns["query_embedding"], self.topk + extra)
+        return {"retrieved_ids": ids.astype(np.int32)}
+
+
+class FilterCandidates(Stage):
+    """Drop each user's own items and denied items; keep the best K (padded with -1 only when
+    the catalogue has fewer left)."""
+
+    def __init__(self, topk: int, rules: Rules | None = None) -> None:
+        super().__init__(None)
+        self.topk = topk
+        self.rules = rules or Rules()
+        self.adds = {"candidate_ids": (np.int32, (None, None))}
+
+    def run(self, columns: Columns) -> Columns:
+        retrieved, seen = columns["retrieved_ids"], columns["seen_ids"]
+        excluded = excluded_mask(retrieved, seen, self.rules.deny_items)
+        candidates = np.full((len(retrieved), self.topk), -1, dtype=np.int32)
+        for row in range(len(retrieved)):
+            kept = retrieved[row][~excluded[row]][: self.topk]
+            candidates[row, : len(kept)] = kept
+        return {"candidate_ids": candidates}
+
+
+def excluded_mask(ids: NDArray[Any], seen: NDArray[Any], deny: frozenset[int]) -> NDArray[np.bool_]:
+    """True where ids[row, j] is one of the row's seen items or on the deny-list."""
+    mask = (ids[:, :, None] == seen[:, None, :]).any(axis=2)
+    if deny:
+        mask |= np.isin(ids, np.fromiter(deny, dtype=np.int64))
+    return np.asarray(mask, dtype=bool)
 
 
 class FetchItemFeatures(Stage):
@@ -243,13 +314,20 @@ class OrderByScore(Stage):
 
     artifact = "popular_items.parquet"
 
-    def __init__(self, source: Path | None, topk: int, temperature: float = 0.0) -> None:
+    def __init__(
+        self,
+        source: Path | None,
+        topk: int,
+        temperature: float = 0.0,
+        rules: Rules | None = None,
+    ) -> None:
         """`topk` must not exceed the number of candidates: every answer has exactly topk items."""
         super().__init__(source)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         self.topk = topk
         self.temperature = temperature
+        self.rules = rules or Rules()
         self.adds = {
             "ordered_ids": (np.int32, (None, topk)),
             "ordered_scores": (np.float32, (None, topk)),
@@ -266,20 +344,51 @@ class OrderByScore(Stage):
         users = candidates.shape[0]
         scores = columns["click_score"].reshape(users, -1).astype(np.float32)
         scores = np.where(columns["item_found"].reshape(users, -1), scores, -np.inf)
-        k = self.topk
-        order = np.argsort(-self._sort_keys(scores), axis=1, kind="stable")[:, :k]
-        ordered_ids = np.take_along_axis(candidates, order, axis=1)
-        ordered_scores = np.take_along_axis(scores, order, axis=1)
+        categories = columns["item_category"].reshape(users, -1)
+        keys = self._sort_keys(scores)
+        picks = np.stack([self._pick(keys[row], categories[row]) for row in range(users)])
+        ordered_ids = np.take_along_axis(candidates, picks, axis=1)
+        ordered_scores = np.take_along_axis(scores, picks, axis=1)
         fallback = ~columns["user_found"].reshape(-1)
-        if fallback.any():
-            popular = self.state[:k]
-            ordered_ids[fallback, : len(popular)] = popular
-            ordered_scores[fallback] = 0.0
+        for row in np.flatnonzero(fallback):
+            ordered_ids[row], ordered_scores[row] = self._popular(columns["seen_ids"][row]), 0.0
+        ordered_scores[~np.isfinite(ordered_scores)] = 0.0  # only -1 padding: nothing was left
         return {
             "ordered_ids": ordered_ids.astype(np.int32),
             "ordered_scores": ordered_scores.astype(np.float32),
             "fallback": fallback,
         }
+
+    def _pick(self, keys: NDArray[np.float64], categories: NDArray[Any]) -> NDArray[np.int64]:
+        """Indices of the k best by key, at most `max_per_category` per category (relaxed only
+        if the candidates cannot fill k otherwise), best first."""
+        order = np.argsort(-keys, kind="stable")
+        cap = self.rules.max_per_category
+        if not cap:
+            return order[: self.topk]
+        chosen: list[int] = []
+        skipped: list[int] = []
+        per_category: dict[int, int] = {}
+        for index in order.tolist():
+            category = int(categories[index])
+            if per_category.get(category, 0) < cap:
+                per_category[category] = per_category.get(category, 0) + 1
+                chosen.append(index)
+                if len(chosen) == self.topk:
+                    break
+            else:
+                skipped.append(index)
+        chosen += skipped[: self.topk - len(chosen)]
+        picked = np.asarray(chosen, dtype=np.int64)
+        return np.asarray(picked[np.argsort(-keys[picked], kind="stable")], dtype=np.int64)
+
+    def _popular(self, seen: NDArray[Any]) -> NDArray[np.int32]:
+        """The most popular items the user has not had and the rules allow, -1 padded."""
+        popular = self.state
+        allowed = popular[~excluded_mask(popular[None, :], seen[None, :], self.rules.deny_items)[0]]
+        answer = np.full(self.topk, -1, dtype=np.int32)
+        answer[: min(self.topk, len(allowed))] = allowed[: self.topk]
+        return answer
 
     def _sort_keys(self, scores: NDArray[np.float32]) -> NDArray[np.float64]:
         if self.temperature == 0:

@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.gateway.api.routes import health, recommend
+from services.gateway.api.routes import health, interactions, recommend
 from services.gateway.core.config import Settings, get_settings
+from services.gateway.core.interactions import InteractionStore
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.triton import Recommender
 
@@ -23,10 +24,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.recommender = Recommender(settings, metrics)  # one channel for the app's life
+        app.state.interactions = InteractionStore(settings)
         try:
             yield
         finally:
             await app.state.recommender.close()
+            await app.state.interactions.close()
 
     app = FastAPI(
         title="Multi-stage recommender gateway",
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.include_router(recommend.router)
+    app.include_router(interactions.router)
     app.include_router(health.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.middleware("http")(_observe(metrics))

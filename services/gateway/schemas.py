@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class RecommendedItem(BaseModel):
@@ -26,3 +28,14 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class Interaction(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_id: int = Field(ge=INT32_MIN, le=INT32_MAX, description="Catalogue user id")
+    item_id: int = Field(ge=0, le=INT32_MAX, description="Catalogue item id")
+
+
+class InteractionRecorded(Interaction):
+    new: bool = Field(description="False if the interaction was already recorded")

@@ -138,7 +138,7 @@ def test_triton_down_gives_503_then_recovers_without_restart(
     ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
     env = {"REDIS_URL": redis_url}
     server = TritonServer(model_repository, extra_env=env, **ports).start(timeout=180)
-    gateway = Gateway(server.grpc_url, timeout_s=1.0)
+    gateway = Gateway(server.grpc_url, redis_url, timeout_s=1.0)
     url, params = f"{gateway.url}/recommend", {"user_id": int(users[0])}
     try:
         assert requests.get(url, params=params, timeout=5).status_code == 200
@@ -189,8 +189,8 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
-def test_slow_triton_gives_503_within_the_timeout(silent_server: str) -> None:
-    gateway = Gateway(silent_server, timeout_s=0.5)
+def test_slow_triton_gives_503_within_the_timeout(silent_server: str, redis_url: str) -> None:
+    gateway = Gateway(silent_server, redis_url, timeout_s=0.5)
     try:
         start = time.monotonic()
         response = requests.get(f"{gateway.url}/recommend", params={"user_id": 1}, timeout=10)

@@ -1,33 +1,50 @@
-"""OrderByScore: the ranking score decides the order; temperature means what it says."""
+"""Filtering and ordering stages: their logic on hand-made columns (no servers)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
 
-from services.ensemble.ops import OrderByScore
+from services.ensemble.ops import FilterCandidates, OrderByScore, excluded_mask
+from services.ensemble.rules import Rules
 
-POPULAR = np.array([900, 901, 902, 903], dtype=np.int32)
+POPULAR = np.array([900, 901, 902, 903, 904], dtype=np.int32)
 
 
-def order(temperature: float, scores: np.ndarray, found_users: list[bool], topk: int = 3):  # type: ignore[no-untyped-def]
-    op = OrderByScore(None, topk, temperature)
+def order(
+    scores: np.ndarray,
+    found_users: list[bool],
+    topk: int = 3,
+    temperature: float = 0.0,
+    categories: np.ndarray | None = None,
+    seen: np.ndarray | None = None,
+    rules: Rules | None = None,
+) -> dict[str, Any]:
+    op = OrderByScore(None, topk, temperature, rules)
     op._state = POPULAR
     users = len(found_users)
     candidates = np.tile(np.arange(10, 10 + scores.shape[1], dtype=np.int32), (users, 1))
+    if categories is None:
+        categories = np.arange(scores.size)
+    if seen is None:
+        seen = np.full((users, 1), -1, dtype=np.int32)
     return op.run(
         {
             "candidate_ids": candidates,
             "click_score": scores.reshape(-1),
             "item_found": np.ones(scores.size, dtype=bool),
+            "item_category": categories.reshape(-1),
             "user_found": np.array(found_users),
+            "seen_ids": seen,
         }
     )
 
 
 def test_deterministic_order_is_by_descending_score() -> None:
     scores = np.array([[0.1, 0.9, 0.5, 0.7, 0.2]], dtype=np.float32)
-    out = order(0.0, scores, [True])
+    out = order(scores, [True])
     assert out["ordered_ids"].tolist() == [[11, 13, 12]]
     assert out["ordered_scores"].tolist() == [pytest.approx([0.9, 0.7, 0.5])]
     assert out["fallback"].tolist() == [False]
@@ -41,27 +58,88 @@ def test_items_without_features_rank_last() -> None:
             "candidate_ids": np.array([[10, 11, 12]], dtype=np.int32),
             "click_score": np.array([0.9, 0.5, 0.1], dtype=np.float32),
             "item_found": np.array([False, True, True]),
+            "item_category": np.array([1, 2, 3]),
             "user_found": np.array([True]),
+            "seen_ids": np.array([[-1]], dtype=np.int32),
         }
     )
     assert out["ordered_ids"].tolist() == [[11, 12]]
 
 
-def test_unknown_users_get_popular_items_and_the_flag() -> None:
+def test_unknown_users_get_popular_items_they_have_not_had() -> None:
     scores = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]], dtype=np.float32)
-    out = order(0.0, scores, [True, False])
-    assert out["ordered_ids"][1].tolist() == POPULAR[:3].tolist()
+    seen = np.array([[-1, -1], [901, -1]], dtype=np.int32)
+    out = order(scores, [True, False], seen=seen, rules=Rules(frozenset({903})))
+    assert out["ordered_ids"][1].tolist() == [900, 902, 904]
     assert out["fallback"].tolist() == [False, True]
+
+
+def test_category_cap_holds_and_keeps_the_best_of_each_category() -> None:
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4]], dtype=np.float32)
+    categories = np.array([1, 1, 1, 2, 2, 3])
+    out = order(scores, [True], topk=4, categories=categories, rules=Rules(max_per_category=2))
+    assert out["ordered_ids"].tolist() == [[10, 11, 13, 14]]
+    assert (np.diff(out["ordered_scores"][0]) <= 0).all()
+
+
+def test_category_cap_is_relaxed_only_when_it_cannot_fill_the_list() -> None:
+    scores = np.array([[0.9, 0.8, 0.7, 0.6]], dtype=np.float32)
+    out = order(
+        scores, [True], topk=3, categories=np.array([1, 1, 1, 2]), rules=Rules(max_per_category=1)
+    )
+    assert sorted(out["ordered_ids"][0].tolist()) == [10, 11, 13]
+
+
+def test_filter_drops_seen_and_denied_and_keeps_k() -> None:
+    op = FilterCandidates(3, Rules(frozenset({12})))
+    retrieved = np.array([[10, 11, 12, 13, 14, 15]], dtype=np.int32)
+    out = op.run({"retrieved_ids": retrieved, "seen_ids": np.array([[11, 14]], dtype=np.int32)})
+    assert out["candidate_ids"].tolist() == [[10, 13, 15]]
+
+
+def test_filter_pads_only_when_the_catalogue_runs_out() -> None:
+    op = FilterCandidates(3)
+    out = op.run(
+        {
+            "retrieved_ids": np.array([[10, 11, 12]], dtype=np.int32),
+            "seen_ids": np.array([[10, 12]], dtype=np.int32),
+        }
+    )
+    assert out["candidate_ids"].tolist() == [[11, -1, -1]]
+
+
+def test_excluded_mask_is_per_user() -> None:
+    ids = np.array([[1, 2, 3], [1, 2, 3]])
+    seen = np.array([[2, -1], [-1, -1]])
+    assert excluded_mask(ids, seen, frozenset({3})).tolist() == [
+        [False, True, True],
+        [False, False, True],
+    ]
 
 
 def test_low_temperature_keeps_the_score_order_high_temperature_shuffles() -> None:
     scores = np.linspace(1.0, 0.0, 20, dtype=np.float32)[None, :]
-    cold = [order(1e-4, scores, [True], topk=5)["ordered_ids"][0].tolist() for _ in range(20)]
+    cold = [
+        order(scores, [True], topk=5, temperature=1e-4)["ordered_ids"][0].tolist()
+        for _ in range(20)
+    ]
     assert all(result == list(range(10, 15)) for result in cold)
-    hot = {tuple(order(1e3, scores, [True], topk=5)["ordered_ids"][0]) for _ in range(20)}
+    hot = {
+        tuple(order(scores, [True], topk=5, temperature=1e3)["ordered_ids"][0]) for _ in range(20)
+    }
     assert len(hot) > 10
 
 
 def test_negative_temperature_is_rejected() -> None:
     with pytest.raises(ValueError, match="temperature"):
         OrderByScore(None, 3, -1.0)
+
+
+def test_rules_file_is_validated(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "rules.json"
+    good.write_text('{"deny_items": [5, 7], "max_per_category": 2}')
+    assert Rules.from_file(good) == Rules(frozenset({5, 7}), 2)
+    for text in ('{"deny_items": "x"}', '{"max_per_category": -1}', '{"other": 1}', "not json"):
+        good.write_text(text)
+        with pytest.raises(ValueError, match="rules file"):
+            Rules.from_file(good)

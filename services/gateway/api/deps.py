@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.gateway.core.config import Settings
+from services.gateway.core.interactions import InteractionStore
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.triton import Recommender
 
@@ -21,6 +22,11 @@ def get_recommender(request: Request) -> Recommender:
     return recommender
 
 
+def get_interactions(request: Request) -> InteractionStore:
+    store: InteractionStore = request.app.state.interactions
+    return store
+
+
 def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -29,3 +35,4 @@ def get_metrics(request: Request) -> Metrics:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+InteractionsDep = Annotated[InteractionStore, Depends(get_interactions)]

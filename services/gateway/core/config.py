@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     triton_url: str = "127.0.0.1:8001"
     """Triton's gRPC address, host:port."""
     model_name: str = "executor_model"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis holding the interaction sets (the same one the build wrote)."""
     request_timeout_s: float = Field(default=1.0, gt=0)
     """Longest wait for one Triton call; past it the answer is 503."""
     ready_timeout_s: float = Field(default=0.5, gt=0)

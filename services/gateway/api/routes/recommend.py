@@ -9,9 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from services.gateway.api.deps import MetricsDep, RecommenderDep, SettingsDep
 from services.gateway.core.triton import TritonFailed, TritonUnavailable
-from services.gateway.schemas import Problem, Recommendation, RecommendedItem
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+from services.gateway.schemas import INT32_MAX, INT32_MIN, Problem, Recommendation, RecommendedItem
 
 router = APIRouter()
 

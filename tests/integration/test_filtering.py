@@ -1,0 +1,166 @@
+"""The filtering stage with real Redis and Triton: past items, online interactions, rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+import requests
+import tritonclient.grpc as grpcclient
+
+from services.ensemble.contract import INPUT, MODEL_NAME, interactions_key
+from tests.conftest import TEST_ROWS, TEST_SEED, Gateway, free_port
+from training import data
+from training.pipeline import ARTIFACTS
+
+pytestmark = pytest.mark.slow
+
+
+def recommend(url: str, users: list[int]) -> dict[str, np.ndarray]:
+    client = grpcclient.InferenceServerClient(url)
+    request = grpcclient.InferInput(INPUT, [len(users)], "INT32")
+    request.set_data_from_numpy(np.asarray(users, dtype=np.int32))
+    result = client.infer(MODEL_NAME, [request])
+    return {name: result.as_numpy(name) for name in ("ordered_ids", "ordered_scores", "fallback")}
+
+
+@pytest.fixture(scope="module")
+def clicked() -> pd.Series:
+    """user -> clicked items, from the data the session build was made of."""
+    raw = data.generate("planted", TEST_ROWS, TEST_SEED)
+    both = pd.concat([raw.train, raw.valid])
+    return both[both["click"] == 1].groupby("user_id")["item_id"].apply(set)
+
+
+@pytest.fixture(scope="module")
+def item_categories(build_dir: Path) -> dict[int, int]:
+    table = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "item_features.parquet"
+    )
+    return dict(zip(table["item_id"].tolist(), table["item_category"].tolist(), strict=True))
+
+
+def test_clicked_items_never_come_back(triton, clicked: pd.Series) -> None:  # type: ignore[no-untyped-def]
+    heavy = clicked[clicked.map(len) >= 3].index[:60].tolist()
+    served = recommend(triton.grpc_url, heavy)
+    for row, user in enumerate(heavy):
+        items = set(served["ordered_ids"][row].tolist())
+        assert len(items) == 10
+        assert not items & clicked[user], user
+
+
+def test_posted_interaction_removes_the_item_at_once(gateway: Gateway, clicked: pd.Series) -> None:
+    user = int(clicked.index[-1])
+    url = f"{gateway.url}/recommend"
+    first = requests.get(url, params={"user_id": user}, timeout=5).json()["items"]
+    top = first[0]["item_id"]
+    response = requests.post(
+        f"{gateway.url}/interactions", json={"user_id": user, "item_id": top}, timeout=5
+    )
+    assert response.status_code == 201
+    assert response.json() == {"user_id": user, "item_id": top, "new": True}
+    again = requests.get(url, params={"user_id": user}, timeout=5).json()["items"]
+    assert top not in [item["item_id"] for item in again]
+    assert len(again) == 10
+    assert [i["item_id"] for i in again[:9]] == [i["item_id"] for i in first[1:10]]
+    repeat = requests.post(
+        f"{gateway.url}/interactions", json={"user_id": user, "item_id": top}, timeout=5
+    )
+    assert repeat.status_code == 201 and repeat.json()["new"] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"user_id": 1},
+        {"item_id": 1},
+        {"user_id": "1", "item_id": 2},
+        {"user_id": 1, "item_id": 2.5},
+        {"user_id": 1, "item_id": -3},
+        {"user_id": 2**31, "item_id": 2},
+        {"user_id": 1, "item_id": 2, "extra": True},
+        [1, 2],
+    ],
+)
+def test_bad_interaction_bodies_get_422(gateway: Gateway, body: object) -> None:
+    response = requests.post(f"{gateway.url}/interactions", json=body, timeout=5)
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], str)
+
+
+def test_k_items_remain_when_the_filter_removes_most_candidates(
+    triton, redis_url: str, clicked: pd.Series
+) -> None:  # type: ignore[no-untyped-def]
+    """Nine rounds of marking every recommended item as seen: 90 of the first 100 gone."""
+    user = int(clicked.index[len(clicked) // 2])
+    client = redis.Redis.from_url(redis_url)
+    excluded = set(clicked[user])
+    for _ in range(9):
+        items = recommend(triton.grpc_url, [user])["ordered_ids"][0].tolist()
+        assert len(set(items)) == 10
+        assert not set(items) & excluded
+        client.sadd(interactions_key(user), *items)
+        excluded |= set(items)
+    assert len(excluded) >= 90
+
+
+@pytest.fixture(scope="module")
+def rules_server(
+    tmp_path_factory: pytest.TempPathFactory, build_dir: Path, redis_url: str, triton
+) -> Iterator[tuple[str, set[int]]]:  # type: ignore[no-untyped-def]
+    """A second repository exported with rules: the default server's favourite items denied,
+    at most 2 items per category."""
+    from deploy.triton.launch import TritonServer
+    from training.export import export_repository
+
+    users = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"
+    )
+    sample = users["user_id"].head(40).tolist()
+    served = recommend(triton.grpc_url, sample)["ordered_ids"]
+    denied = {int(item) for item in served[:, :2].ravel()}
+    rules = tmp_path_factory.mktemp("rules") / "rules.json"
+    rules.write_text(json.dumps({"deny_items": sorted(denied), "max_per_category": 2}))
+    repository = tmp_path_factory.mktemp("rules_repository")
+    export_repository(build_dir, repository, rules_file=rules)
+    server = TritonServer(
+        repository,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        extra_env={"REDIS_URL": redis_url},
+    ).start(timeout=180)
+    try:
+        yield server.grpc_url, denied
+    finally:
+        server.stop()
+
+
+def test_denied_items_never_appear(rules_server, build_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    url, denied = rules_server
+    users = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"
+    )
+    sample = [*users["user_id"].head(40).tolist(), -1]
+    served = recommend(url, sample)
+    assert served["ordered_ids"].shape == (41, 10)
+    assert not set(served["ordered_ids"].ravel().tolist()) & denied
+    assert (served["ordered_ids"] >= 0).all()
+
+
+def test_category_cap_holds(rules_server, build_dir: Path, item_categories: dict[int, int]) -> None:  # type: ignore[no-untyped-def]
+    url, _ = rules_server
+    users = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"
+    )
+    served = recommend(url, users["user_id"].sample(40, random_state=1).tolist())
+    for row in served["ordered_ids"]:
+        counts = pd.Series([item_categories[int(i)] for i in row]).value_counts()
+        assert counts.max() <= 2
+    assert (np.diff(served["ordered_scores"], axis=1) <= 0).all()
