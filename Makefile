@@ -12,9 +12,11 @@ ROWS ?= 100000
 DATA ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup build export triton triton-stop gateway bench-triton test lint format clean
+.PHONY: help run stop setup build export triton triton-stop gateway bench-triton test lint format clean
 
 help:
+	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
+	@echo "make stop    stop what make run started"
 	@echo "make setup   create the Merlin environment ($(MERLIN_VENV)) from requirements/merlin.lock.txt"
 	@echo "make build   build every artifact into $(BUILD_DIR)/ (ROWS=$(ROWS); DATA=DIR for parquet data)"
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
@@ -45,6 +47,14 @@ $(GATEWAY_VENV)/.installed: requirements/gateway.lock.txt
 	$(GATEWAY_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
 	$(GATEWAY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/gateway.lock.txt
 	touch $@
+
+STACK_ENV = BUILD_DIR=$(BUILD_DIR) MODEL_REPOSITORY=$(MODEL_REPOSITORY) RUN_DIR=$(RUN_DIR) ROWS=$(ROWS) DATA=$(DATA)
+
+run: setup
+	$(STACK_ENV) $(MERLIN_PY) -m deploy.stack run
+
+stop:
+	@if [ -x $(MERLIN_PY) ]; then $(STACK_ENV) $(MERLIN_PY) -m deploy.stack stop; else echo "nothing to stop"; fi
 
 build: setup
 	$(MERLIN_PY) -m training build --out $(BUILD_DIR) --rows $(ROWS) $(if $(DATA),--data $(DATA))

@@ -1,5 +1,6 @@
 """Command line: `python -m training build --out DIR [--rows N] [--data DIR] [--seed S]`
-and `python -m training export --build DIR --out MODEL_REPOSITORY`.
+`python -m training export --build DIR --out MODEL_REPOSITORY [--rules FILE]` and
+`python -m training materialize --build DIR [--if-needed]` (online state into REDIS_URL).
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -48,12 +49,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     export.add_argument(
         "--rules", type=Path, help="JSON business rules: deny_items, max_per_category"
     )
+    online = commands.add_parser(
+        "materialize", help="write a build's online state into Redis at REDIS_URL"
+    )
+    online.add_argument("--build", type=Path, required=True, help="a complete build directory")
+    online.add_argument(
+        "--if-needed", action="store_true", help="skip if Redis already holds this build's state"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    command = _export if args.command == "export" else _build
+    command = {"build": _build, "export": _export, "materialize": _materialize}[args.command]
     try:
         return command(args)
     except BuildError as exc:
@@ -110,6 +118,28 @@ def _export(args: argparse.Namespace) -> int:
         args.rules,
     )
     print(model_dir)
+    return 0
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    if not manifest.is_build(args.build):
+        raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
+    build_id = manifest.read(args.build)["created_at"]
+    from training.feature_store import online_build
+    from training.settings import TrainingSettings
+
+    redis_url = TrainingSettings().redis_url
+    if args.if_needed and online_build(redis_url) == build_id:
+        print(f"online state of {args.build} already in Redis")
+        return 0
+    _quiet_libraries()
+    from training.pipeline import materialize
+
+    result = materialize(args.build.resolve(), redis_url, build_id)
+    print(
+        f"materialized {result['keys_written']} feature keys, "
+        f"{result['interactions']['users']} users' interactions"
+    )
     return 0
 
 

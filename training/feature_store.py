@@ -18,6 +18,7 @@ from types import ModuleType
 import pandas as pd
 import redis
 
+from services.ensemble.contract import ONLINE_BUILD_KEY
 from services.ensemble.settings import CONNECTION_ENV, feast_redis_connection
 from training.errors import BuildError
 from training.schema import ITEM_FEATURES, USER_FEATURES
@@ -137,6 +138,12 @@ def check_redis(redis_url: str) -> redis.Redis:
     except redis.RedisError as exc:
         raise BuildError(f"cannot reach Redis at {redis_url}: {exc}") from exc
     return client
+
+
+def online_build(redis_url: str) -> str | None:
+    """The build id whose online state Redis holds, if any."""
+    value = check_redis(redis_url).get(ONLINE_BUILD_KEY)
+    return value.decode() if value else None
 
 
 def now_utc() -> datetime:

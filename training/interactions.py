@@ -16,10 +16,15 @@ from training.schema import TARGET
 BATCH_USERS = 2_000
 
 
-def clicked_items(frame: pd.DataFrame) -> pd.Series:
-    """user id -> sorted array of the catalogue item ids they clicked (raw ids)."""
-    clicks = frame.loc[frame[TARGET] == 1, ["user_id", "item_id"]].drop_duplicates()
-    return clicks.groupby("user_id")["item_id"].apply(lambda items: sorted(items.tolist()))
+def clicks(frame: pd.DataFrame) -> pd.DataFrame:
+    """The distinct (user_id, item_id) pairs with a click, catalogue ids, sorted."""
+    pairs = frame.loc[frame[TARGET] == 1, ["user_id", "item_id"]].drop_duplicates()
+    return pairs.sort_values(["user_id", "item_id"]).reset_index(drop=True)
+
+
+def clicked_items(pairs: pd.DataFrame) -> pd.Series:
+    """user id -> sorted list of the catalogue item ids they clicked."""
+    return pairs.groupby("user_id")["item_id"].apply(lambda items: sorted(items.tolist()))
 
 
 def write(client: redis.Redis, clicked: pd.Series) -> dict[str, int]:

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from services.ensemble.contract import ONLINE_BUILD_KEY
 from training import (
     data,
     feature_store,
@@ -41,6 +42,7 @@ ARTIFACTS = {
     "item_embeddings": "item_embeddings.parquet",
     "faiss_index": "items.faiss",
     "popular_items": "popular_items.parquet",
+    "interactions": "interactions.parquet",
     "feature_repo": "feature_repo",
 }
 
@@ -148,15 +150,13 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         faiss_index = index.build(item_vectors, item_ids, config.index)
         index.save(faiss_index, build_dir / ARTIFACTS["faiss_index"])
         _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
-    with timer.stage("feature_store"):
+    with timer.stage("online_store"):
         event_time = feature_store.now_utc()
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
         feature_store.write_repo(repo_dir, feature_store.feature_tables(encoded["all"], event_time))
-        online = feature_store.materialize(repo_dir, config.redis_url)
-    with timer.stage("interactions"):
-        all_rows = pd.concat([raw.train, raw.valid])
-        client = feature_store.check_redis(config.redis_url)
-        written = interactions.write(client, interactions.clicked_items(all_rows))
+        pairs = interactions.clicks(pd.concat([raw.train, raw.valid]))
+        pairs.to_parquet(build_dir / ARTIFACTS["interactions"], index=False)
+        online = materialize(build_dir, config.redis_url, event_time.isoformat())
     document = {
         "source": raw.source,
         "seed": config.seed,
@@ -165,8 +165,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "items": len(items),
         "metrics": {"retrieval": retrieval_metrics, "ranking": ranking_metrics},
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
-        "online_store": {"project": "multi_stage_recsys", **online},
-        "interactions": written,
+        "online_store": online,
         "config": _jsonable(asdict(config)),
         "artifacts": ARTIFACTS,
         "timings_s": {**timer.seconds, "total": timer.total()},
@@ -177,6 +176,16 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
     manifest.write(build_dir, document)
     log(f"total {timer.total():.1f} s, peak RSS {peak_rss_mb():.0f} MB")
     return document
+
+
+def materialize(build_dir: Path, redis_url: str, build_id: str) -> dict[str, Any]:
+    """Write a build's online state into Redis (features through Feast, interaction sets)."""
+    features_online = feature_store.materialize(build_dir / ARTIFACTS["feature_repo"], redis_url)
+    client = feature_store.check_redis(redis_url)
+    pairs = pd.read_parquet(build_dir / ARTIFACTS["interactions"])
+    written = interactions.write(client, interactions.clicked_items(pairs))
+    client.set(ONLINE_BUILD_KEY, build_id)
+    return {"project": "multi_stage_recsys", **features_online, "interactions": written}
 
 
 def _raw_data(config: BuildConfig) -> data.RawData:

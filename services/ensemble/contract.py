@@ -33,3 +33,7 @@ build, added to online by the gateway's POST /interactions, excluded from recomm
 
 def interactions_key(user_id: int) -> str:
     return f"{INTERACTIONS_PREFIX}{user_id}"
+
+
+ONLINE_BUILD_KEY = "multi_stage_recsys:build"
+"""Which build's online state Redis holds (the build manifest's created_at)."""

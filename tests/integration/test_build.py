@@ -46,7 +46,7 @@ def test_manifest_describes_a_complete_build(build_dir: Path) -> None:
     document = manifest.read(build_dir)
     assert document["complete"] is True
     assert document["rows"]["train"] + document["rows"]["valid"] == TEST_ROWS
-    for stage in ("data", "features", "retrieval", "ranking", "index", "feature_store", "total"):
+    for stage in ("data", "features", "retrieval", "ranking", "index", "online_store", "total"):
         assert document["timings_s"][stage] >= 0
     assert document["versions"]["merlin-models"] == "23.8.0"
     assert {"auc", "logloss"} <= document["metrics"]["ranking"].keys()

@@ -1,0 +1,388 @@
+"""The whole stack on one machine: `python -m deploy.stack run|stop` (what `make run|stop` call).
+
+`run` brings up whatever is missing, in order, and is quick when everything is there:
+  1. a build (`python -m training build`, synthetic data unless DATA is set) and its export;
+  2. Redis: REDIS_URL if given, else a private `redis-server` on RECSYS_REDIS_PORT (6390);
+  3. the build's online state in that Redis (skipped when Redis already holds it);
+  4. Triton serving the model repository, then the gateway; each waits until ready.
+It ends with a real request and prints the `curl` to try. `stop` stops only what `run` started,
+by the PID files in RUN_DIR. Bad input or a failing step: one line `error: ...`, exit 1 or 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MERLIN_PYTHON = Path(sys.executable)
+GATEWAY_PYTHON = REPO_ROOT / ".venvs" / "gateway" / "bin" / "python"
+
+
+class StackError(Exception):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    build_dir: Path = REPO_ROOT / "artifacts"
+    model_repository: Path = REPO_ROOT / "model_repository"
+    run_dir: Path = REPO_ROOT / "run"
+    rows: int = 100_000
+    data: Path | None = None
+    redis_url: str | None = None
+    redis_port: int = 6390
+    triton_ports: tuple[int, int, int] = (8000, 8001, 8002)
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> StackSettings:
+        env = os.environ
+
+        def path(name: str, default: Path) -> Path:
+            return (REPO_ROOT / env[name]).resolve() if env.get(name) else default
+
+        def number(name: str, default: int) -> int:
+            try:
+                return int(env.get(name, default))
+            except ValueError:
+                raise StackError(f"{name} must be a number, got {env[name]!r}", 2) from None
+
+        return cls(
+            build_dir=path("BUILD_DIR", cls.build_dir),
+            model_repository=path("MODEL_REPOSITORY", cls.model_repository),
+            run_dir=path("RUN_DIR", cls.run_dir),
+            rows=number("ROWS", cls.rows),
+            data=Path(env["DATA"]).expanduser() if env.get("DATA") else None,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_port=number("RECSYS_REDIS_PORT", cls.redis_port),
+            triton_ports=(
+                number("TRITON_HTTP_PORT", 8000),
+                number("TRITON_GRPC_PORT", 8001),
+                number("TRITON_METRICS_PORT", 8002),
+            ),
+            gateway_host=env.get("GATEWAY_HOST", cls.gateway_host),
+            gateway_port=number("GATEWAY_PORT", cls.gateway_port),
+        )
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+
+def say(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+def run_step(args: list[str], env: dict[str, str] | None = None) -> None:
+    env = {**(env or os.environ), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    result = subprocess.run(args, cwd=REPO_ROOT, env=env)
+    if result.returncode != 0:
+        raise StackError(f"`{' '.join(args[1:])}` failed (exit {result.returncode})")
+
+
+# -- 1. build and export ---------------------------------------------------------------------
+def ensure_build(settings: StackSettings, redis_url: str) -> dict[str, object]:
+    manifest_path = settings.build_dir / "manifest.json"
+    env = {**os.environ, "REDIS_URL": redis_url}
+    if not manifest_path.is_file():
+        source = f"data in {settings.data}" if settings.data else f"{settings.rows} synthetic rows"
+        say(f"no build in {settings.build_dir}: building on {source} (about a minute)")
+        args = ["build", "--out", str(settings.build_dir), "--rows", str(settings.rows)]
+        if settings.data:
+            args += ["--data", str(settings.data)]
+        run_step([str(MERLIN_PYTHON), "-m", "training", *args], env)
+    manifest: dict[str, object] = json.loads(manifest_path.read_text())
+    executor = settings.model_repository / "executor_model"
+    if not executor.is_dir() or executor.stat().st_mtime < manifest_path.stat().st_mtime:
+        say(f"exporting the model repository to {settings.model_repository}")
+        run_step(
+            [
+                str(MERLIN_PYTHON),
+                "-m",
+                "training",
+                "export",
+                "--build",
+                str(settings.build_dir),
+                "--out",
+                str(settings.model_repository),
+            ],
+            env,
+        )
+    return manifest
+
+
+# -- 2. Redis ---------------------------------------------------------------------------------
+def ensure_redis(settings: StackSettings) -> str:
+    import redis
+
+    if settings.redis_url:
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+        except (redis.RedisError, ValueError) as exc:
+            raise StackError(f"REDIS_URL={settings.redis_url} does not answer: {exc}", 2) from exc
+        say(f"Redis: {settings.redis_url} (REDIS_URL)")
+        return settings.redis_url
+    url = f"redis://127.0.0.1:{settings.redis_port}/0"
+    if process_alive(settings.pid_file("redis")):
+        say(f"Redis: {url} (already running)")
+        return url
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if binary is None:
+        raise StackError(
+            "no Redis: set REDIS_URL=redis://HOST:PORT/DB to use one, or install redis-server "
+            "(Debian/Ubuntu: sudo apt-get install redis-server) and run make run again",
+            2,
+        )
+    data_dir = settings.run_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            binary,
+            "--port",
+            str(settings.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(settings.pid_file("redis")),
+            "--dir",
+            str(data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(settings.run_dir / "redis.log"),
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"redis-server did not start; see {settings.run_dir}/redis.log"
+                ) from None
+            time.sleep(0.1)
+    say(f"Redis: started redis-server on {url} (no REDIS_URL given)")
+    return url
+
+
+# -- 3. online state --------------------------------------------------------------------------
+def ensure_online_state(settings: StackSettings, redis_url: str) -> None:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    run_step(
+        [
+            str(MERLIN_PYTHON),
+            "-m",
+            "training",
+            "materialize",
+            "--build",
+            str(settings.build_dir),
+            "--if-needed",
+        ],
+        env,
+    )
+
+
+# -- 4. Triton and the gateway ----------------------------------------------------------------
+def ensure_triton(settings: StackSettings, redis_url: str) -> str:
+    http, grpc, metrics = settings.triton_ports
+    grpc_url = f"127.0.0.1:{grpc}"
+    if process_alive(settings.pid_file("triton")) and http_ok(
+        f"http://127.0.0.1:{http}/v2/health/ready"
+    ):
+        say(f"Triton: {grpc_url} (already running)")
+        return grpc_url
+    run_step(
+        [
+            str(MERLIN_PYTHON),
+            "-m",
+            "deploy.triton.launch",
+            "start",
+            "--model-repository",
+            str(settings.model_repository),
+            "--http-port",
+            str(http),
+            "--grpc-port",
+            str(grpc),
+            "--metrics-port",
+            str(metrics),
+            "--run-dir",
+            str(settings.run_dir / "triton"),
+            "--log-file",
+            str(settings.run_dir / "triton.log"),
+            "--pid-file",
+            str(settings.pid_file("triton")),
+        ],
+        {**os.environ, "REDIS_URL": redis_url},
+    )
+    return grpc_url
+
+
+def ensure_gateway(settings: StackSettings, triton_url: str, redis_url: str) -> str:
+    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    if process_alive(settings.pid_file("gateway")) and http_ok(f"{base}/readyz"):
+        say(f"gateway: {base} (already running)")
+        return base
+    if not GATEWAY_PYTHON.exists():
+        raise StackError(f"{GATEWAY_PYTHON} missing: run `make setup`", 2)
+    env = {
+        **os.environ,
+        "GATEWAY_TRITON_URL": triton_url,
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_HOST": settings.gateway_host,
+        "GATEWAY_PORT": str(settings.gateway_port),
+    }
+    log = (settings.run_dir / "gateway.log").open("ab")
+    process = subprocess.Popen(
+        [str(GATEWAY_PYTHON), "-m", "services.gateway"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    settings.pid_file("gateway").write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + 30
+    while not http_ok(f"{base}/readyz"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise StackError(f"the gateway did not get ready; see {settings.run_dir}/gateway.log")
+        time.sleep(0.2)
+    say(f"gateway: {base} (pid {process.pid})")
+    return base
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def process_alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0].lower()
+    except (OSError, IndexError):
+        return ""
+
+
+def first_user(build_dir: Path) -> int:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(
+        build_dir / "feature_repo" / "data" / "user_features.parquet", columns=["user_id"]
+    )
+    return int(table.column("user_id")[0].as_py())
+
+
+def run(settings: StackSettings) -> None:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    redis_url = ensure_redis(settings)
+    ensure_build(settings, redis_url)
+    ensure_online_state(settings, redis_url)
+    triton_url = ensure_triton(settings, redis_url)
+    base = ensure_gateway(settings, triton_url, redis_url)
+    user = first_user(settings.build_dir)
+    url = f"{base}/recommend?user_id={user}&k=5"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer = json.loads(response.read())
+    items = [item["item_id"] for item in answer["items"]]
+    say(f"user {user} gets items {items}")
+    print(f"\nThe stack is up. Try:\n  curl '{url}'\nStop it with: make stop")
+
+
+def stop(settings: StackSettings) -> None:
+    """Stop the gateway, Triton and our redis-server: only what `run` started."""
+    stopped_any = False
+    for name in ("gateway", "triton", "redis"):
+        pid_file = settings.pid_file(name)
+        if not pid_file.exists():
+            continue
+        if name == "triton":
+            subprocess.run(
+                [
+                    str(MERLIN_PYTHON),
+                    "-m",
+                    "deploy.triton.launch",
+                    "stop",
+                    "--pid-file",
+                    str(pid_file),
+                ],
+                cwd=REPO_ROOT,
+            )
+        else:
+            terminate(pid_file, group=name == "gateway")
+        pid_file.unlink(missing_ok=True)
+        say(f"stopped {name}")
+        stopped_any = True
+    if not stopped_any:
+        say("nothing to stop")
+
+
+def terminate(pid_file: Path, group: bool, timeout: float = 10.0) -> None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    kill = os.killpg if group else os.kill
+    try:
+        kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while process_alive(pid_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process_alive(pid_file):
+        kill(pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in (["run"], ["stop"]):
+        print("usage: python -m deploy.stack run|stop", file=sys.stderr)
+        return 2
+    try:
+        settings = StackSettings.from_env()
+        run(settings) if args[0] == "run" else stop(settings)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted (make stop stops what was started)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
