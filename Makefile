@@ -1,6 +1,6 @@
 # One entry point for setup, build and tests. `make help` lists the targets.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3.10 || echo python3.11)
+PYTHON ?= $(shell command -v python3.11 || echo python3.11)
 PIP_VERSION := 24.3.1
 MERLIN_VENV := .venvs/merlin
 MERLIN_PY := $(MERLIN_VENV)/bin/python
@@ -10,6 +10,7 @@ MODEL_REPOSITORY ?= model_repository
 RUN_DIR ?= run
 ROWS ?= 100000
 DATA ?=
+RULES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help run stop setup build export triton triton-stop gateway bench-triton test lint format clean
@@ -31,8 +32,8 @@ setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed
 # The lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
 $(MERLIN_VENV)/.installed: requirements/merlin.lock.txt
 	@case "$$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null)" in \
-	  3.10|3.11) ;; \
-	  *) echo "error: need Python 3.10 or 3.11 for TensorFlow 2.12 (set PYTHON=...); found '$(PYTHON)'"; exit 1;; \
+	  3.11) ;; \
+	  *) echo "error: need Python 3.11 (the locks are 3.11 freezes; TensorFlow 2.12 has no 3.12 wheel): install it or set PYTHON=/path/to/python3.11"; exit 1;; \
 	esac
 	rm -rf $(MERLIN_VENV)
 	$(PYTHON) -m venv $(MERLIN_VENV)
@@ -58,10 +59,10 @@ stop:
 
 build: setup
 	$(MERLIN_PY) -m training build --out $(BUILD_DIR) --rows $(ROWS) $(if $(DATA),--data $(DATA))
-	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY)
+	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY) $(if $(RULES),--rules $(RULES))
 
 export: setup
-	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY)
+	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY) $(if $(RULES),--rules $(RULES))
 
 triton: setup
 	$(MERLIN_PY) -m deploy.triton.launch start --model-repository $(MODEL_REPOSITORY) \

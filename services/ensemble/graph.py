@@ -48,14 +48,23 @@ def build_graph(
     }
     graph = (
         ["user_id"]
-        >> ops.FetchUserFeatures(path("feature_repo"), USER_FEATURES)
+        >> ops.FetchFeatures(
+            path("feature_repo"), "user_features", "user_id", user_columns, "user_found"
+        )
         >> ops.PredictInProcess(
             path("query_tower"), "query_tower", "query_embedding", {"user_id": "user_id_encoded"}
         )
         >> ops.FetchInteractions()
         >> ops.RetrieveCandidates(path("faiss_index"), candidates, rules)
         >> ops.FilterCandidates(candidates, rules)
-        >> ops.FetchItemFeatures(path("feature_repo"), ITEM_FEATURES)
+        >> ops.FetchFeatures(
+            path("feature_repo"),
+            "item_features",
+            "candidate_ids",
+            ("item_id_encoded", *ITEM_FEATURES),
+            "item_found",
+            copies_repo=False,
+        )
         >> ops.UnrollUserFeatures(user_columns)
         >> ops.PredictInProcess(
             path("ranking_model"), "ranking_model", "click_score", ranking_inputs

@@ -64,12 +64,16 @@ class Stage(BaseOperator):
         columns = {name: np.asarray(transformable[name].values) for name in transformable.columns}
         start = time.perf_counter()
         added = self.run(columns)
-        name = type(self).__name__
-        STAGE_SECONDS[name] = STAGE_SECONDS.get(name, 0.0) + time.perf_counter() - start
+        STAGE_SECONDS[self.label] = STAGE_SECONDS.get(self.label, 0.0) + time.perf_counter() - start
         return type(transformable)({**columns, **added})
 
     def run(self, columns: Columns) -> Columns:
         raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        """The stage's name in timings."""
+        return type(self).__name__
 
     @property
     def state(self) -> Any:
@@ -112,32 +116,52 @@ class Stage(BaseOperator):
         return state
 
 
-class FetchUserFeatures(Stage):
-    """User id (catalogue id) -> the user's encoded features from the online store."""
+class FetchFeatures(Stage):
+    """Catalogue ids in `ids_column` -> their encoded features from one Feast view, a found flag.
+
+    `view` "user_features" on `user_id` gives one row per user; "item_features" on
+    `candidate_ids` one row per (user, candidate).
+    """
 
     artifact = "feature_repo"
-    view_name = "user_features"
 
-    def __init__(self, source: Path | None, features: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        source: Path | None,
+        view: str,
+        ids_column: str,
+        features: tuple[str, ...],
+        found_column: str,
+        copies_repo: bool = True,
+    ) -> None:
         super().__init__(source)
-        self.features = features
+        self.view = view
+        self.ids_column = ids_column
+        self.found_column = found_column
+        self.copies_repo = copies_repo
         self.adds = {
-            "user_id_encoded": (np.int32, (None,)),
             **{name: (np.int32, (None,)) for name in features},
-            "user_found": (np.dtype("bool"), (None,)),
+            found_column: (np.dtype("bool"), (None,)),
         }
+
+    @property
+    def label(self) -> str:
+        return f"FetchFeatures[{self.view}]"
+
+    def save_artifacts(self, artifact_path: Any = None) -> None:
+        if self.copies_repo:  # both views share one feature repo: copy it once
+            super().save_artifacts(artifact_path)
 
     def load(self, path: Path) -> Any:
         from services.ensemble.online_store import open_reader
 
-        return open_reader(path, self.view_name, EnsembleSettings.from_env())
+        return open_reader(path, self.view, EnsembleSettings.from_env())
 
     def run(self, columns: Columns) -> Columns:
         reader, view = self.state
-        user_ids = columns["user_id"].reshape(-1).astype(np.int32)
-        values, found = reader.read(view, user_ids)
+        values, found = reader.read(view, columns[self.ids_column].reshape(-1).astype(np.int32))
         out = {name: values[:, i] for i, name in enumerate(view.features)}
-        out["user_found"] = found
+        out[self.found_column] = found
         return out
 
 
@@ -151,6 +175,10 @@ class PredictInProcess(Stage):
         self.rename = rename
         """Model input name -> column name, where they differ."""
         self.adds = {output: (np.float32, (None, None))}
+
+    @property
+    def label(self) -> str:
+        return f"Predict[{self.artifact}]"
 
     def load(self, path: Path) -> Any:
         import merlin.models.tf  # noqa: F401 - registers the custom layers the model needs
@@ -254,37 +282,6 @@ def excluded_mask(ids: NDArray[Any], seen: NDArray[Any], deny: frozenset[int]) -
     if deny:
         mask |= np.isin(ids, np.fromiter(deny, dtype=np.int64))
     return np.asarray(mask, dtype=bool)
-
-
-class FetchItemFeatures(Stage):
-    """Candidate ids -> one row per (user, candidate) with the item's encoded features."""
-
-    artifact = "feature_repo"
-    view_name = "item_features"
-
-    def __init__(self, source: Path | None, features: tuple[str, ...]) -> None:
-        super().__init__(source)
-        self.features = features
-        self.adds = {
-            "item_id_encoded": (np.int32, (None,)),
-            **{name: (np.int32, (None,)) for name in features},
-            "item_found": (np.dtype("bool"), (None,)),
-        }
-
-    def save_artifacts(self, artifact_path: Any = None) -> None:
-        """FetchUserFeatures already copies the same feature repo."""
-
-    def load(self, path: Path) -> Any:
-        from services.ensemble.online_store import open_reader
-
-        return open_reader(path, self.view_name, EnsembleSettings.from_env())
-
-    def run(self, columns: Columns) -> Columns:
-        reader, view = self.state
-        values, found = reader.read(view, columns["candidate_ids"].reshape(-1))
-        out = {name: values[:, i] for i, name in enumerate(view.features)}
-        out["item_found"] = found
-        return out
 
 
 class UnrollUserFeatures(Stage):
