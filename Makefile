@@ -5,6 +5,7 @@ PIP_VERSION := 24.3.1
 MERLIN_VENV := .venvs/merlin
 MERLIN_PY := $(MERLIN_VENV)/bin/python
 GATEWAY_VENV := .venvs/gateway
+LOADTEST_VENV := .venvs/loadtest
 BUILD_DIR ?= artifacts
 MODEL_REPOSITORY ?= model_repository
 RUN_DIR ?= run
@@ -13,7 +14,7 @@ DATA ?=
 RULES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run stop setup build export triton triton-stop gateway bench-triton test lint format clean
+.PHONY: help run stop setup build export triton triton-stop gateway bench bench-steps bench-triton test lint format clean
 
 help:
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
@@ -21,12 +22,13 @@ help:
 	@echo "make setup   create the Merlin environment ($(MERLIN_VENV)) from requirements/merlin.lock.txt"
 	@echo "make build   build every artifact into $(BUILD_DIR)/ (ROWS=$(ROWS); DATA=DIR for parquet data)"
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
+	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
 	@echo "make lint    ruff check and format check"
 
-setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed
+setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed $(LOADTEST_VENV)/.installed
 
 # pip is pinned too: pip 26.3+ refuses merlin-systems (a direct-URL test extra).
 # The lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
@@ -57,6 +59,14 @@ run: setup
 stop:
 	@if [ -x $(MERLIN_PY) ]; then $(STACK_ENV) $(MERLIN_PY) -m deploy.stack stop; else echo "nothing to stop"; fi
 
+# Locust and its plotting, third environment (its pins conflict with both others).
+$(LOADTEST_VENV)/.installed: requirements/loadtest.lock.txt
+	rm -rf $(LOADTEST_VENV)
+	$(PYTHON) -m venv $(LOADTEST_VENV)
+	$(LOADTEST_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(LOADTEST_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/loadtest.lock.txt
+	touch $@
+
 build: setup
 	$(MERLIN_PY) -m training build --out $(BUILD_DIR) --rows $(ROWS) $(if $(DATA),--data $(DATA))
 	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY) $(if $(RULES),--rules $(RULES))
@@ -73,6 +83,20 @@ triton-stop: setup
 
 gateway: setup
 	$(GATEWAY_VENV)/bin/python -m services.gateway
+
+USERS ?= 16
+DURATION ?= 60
+GATEWAY_URL ?= http://127.0.0.1:8080
+BENCH_OUT ?= results/$(shell date +%Y%m%d-%H%M%S)
+
+bench: setup
+	$(LOADTEST_VENV)/bin/python -m loadtests.run --build $(BUILD_DIR) --host $(GATEWAY_URL) \
+	  --users $(USERS) --spawn-rate $(USERS) --duration $(DURATION) --out $(BENCH_OUT) \
+	  --triton-url 127.0.0.1:8001
+
+bench-steps: setup
+	$(LOADTEST_VENV)/bin/python -m loadtests.run --build $(BUILD_DIR) --host $(GATEWAY_URL) \
+	  --step-load --steps 1,2,4,8,16,32 --step-seconds 15 --slo-ms 50 --out $(BENCH_OUT)
 
 bench-triton: setup
 	$(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR)

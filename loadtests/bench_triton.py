@@ -201,10 +201,13 @@ def main() -> None:
     report["server_rss_mb"] = server_rss_mb()
     report["triton_statistics"] = triton_statistics(args.url)
     sample = users[: min(500, len(users))]
-    report["stages_in_process_ms"] = {
-        reader: stages_in_process(args.model_repository, sample, reader)
-        for reader in ("redis", "feast")
-    }
+    try:
+        report["stages_in_process_ms"] = {
+            reader: stages_in_process(args.model_repository, sample, reader)
+            for reader in ("redis", "feast")
+        }
+    except Exception as exc:  # e.g. a repository exported by older code: keep the rest
+        report["stages_in_process_ms"] = {"error": f"{type(exc).__name__}: {exc}"}
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
