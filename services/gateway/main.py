@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.api.routes import health, interactions, recommend
 from services.gateway.core.config import Settings, get_settings
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(health.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.middleware("http")(_observe(metrics))
+    app.add_middleware(ObserveRequests, metrics=metrics)
     return app
 
 
@@ -59,23 +60,36 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _observe(
-    metrics: Metrics,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class ObserveRequests:
+    """Pure ASGI middleware recording latency and status per route (cheaper than
+    BaseHTTPMiddleware, which costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = _route_of(request)
-        metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        return response
+        status = 500
 
-    return middleware
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            route = _route_of(scope)
+            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(route, str(status)).inc()
 
 
-def _route_of(request: Request) -> str:
+def _route_of(scope: Scope) -> str:
     """The matched route's path template (bounded label values), or 'unmatched'."""
-    route = request.scope.get("route")
+    route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
