@@ -19,14 +19,14 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
 	@echo "make stop    stop what make run started"
-	@echo "make setup   create the Merlin environment ($(MERLIN_VENV)) from requirements/merlin.lock.txt"
-	@echo "make build   build every artifact into $(BUILD_DIR)/ (ROWS=$(ROWS); DATA=DIR for parquet data)"
+	@echo "make setup   create the three environments (.venvs/merlin, gateway, loadtest) from requirements/*.lock.txt"
+	@echo "make build   build into $(BUILD_DIR)/ and export $(MODEL_REPOSITORY)/ (ROWS=$(ROWS); DATA=DIR; RULES=rules.json)"
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
-	@echo "make lint    ruff check and format check"
+	@echo "make lint    ruff check, format check, mypy on services/"
 
 setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed $(LOADTEST_VENV)/.installed
 
