@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from deploy.triton.launch import process_alive, stop_server, terminate_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MERLIN_PYTHON = Path(sys.executable)
@@ -46,7 +47,6 @@ class StackSettings:
     triton_ports: tuple[int, int, int] = (8000, 8001, 8002)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> StackSettings:
@@ -136,7 +136,7 @@ def ensure_redis(settings: StackSettings) -> str:
         say(f"Redis: {settings.redis_url} (REDIS_URL)")
         return settings.redis_url
     url = f"redis://127.0.0.1:{settings.redis_port}/0"
-    if process_alive(settings.pid_file("redis")):
+    if running(settings.pid_file("redis")):
         say(f"Redis: {url} (already running)")
         return url
     binary = shutil.which("redis-server") or (
@@ -208,9 +208,7 @@ def ensure_online_state(settings: StackSettings, redis_url: str) -> None:
 def ensure_triton(settings: StackSettings, redis_url: str) -> str:
     http, grpc, metrics = settings.triton_ports
     grpc_url = f"127.0.0.1:{grpc}"
-    if process_alive(settings.pid_file("triton")) and http_ok(
-        f"http://127.0.0.1:{http}/v2/health/ready"
-    ):
+    if running(settings.pid_file("triton")) and http_ok(f"http://127.0.0.1:{http}/v2/health/ready"):
         say(f"Triton: {grpc_url} (already running)")
         return grpc_url
     run_step(
@@ -241,7 +239,7 @@ def ensure_triton(settings: StackSettings, redis_url: str) -> str:
 
 def ensure_gateway(settings: StackSettings, triton_url: str, redis_url: str) -> str:
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-    if process_alive(settings.pid_file("gateway")) and http_ok(f"{base}/readyz"):
+    if running(settings.pid_file("gateway")) and http_ok(f"{base}/readyz"):
         say(f"gateway: {base} (already running)")
         return base
     if not GATEWAY_PYTHON.exists():
@@ -281,20 +279,17 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def process_alive(pid_file: Path) -> bool:
+def read_pid(pid_file: Path) -> int | None:
     try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid)
+        text = pid_file.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 1 else None
 
 
-def _proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0].lower()
-    except (OSError, IndexError):
-        return ""
+def running(pid_file: Path) -> bool:
+    pid = read_pid(pid_file)
+    return pid is not None and process_alive(pid)
 
 
 def first_user(build_dir: Path) -> int:
@@ -330,41 +325,17 @@ def stop(settings: StackSettings) -> None:
         if not pid_file.exists():
             continue
         if name == "triton":
-            subprocess.run(
-                [
-                    str(MERLIN_PYTHON),
-                    "-m",
-                    "deploy.triton.launch",
-                    "stop",
-                    "--pid-file",
-                    str(pid_file),
-                ],
-                cwd=REPO_ROOT,
-            )
+            say(stop_server(pid_file))
         else:
-            terminate(pid_file, group=name == "gateway")
+            pid = read_pid(pid_file)
+            if pid is not None:
+                # the gateway (start_new_session) and a daemonized redis-server lead their groups
+                terminate_group(pid, timeout=10.0)
         pid_file.unlink(missing_ok=True)
         say(f"stopped {name}")
         stopped_any = True
     if not stopped_any:
         say("nothing to stop")
-
-
-def terminate(pid_file: Path, group: bool, timeout: float = 10.0) -> None:
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    kill = os.killpg if group else os.kill
-    try:
-        kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while process_alive(pid_file) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if process_alive(pid_file):
-        kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
