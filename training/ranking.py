@@ -12,6 +12,7 @@ from merlin.io import Dataset
 from merlin.schema import Schema
 
 from training import metrics
+from training.batches import run_in_batches
 from training.schema import TARGET
 
 
@@ -64,18 +65,7 @@ def _hold_out(frame: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataF
 def predict(model: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 8192) -> np.ndarray:
     """Click probabilities for each row, float32 (rows,)."""
     names = [c for c in model.schema.column_names if c != TARGET]
-    chunks = []
-    for start in range(0, len(frame), batch_size):
-        part = frame.iloc[start : start + batch_size]
-        inputs = {name: tf.constant(part[name].to_numpy()[:, None]) for name in names}
-        chunks.append(_probabilities(model(inputs)))
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-
-
-def _probabilities(output: object) -> np.ndarray:
-    if isinstance(output, dict):
-        output = next(iter(output.values()))
-    return np.asarray(output, dtype=np.float32).reshape(-1)
+    return run_in_batches(model, frame, names, batch_size).reshape(-1)
 
 
 def evaluate(model: tf.keras.Model, valid: pd.DataFrame, train: pd.DataFrame) -> dict[str, float]:

@@ -12,6 +12,7 @@ from merlin.io import Dataset
 from merlin.schema import Schema, Tags
 
 from training import metrics
+from training.batches import run_in_batches
 from training.errors import BuildError
 from training.schema import TARGET
 
@@ -62,13 +63,7 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> mm.Tw
 
 def embed(tower: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
     """Run one tower on the columns it needs, in batches; float32 (rows, dim)."""
-    names = tower.schema.column_names
-    chunks = []
-    for start in range(0, len(frame), batch_size):
-        part = frame.iloc[start : start + batch_size]
-        inputs = {name: tf.constant(part[name].to_numpy()[:, None]) for name in names}
-        chunks.append(np.asarray(tower(inputs), dtype=np.float32))
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+    return run_in_batches(tower, frame, tower.schema.column_names, batch_size)
 
 
 def evaluate(
