@@ -27,12 +27,20 @@ OUTPUTS: tuple[str, ...] = ("ordered_ids", "ordered_scores", "fallback")
 BOOL [n] true where the user was unknown and popular items answered."""
 
 INTERACTIONS_PREFIX = "multi_stage_recsys:interactions:"
-"""Redis SET per user of the catalogue item ids they interacted with (clicked): written by the
-build, added to online by the gateway's POST /interactions, excluded from recommendations."""
+"""Redis SET per user of the catalogue item ids they clicked in the build's data: owned by the
+build (a build or materialize replaces them), excluded from recommendations."""
+
+ONLINE_INTERACTIONS_PREFIX = "multi_stage_recsys:online_interactions:"
+"""Redis SET per user of the item ids recorded online by the gateway's POST /interactions. No
+build, materialize or rollout deletes them; the filter excludes the union of both sets."""
 
 
 def interactions_key(user_id: int) -> str:
     return f"{INTERACTIONS_PREFIX}{user_id}"
+
+
+def online_interactions_key(user_id: int) -> str:
+    return f"{ONLINE_INTERACTIONS_PREFIX}{user_id}"
 
 
 ONLINE_BUILD_KEY = "multi_stage_recsys:build"
