@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from services.ensemble.contract import ONLINE_BUILD_KEY
 from training import (
     data,
+    distributed,
     feature_store,
     features,
     index,
@@ -58,6 +59,7 @@ class BuildConfig:
     retrieval: retrieval.RetrievalConfig = field(default_factory=retrieval.RetrievalConfig)
     ranking: ranking.RankingConfig = field(default_factory=ranking.RankingConfig)
     index: index.IndexConfig = field(default_factory=index.IndexConfig)
+    dask: distributed.DaskConfig = field(default_factory=distributed.DaskConfig)
 
 
 class StageTimer:
@@ -120,10 +122,15 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         raw = _raw_data(config) if raw is None else raw
         log(f"{raw.source}: {len(raw.train)} train rows, {len(raw.valid)} valid rows")
     with timer.stage("features"):
-        workflow = features.build_workflow(build_dir / "categories")
-        encoded = features.fit_transform(
-            workflow, raw.train, {"valid": raw.valid, "all": pd.concat([raw.train, raw.valid])}
-        )
+        with distributed.dask_client(config.dask) as client:
+            log(f"features on {config.dask.describe()}")
+            workflow = features.build_workflow(build_dir / "categories", client)
+            encoded = features.fit_transform(
+                workflow,
+                raw.train,
+                {"valid": raw.valid, "all": pd.concat([raw.train, raw.valid])},
+                partitions=config.dask.partitions,
+            )
         workflow.save(str(build_dir / ARTIFACTS["workflow"]))
         shutil.rmtree(build_dir / "categories")  # the saved workflow holds its own copy
         schema = features.model_schema(workflow)
