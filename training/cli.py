@@ -29,9 +29,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     build.add_argument("--data", type=Path, help="read DIR/train/*.parquet and DIR/valid/*.parquet")
     build.add_argument(
         "--synthetic",
-        choices=("planted", "merlin"),
+        choices=("planted", "longtail", "merlin"),
         default="planted",
-        help="synthetic data: planted signal (default) or Merlin's signal-free generator",
+        help="synthetic data: planted signal (default), longtail (another world: hidden "
+        "factors, exposure bias, long tail) or Merlin's signal-free generator",
     )
     build.add_argument("--seed", type=int, default=42)
     export = commands.add_parser("export", help="export a build as a Triton model repository")

@@ -28,13 +28,14 @@ class RawData:
 def generate(kind: str, rows: int, seed: int, valid_share: float = 0.3) -> RawData:
     if rows < 10:
         raise BuildError(f"--rows must be at least 10, got {rows}")
-    generators = {"planted": synthetic.generate_planted, "merlin": synthetic.generate_merlin}
-    if kind not in generators:
+    if kind not in synthetic.GENERATORS:
         raise BuildError(
-            f"unknown synthetic data kind {kind!r}: choose one of {sorted(generators)}"
+            f"unknown synthetic data kind {kind!r}: choose one of {sorted(synthetic.GENERATORS)}"
         )
-    train, valid = generators[kind](rows, seed, valid_share)
-    return RawData(validate(train, "train"), validate(valid, "valid"), f"synthetic:{kind}")
+    made = synthetic.generate(kind, rows, seed, valid_share)
+    return RawData(
+        validate(made.train, "train"), validate(made.valid, "valid"), f"synthetic:{kind}"
+    )
 
 
 def load(data_dir: Path) -> RawData:

@@ -1,21 +1,27 @@
 """Synthetic Ali-CCP data in the raw schema.
 
-Two generators:
+Three generators (`GENERATORS`; `--synthetic NAME`):
 
 * ``merlin``: Merlin's own ``generate_data("aliccp-raw", n)``, as in the reference notebooks.
   Its clicks are independent of users and items, so no model can learn from it (AUC ~0.5).
 * ``planted``: clicks follow hidden user and item factors that the features partly reveal,
   so a correct pipeline provably learns. Ids are sparse 7-digit numbers, as in real logs.
+* ``longtail``: a structurally different world (`training/synthetic_longtail.py`): denser, a long
+  popularity tail, factors mostly hidden from the features, exposure by an earlier recommender.
+
+The signal generators also return their `ClickTruth`: the true click probability of any pair.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from training.schema import RAW_COLUMNS
+from training.truth import ClickTruth
 
 FIRST_SPARSE_ID = 1_000_003
 LATENT_DIM = 8
@@ -35,6 +41,19 @@ class PlantedSizes:
         )
 
 
+@dataclass(frozen=True)
+class SyntheticData:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    truth: ClickTruth | None
+    """None for a generator without signal."""
+
+
+def generate(kind: str, rows: int, seed: int, valid_share: float = 0.3) -> SyntheticData:
+    """KeyError for an unknown kind (see `GENERATORS`)."""
+    return GENERATORS[kind](rows, seed, valid_share)
+
+
 def generate_merlin(rows: int, seed: int, valid_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merlin's signal-free synthetic data, split into train and valid."""
     from merlin.datasets.synthetic import generate_data
@@ -46,6 +65,12 @@ def generate_merlin(rows: int, seed: int, valid_share: float) -> tuple[pd.DataFr
 
 def generate_planted(rows: int, seed: int, valid_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Impressions whose clicks follow planted user/item factors; random train/valid split."""
+    data = planted(rows, seed, valid_share)
+    return data.train, data.valid
+
+
+def planted(rows: int, seed: int, valid_share: float) -> SyntheticData:
+    """The planted generator's split data and its click truth."""
     rng = np.random.default_rng(seed)
     sizes = PlantedSizes.for_rows(rows)
     users = _planted_users(rng, sizes.users)
@@ -75,7 +100,27 @@ def generate_planted(rows: int, seed: int, valid_share: float) -> tuple[pd.DataF
     frame["position"] = rng.integers(0, 4, rows)
     frame["click"] = click.astype("int64")
     frame["conversion"] = (click & (rng.random(rows) < 0.1)).astype("int64")
-    return _split(_conform(frame), rng, valid_share)
+    train, valid = _split(_conform(frame), rng, valid_share)
+    truth = ClickTruth(
+        user_ids=users["user_id"].to_numpy(),
+        item_ids=items["item_id"].to_numpy(),
+        user_vecs=1.8 * user_vecs,
+        item_vecs=item_vecs,
+        user_bias=np.zeros(len(users)),
+        item_bias=items["quality"].to_numpy() - 2.2,
+    )
+    return SyntheticData(train, valid, truth)
+
+
+def _merlin(rows: int, seed: int, valid_share: float) -> SyntheticData:
+    train, valid = generate_merlin(rows, seed, valid_share)
+    return SyntheticData(train, valid, None)
+
+
+def _longtail(rows: int, seed: int, valid_share: float) -> SyntheticData:
+    from training import synthetic_longtail
+
+    return synthetic_longtail.generate(rows, seed, valid_share)
 
 
 def _sparse_ids(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -186,3 +231,10 @@ def _split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     is_valid = rng.random(len(frame)) < valid_share
     return frame[~is_valid].reset_index(drop=True), frame[is_valid].reset_index(drop=True)
+
+
+GENERATORS: dict[str, Callable[[int, int, float], SyntheticData]] = {
+    "planted": planted,
+    "longtail": _longtail,
+    "merlin": _merlin,
+}
