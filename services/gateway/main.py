@@ -1,20 +1,20 @@
-"""The app factory and the entry point (`python -m services.gateway`)."""
+"""The app factory: routes, error answers and the ASGI middlewares around them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.api.body_limit import BodyLimit
+from services.gateway.api.errors import Problem, problem_response, validation_problem
+from services.gateway.api.observe import ObserveRequests
 from services.gateway.api.routes import health, interactions, recommend
 from services.gateway.core.config import Settings, get_settings
-from services.gateway.core.interactions import InteractionStore
 from services.gateway.core.metrics import Metrics
+from services.gateway.core.online_store import OnlineStore
 from services.gateway.core.triton import Recommender
 
 
@@ -25,12 +25,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.recommender = Recommender(settings, metrics)  # one channel for the app's life
-        app.state.interactions = InteractionStore(settings)
+        app.state.online_store = OnlineStore.from_settings(settings)
         try:
             yield
         finally:
             await app.state.recommender.close()
-            await app.state.interactions.close()
+            await app.state.online_store.close()
 
     app = FastAPI(
         title="Multi-stage recommender gateway",
@@ -40,56 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.include_router(recommend.router)
+    app.include_router(recommend.build_router(settings.max_k))
     app.include_router(interactions.router)
     app.include_router(health.router)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, validation_problem)
+    app.add_exception_handler(Problem, problem_response)
+    # Added last = outermost: ObserveRequests also sees BodyLimit's 413 and 408.
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(ObserveRequests, metrics=metrics)
     return app
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable sentence per problem, beside FastAPI's structured errors."""
-    assert isinstance(exc, RequestValidationError)
-    problems = [
-        f"{'.'.join(str(p) for p in error['loc'][1:]) or error['loc'][0]}: {error['msg']}"
-        for error in exc.errors()
-    ]
-    return JSONResponse(
-        status_code=422, content={"detail": "; ".join(problems), "errors": problems}
-    )
-
-
-class ObserveRequests:
-    """Pure ASGI middleware recording latency and status per route (cheaper than
-    BaseHTTPMiddleware, which costs a task and a stream per request)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            route = _route_of(scope)
-            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(route, str(status)).inc()
-
-
-def _route_of(scope: Scope) -> str:
-    """The matched route's path template (bounded label values), or 'unmatched'."""
-    route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))

@@ -22,12 +22,21 @@ class Recommendation(BaseModel):
     request_id: str = Field(description="Also sent as the X-Request-ID header")
 
 
-class Problem(BaseModel):
-    detail: str
+class ProblemBody(BaseModel):
+    detail: str = Field(description="What went wrong, without internal addresses")
+    request_id: str | None = Field(
+        default=None, description="On 5xx answers: quote it to find the details in the log"
+    )
 
 
 class Health(BaseModel):
     status: str
+
+
+class Readiness(Health):
+    problems: list[str] = Field(
+        default_factory=list, description="The failed checks, one phrase each (empty if ready)"
+    )
 
 
 class Interaction(BaseModel):

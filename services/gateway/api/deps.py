@@ -1,14 +1,17 @@
-"""Dependencies of the routes, resolved from the app's state."""
+"""Dependencies of the routes, resolved from the app's state (tests override them)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from services.gateway.api.errors import Problem
+from services.gateway.core.auth import key_matches
 from services.gateway.core.config import Settings
-from services.gateway.core.interactions import InteractionStore
 from services.gateway.core.metrics import Metrics
+from services.gateway.core.online_store import OnlineStore
 from services.gateway.core.triton import Recommender
 
 
@@ -22,8 +25,8 @@ def get_recommender(request: Request) -> Recommender:
     return recommender
 
 
-def get_interactions(request: Request) -> InteractionStore:
-    store: InteractionStore = request.app.state.interactions
+def get_online_store(request: Request) -> OnlineStore:
+    store: OnlineStore = request.app.state.online_store
     return store
 
 
@@ -32,7 +35,47 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_request_id(request: Request) -> str:
+    """Set by ObserveRequests for every request (and sent as X-Request-ID)."""
+    return str(getattr(request.state, "request_id", ""))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-InteractionsDep = Annotated[InteractionStore, Depends(get_interactions)]
+OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+
+bearer_key = HTTPBearer(auto_error=False, description="The API key as a bearer token")
+header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
+
+
+def require_api_key(
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
+    header: Annotated[str | None, Depends(header_key)],
+) -> None:
+    """401 unless the configured API key came as `Authorization: Bearer` or `X-API-Key`; a
+    no-op when GATEWAY_API_KEY is not set."""
+    if settings.api_key is None:
+        return
+    provided = bearer.credentials if bearer is not None else header
+    if provided is None:
+        raise _unauthorized("API key required: send Authorization: Bearer <key> or X-API-Key")
+    if not key_matches(provided, settings.api_key):
+        raise _unauthorized("API key not valid")
+
+
+def require_metrics_key(
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
+    header: Annotated[str | None, Depends(header_key)],
+) -> None:
+    if settings.metrics_require_key:
+        require_api_key(settings, bearer, header)
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": 'Bearer realm="gateway"'}
+    )

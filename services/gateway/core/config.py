@@ -3,30 +3,94 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        frozen=True,
+        hide_input_in_errors=True,  # keys and passwords
+    )
 
     triton_url: str = "127.0.0.1:8001"
     """Triton's gRPC address, host:port."""
     model_name: str = "executor_model"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis holding the interaction sets (the same one the build wrote)."""
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    """Redis holding the online state (the same one the build wrote); may hold a password, so
+    it is kept out of reprs and logs. `rediss://` for TLS."""
+    redis_password: SecretStr | None = None
+    """Redis's password, for a URL without one (keeps it out of the URL)."""
+    redis_ca_file: Path | None = None
+    """CA bundle to verify Redis's TLS certificate (rediss:// only); default: the system's."""
     request_timeout_s: float = Field(default=1.0, gt=0)
-    """Longest wait for one Triton call; past it the answer is 503."""
+    """Longest wait for one Triton or Redis call; past it the answer is 503."""
     ready_timeout_s: float = Field(default=0.5, gt=0)
-    """Longest wait for Triton's readiness in /readyz."""
+    """Longest wait for each readiness check in /readyz."""
     retry_after_s: int = Field(default=1, ge=0)
     """Retry-After sent with 503 answers."""
     max_k: int = Field(default=10, ge=1)
     """Items per answer at most: what the ensemble returns."""
+    api_key: SecretStr | None = None
+    """When set (non-empty), POST /interactions needs it (Authorization: Bearer or X-API-Key)."""
+    metrics_require_key: bool = False
+    """Also require the API key on /metrics."""
+    max_body_bytes: int = Field(default=16 * 1024, ge=1)
+    """Largest request body accepted; larger ones get 413."""
+    body_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest time to receive a request body; slower clients get 408."""
+    header_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest time from a connection's (or request's) first byte to the end of its headers."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    """Largest request head (request line and headers); larger ones get 431."""
+    keep_alive_s: int = Field(default=5, ge=1)
+    """Idle keep-alive connections are closed after this long."""
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"
+
+    @field_validator("api_key", "redis_password", mode="after")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # Compose and shells pass unset variables as empty strings.
+        return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in REDIS_SCHEMES:
+            raise ValueError(f"must start with redis://, rediss:// or unix://, got {scheme!r}://")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.metrics_require_key and self.api_key is None:
+            raise ValueError("GATEWAY_METRICS_REQUIRE_KEY needs GATEWAY_API_KEY")
+        if self.redis_password is not None and urlsplit(self._redis_url).password is not None:
+            raise ValueError(
+                "a Redis password in both GATEWAY_REDIS_URL and GATEWAY_REDIS_PASSWORD"
+            )
+        if self.redis_ca_file is not None and not self.redis_tls:
+            raise ValueError("GATEWAY_REDIS_CA_FILE needs a rediss:// GATEWAY_REDIS_URL")
+        if self.redis_ca_file is not None and not self.redis_ca_file.is_file():
+            raise ValueError(f"GATEWAY_REDIS_CA_FILE {self.redis_ca_file} is not a file")
+        return self
+
+    @property
+    def redis_tls(self) -> bool:
+        return urlsplit(self._redis_url).scheme == "rediss"
+
+    @property
+    def _redis_url(self) -> str:
+        return self.redis_url.get_secret_value()
 
 
 @lru_cache

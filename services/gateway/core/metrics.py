@@ -29,7 +29,9 @@ class Metrics:
         )
         self.triton_seconds = Histogram(
             "gateway_triton_call_seconds",
-            "Time of one Triton inference call",
+            "Time of one Triton inference call; outcome: ok, timeout, unavailable (Triton "
+            "unreachable or the executor's UNAVAILABLE, e.g. Redis down), model_unavailable "
+            "(unknown, unloaded or not ready: Triton shutting down), error (other model errors)",
             ["outcome"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,

@@ -10,12 +10,12 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from services.ensemble.contract import INPUT, OUTPUTS
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
 
-INPUT = "user_id"
-OUTPUTS = ("ordered_ids", "ordered_scores", "fallback")
-
+BUILD_ID_PARAMETER = "build_id"
+"""Model-config parameter where the export records the build the model serves."""
 
 RECONNECT_FAST = [
     # gRPC's default backoff grows to minutes while Triton is down; cap it so the gateway answers
@@ -26,13 +26,22 @@ RECONNECT_FAST = [
     ("grpc.keepalive_time_ms", 10_000),
 ]
 
+MODEL_GONE = ("unknown model", "not ready", "no available versions", "shutting down")
+"""Triton's words for a model that is unloaded, loading or going away with the server."""
+
 
 class TritonUnavailable(Exception):
-    """Triton did not answer in time or cannot be reached: worth retrying later."""
+    """Worth retrying later: Triton unreachable, too slow, shutting down, the model missing or
+    not ready, or the executor reported a retryable failure (status UNAVAILABLE, e.g. Redis
+    down). The message is for the log, never for a response body."""
+
+    def __init__(self, message: str, outcome: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class TritonFailed(Exception):
-    """Triton answered with an error for this request."""
+    """Triton answered with a non-retryable error for this request (log only)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,27 @@ class Ranking:
     item_ids: list[int]
     scores: list[float]
     fallback: bool
+
+
+@dataclass(frozen=True)
+class ModelState:
+    ready: bool
+    build_id: str | None
+    """The config's build_id parameter; None when the export did not record one."""
+
+
+def outcome_of(exc: InferenceServerException) -> str:
+    """The metrics outcome of a failed call: unavailable, timeout, model_unavailable or error.
+    All but `error` are retryable (503)."""
+    status = (exc.status() or "").upper()
+    message = (exc.message() or "").lower()
+    if "UNAVAILABLE" in status or "CANCELLED" in status:
+        return "unavailable"
+    if "DEADLINE_EXCEEDED" in status:
+        return "timeout"
+    if "NOT_FOUND" in status or any(words in message for words in MODEL_GONE):
+        return "model_unavailable"
+    return "error"
 
 
 class Recommender:
@@ -61,20 +91,19 @@ class Recommender:
         start = time.perf_counter()
         outcome = "ok"
         try:
-            result = await asyncio.wait_for(
-                self._client.infer(
+            async with asyncio.timeout(timeout):
+                result = await self._client.infer(
                     self._settings.model_name, [request], outputs=outputs, client_timeout=timeout
-                ),
-                timeout,
-            )
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+                )
+        except TimeoutError as exc:
             outcome = "timeout"
-            raise TritonUnavailable(f"Triton did not answer within {timeout} s") from exc
+            raise TritonUnavailable(f"no answer within {timeout} s", outcome) from exc
         except InferenceServerException as exc:
-            outcome = "unavailable" if _is_transport_error(exc) else "error"
-            if outcome == "unavailable":
-                raise TritonUnavailable(f"Triton unavailable: {exc.message()}") from exc
-            raise TritonFailed(exc.message() or str(exc)) from exc
+            outcome = outcome_of(exc)
+            detail = f"{exc.status()}: {exc.message()}"
+            if outcome == "error":
+                raise TritonFailed(detail) from exc
+            raise TritonUnavailable(detail, outcome) from exc
         finally:
             self._metrics.triton_seconds.labels(outcome).observe(time.perf_counter() - start)
         ids, scores, fallback = (result.as_numpy(name) for name in OUTPUTS)
@@ -84,18 +113,18 @@ class Recommender:
             fallback=bool(fallback[0]),
         )
 
-    async def ready(self) -> bool:
+    async def model_state(self) -> ModelState:
+        """Readiness and served build of the model; TritonUnavailable if Triton cannot say."""
+        name, timeout = self._settings.model_name, self._settings.ready_timeout_s
         try:
-            return bool(
-                await asyncio.wait_for(
-                    self._client.is_model_ready(self._settings.model_name),
-                    self._settings.ready_timeout_s,
-                )
-            )
-        except (TimeoutError, asyncio.TimeoutError, InferenceServerException):
-            return False
-
-
-def _is_transport_error(exc: InferenceServerException) -> bool:
-    status = (exc.status() or "").upper()
-    return any(code in status for code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"))
+            async with asyncio.timeout(timeout):
+                if not await self._client.is_model_ready(name, client_timeout=timeout):
+                    return ModelState(ready=False, build_id=None)
+                response = await self._client.get_model_config(name, client_timeout=timeout)
+        except TimeoutError as exc:
+            raise TritonUnavailable(f"no answer within {timeout} s", "timeout") from exc
+        except InferenceServerException as exc:
+            raise TritonUnavailable(f"{exc.status()}: {exc.message()}", outcome_of(exc)) from exc
+        parameter = response.config.parameters.get(BUILD_ID_PARAMETER)
+        build_id = parameter.string_value if parameter is not None else None
+        return ModelState(ready=True, build_id=build_id or None)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.gateway.api.deps import MetricsDep, RecommenderDep
-from services.gateway.schemas import Health
+from services.gateway.api.deps import (
+    MetricsDep,
+    OnlineStoreDep,
+    RecommenderDep,
+    require_metrics_key,
+)
+from services.gateway.core import readiness
+from services.gateway.schemas import Health, ProblemBody, Readiness
 
 router = APIRouter()
 
@@ -19,17 +25,27 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "Triton or the model not ready"}},
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a check failed: see problems"}},
 )
-async def readyz(response: Response, recommender: RecommenderDep) -> Health:
-    """Triton is reachable and the model is ready."""
-    if await recommender.ready():
-        return Health(status="ready")
+async def readyz(
+    response: Response, recommender: RecommenderDep, store: OnlineStoreDep
+) -> Readiness:
+    """Triton serves the model, Redis answers, and Redis holds the online state of the build the
+    model serves (its config's build_id; without one, of some build)."""
+    problems = await readiness.problems(recommender, store)
+    if not problems:
+        return Readiness(status="ready")
     response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Health(status="triton not ready")
+    return Readiness(status="not ready", problems=problems)
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(require_metrics_key)],
+    responses={401: {"model": ProblemBody, "description": "GATEWAY_METRICS_REQUIRE_KEY is on"}},
+    include_in_schema=False,
+)
 async def metrics(metrics: MetricsDep) -> Response:
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

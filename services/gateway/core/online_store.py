@@ -1,0 +1,66 @@
+"""The gateway's view of Redis: recording interactions online, and which build Redis holds."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from services.ensemble.contract import ONLINE_BUILD_KEY, online_interactions_key
+from services.gateway.core.config import Settings
+
+
+class OnlineStoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time. The message may name internal
+    addresses: for the log, never for a response body."""
+
+
+def connect(settings: Settings) -> aioredis.Redis:
+    """A client for settings.redis_url, with the password and TLS settings applied. Connects
+    lazily: nothing is sent until the first command."""
+    options: dict[str, Any] = {
+        "socket_timeout": settings.request_timeout_s,
+        "socket_connect_timeout": settings.request_timeout_s,
+    }
+    if settings.redis_password is not None:
+        options["password"] = settings.redis_password.get_secret_value()
+    if settings.redis_ca_file is not None:
+        options["ssl_ca_certs"] = str(settings.redis_ca_file)
+    client: aioredis.Redis = aioredis.Redis.from_url(
+        settings.redis_url.get_secret_value(), **options
+    )
+    return client
+
+
+class OnlineStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OnlineStore:
+        return cls(connect(settings))
+
+    async def record_interaction(self, user_id: int, item_id: int) -> bool:
+        """Add the item to the user's online set (never deleted by a build); False if it was
+        there already."""
+        try:
+            # redis-py types commands as sync-or-async; this client is the asyncio one
+            added = await cast(
+                Awaitable[int], self._client.sadd(online_interactions_key(user_id), item_id)
+            )
+        except (RedisError, OSError) as exc:
+            raise OnlineStoreUnavailable(f"Redis SADD failed: {exc!r}") from exc
+        return bool(added)
+
+    async def build_id(self) -> str | None:
+        """The build whose online state Redis holds (ONLINE_BUILD_KEY), None if it holds none."""
+        try:
+            value = await self._client.get(ONLINE_BUILD_KEY)
+        except (RedisError, OSError) as exc:
+            raise OnlineStoreUnavailable(f"Redis GET failed: {exc!r}") from exc
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def close(self) -> None:
+        await self._client.aclose()

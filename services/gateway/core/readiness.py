@@ -1,0 +1,47 @@
+"""Readiness: Triton serves the model, Redis answers, and Redis holds the model's build."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from services.ensemble.contract import ONLINE_BUILD_KEY
+from services.gateway.core.online_store import OnlineStoreUnavailable
+from services.gateway.core.triton import ModelState, TritonUnavailable
+
+logger = logging.getLogger("services.gateway.readiness")
+
+
+class ModelSource(Protocol):
+    async def model_state(self) -> ModelState: ...
+
+
+class BuildSource(Protocol):
+    async def build_id(self) -> str | None: ...
+
+
+async def problems(model: ModelSource, store: BuildSource) -> list[str]:
+    """What keeps the gateway from answering well, one short phrase per failed check, without
+    addresses (they go to the log); empty when ready."""
+    state, held = await asyncio.gather(
+        model.model_state(), store.build_id(), return_exceptions=True
+    )
+    found: list[str] = []
+    if isinstance(state, TritonUnavailable):
+        logger.warning("readiness: Triton unavailable: %s", state)
+        found.append("triton: unreachable")
+    elif isinstance(state, BaseException):
+        raise state
+    elif not state.ready:
+        found.append("triton: model not ready")
+    if isinstance(held, OnlineStoreUnavailable):
+        logger.warning("readiness: %s", held)
+        found.append("redis: unreachable")
+    elif isinstance(held, BaseException):
+        raise held
+    elif held is None:
+        found.append(f"redis: holds no build's online state ({ONLINE_BUILD_KEY} missing)")
+    elif isinstance(state, ModelState) and state.ready and state.build_id not in (None, held):
+        found.append(f"redis: holds build {held}, the model serves build {state.build_id}")
+    return found
