@@ -2,11 +2,15 @@
 
 `run` brings up whatever is missing, in order, and is quick when everything is there:
   1. a build (`python -m training build`, synthetic data unless DATA is set) and its export;
-  2. Redis: REDIS_URL if given, else a private `redis-server` on RECSYS_REDIS_PORT (6390);
-  3. the build's online state in that Redis (skipped when Redis already holds it);
+  2. Redis: REDIS_URL if given, else a private `redis-server` on RECSYS_REDIS_PORT (6390), with
+     an append-only file under RUN_DIR/redis, so its state survives a restart;
+  3. the build's online state in that Redis (skipped when Redis already holds it: the build
+     marker and every feature key and interaction set of the build are there);
   4. Triton serving the model repository, then the gateway; each waits until ready.
 It ends with a real request and prints the `curl` to try. `stop` stops only what `run` started,
-by the PID files in RUN_DIR. Bad input or a failing step: one line `error: ...`, exit 1 or 2.
+by the PID files in RUN_DIR. `triton` starts Triton alone (`make triton`), on REDIS_URL or the
+Redis `run` started, never on a default address. Bad input or a failing step: one line
+`error: ...`, exit 1 or 2.
 """
 
 from __future__ import annotations
@@ -163,10 +167,14 @@ def ensure_redis(settings: StackSettings) -> str:
             str(settings.pid_file("redis")),
             "--dir",
             str(data_dir),
+            # durable: the append-only file (fsync once a second) under RUN_DIR/redis brings the
+            # features, the interaction sets and the build marker back after a restart
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--logfile",
             str(settings.run_dir / "redis.log"),
         ],
@@ -183,12 +191,34 @@ def ensure_redis(settings: StackSettings) -> str:
                     f"redis-server did not start; see {settings.run_dir}/redis.log"
                 ) from None
             time.sleep(0.1)
-    say(f"Redis: started redis-server on {url} (no REDIS_URL given)")
+    say(f"Redis: started redis-server on {url} with its append-only file in {data_dir}")
     return url
 
 
+def running_redis_url(settings: StackSettings) -> str:
+    """REDIS_URL, else the private Redis `make run` started; one clear error if neither."""
+    if settings.redis_url:
+        return settings.redis_url
+    if running(settings.pid_file("redis")):
+        return f"redis://127.0.0.1:{settings.redis_port}/0"
+    raise StackError(
+        f"no Redis to serve from: set REDIS_URL=redis://HOST:PORT/DB, or start the stack's own "
+        f"Redis with `make run` (none running per {settings.pid_file('redis')})",
+        2,
+    )
+
+
 # -- 3. online state --------------------------------------------------------------------------
-def ensure_online_state(settings: StackSettings, redis_url: str) -> None:
+def ensure_online_state(settings: StackSettings, redis_url: str, build_id: str) -> None:
+    """Materialize unless Redis holds this build's state: its marker AND all of its keys
+    (a Redis restarted empty, or a marker without the data, is refilled)."""
+    from training.feature_store import missing_online_state
+
+    missing = missing_online_state(settings.build_dir, redis_url, build_id)
+    if missing is None:
+        say(f"online state: build {build_id} already in Redis")
+        return
+    say(f"online state: {missing}; materializing build {build_id}")
     env = {**os.environ, "REDIS_URL": redis_url}
     run_step(
         [
@@ -198,7 +228,6 @@ def ensure_online_state(settings: StackSettings, redis_url: str) -> None:
             "materialize",
             "--build",
             str(settings.build_dir),
-            "--if-needed",
         ],
         env,
     )
@@ -304,8 +333,8 @@ def first_user(build_dir: Path) -> int:
 def run(settings: StackSettings) -> None:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     redis_url = ensure_redis(settings)
-    ensure_build(settings, redis_url)
-    ensure_online_state(settings, redis_url)
+    manifest = ensure_build(settings, redis_url)
+    ensure_online_state(settings, redis_url, str(manifest["created_at"]))
     triton_url = ensure_triton(settings, redis_url)
     base = ensure_gateway(settings, triton_url, redis_url)
     user = first_user(settings.build_dir)
@@ -338,14 +367,25 @@ def stop(settings: StackSettings) -> None:
         say("nothing to stop")
 
 
+def serve_triton(settings: StackSettings) -> None:
+    """`make triton`: Triton alone, on REDIS_URL or the Redis `make run` started."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    redis_url = running_redis_url(settings)
+    say(f"Triton's online store: {redis_url}")
+    ensure_triton(settings, redis_url)
+
+
+COMMANDS = {"run": run, "stop": stop, "triton": serve_triton}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args not in (["run"], ["stop"]):
-        print("usage: python -m deploy.stack run|stop", file=sys.stderr)
+    if len(args) != 1 or args[0] not in COMMANDS:
+        print("usage: python -m deploy.stack run|stop|triton", file=sys.stderr)
         return 2
     try:
         settings = StackSettings.from_env()
-        run(settings) if args[0] == "run" else stop(settings)
+        COMMANDS[args[0]](settings)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -58,11 +58,34 @@ def test_rebuilding_leaves_the_same_online_state(repo: Path, redis_server: str) 
     assert result["keys_written"] == len(first)
 
 
-def test_clear_project_touches_only_its_own_keys(redis_server: str) -> None:
+def test_an_older_build_replaces_a_newer_ones_values(repo: Path, redis_server: str) -> None:
+    """Feast skips rows not newer than what Redis holds: materialize must write them anyway."""
+    url = f"{redis_server}/2"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    users_path = repo / "data" / "user_features.parquet"
+    users = pd.read_parquet(users_path)
+    feature_store.materialize(repo, url)
+    first = online_state(client)
+
+    later = users["event_timestamp"].max() + timedelta(days=3)
+    changed = users.assign(user_age=users["user_age"] + 1, event_timestamp=later, created=later)
+    changed.to_parquet(users_path, index=False)
+    feature_store.materialize(repo, url)
+    assert online_state(client) != first
+
+    users.to_parquet(users_path, index=False)
+    feature_store.materialize(repo, url)
+    assert online_state(client) == first
+
+
+def test_project_keys_are_only_the_projects_own(redis_server: str) -> None:
     client = redis.Redis.from_url(f"{redis_server}/3")
     client.flushdb()
     client.set(b"\x01\x02" + PROJECT, b"x")
     client.set(b"\x03" + PROJECT, b"y")
     client.set(b"unrelated", b"z")
-    assert feature_store.clear_project(client, PROJECT.decode()) == 2
+    keys = set(feature_store.project_keys(client, PROJECT.decode()))
+    assert keys == {b"\x01\x02" + PROJECT, b"\x03" + PROJECT}
+    assert feature_store.delete_keys(client, keys) == 2
     assert client.keys() == [b"unrelated"]

@@ -1,0 +1,201 @@
+"""Durable online state on a real Redis: a build or materialize never deletes online
+interactions, never leaves a known user missing while it runs, removes what the new build no
+longer has; the private Redis of `make run` keeps its state across a kill; `make run`'s
+online-state step refills a Redis that lost it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import redis
+from feast.infra.online_stores.helpers import _mmh3, _redis_key
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+
+from deploy.stack import StackSettings, ensure_online_state, ensure_redis, read_pid
+from deploy.triton.launch import terminate_group
+from services.ensemble.contract import (
+    INTERACTIONS_PREFIX,
+    ONLINE_BUILD_KEY,
+    interactions_key,
+    online_interactions_key,
+)
+from tests.conftest import free_port
+from training import feature_store, interactions
+from training.pipeline import ARTIFACTS, materialize
+
+UNKNOWN_USER = 99_999_999
+
+
+def fresh_db(redis_server: str, db: int) -> tuple[str, redis.Redis]:
+    url = f"{redis_server}/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    return url, client
+
+
+def known_users(build_dir: Path, count: int) -> list[int]:
+    pairs = pd.read_parquet(build_dir / ARTIFACTS["interactions"])
+    return sorted(pairs["user_id"].unique().tolist())[:count]
+
+
+def user_key(user: int) -> bytes:
+    """Feast 0.31's Redis key of a user's features (serialization version 2)."""
+    entity = EntityKey(join_keys=["user_id"], entity_values=[Value(int32_val=user)])
+    key: bytes = _redis_key("multi_stage_recsys", entity, 2)
+    return key
+
+
+def dump(client: redis.Redis) -> dict[bytes, object]:
+    """Every key's value, whatever its type."""
+    state: dict[bytes, object] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == b"hash":
+            state[key] = client.hgetall(key)
+        elif kind == b"set":
+            state[key] = client.smembers(key)
+        else:
+            state[key] = client.get(key)
+    return state
+
+
+def test_online_interactions_survive_a_build_write_and_a_materialize(
+    build_dir: Path, redis_server: str
+) -> None:
+    url, client = fresh_db(redis_server, 4)
+    materialize(build_dir, url, "build-1")
+    user = known_users(build_dir, 1)[0]
+    client.sadd(online_interactions_key(user), 101, 102)
+    client.sadd(online_interactions_key(UNKNOWN_USER), 103)
+
+    interactions.write(client, pd.Series({user: [1, 2]}))
+    materialize(build_dir, url, "build-2")
+
+    assert client.smembers(online_interactions_key(user)) == {b"101", b"102"}
+    assert client.smembers(online_interactions_key(UNKNOWN_USER)) == {b"103"}
+    assert client.get(ONLINE_BUILD_KEY) == b"build-2"
+    assert client.exists(interactions_key(user)) == 1
+
+
+def test_a_reader_never_misses_a_known_user_during_materialize(
+    build_dir: Path, redis_server: str
+) -> None:
+    url, client = fresh_db(redis_server, 5)
+    materialize(build_dir, url, "build-1")
+    users = known_users(build_dir, 5)
+    feature_keys = [user_key(user) for user in users]
+    age = _mmh3("user_features:user_age")
+    set_keys = [interactions_key(user) for user in users]
+    polls, misses = 0, []
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal polls
+        while not done.is_set():
+            with client.pipeline(transaction=False) as pipe:
+                for key in feature_keys:
+                    pipe.hexists(key, age)
+                pipe.exists(*set_keys)
+                *found, present = pipe.execute()
+            polls += 1
+            if not all(found) or present != len(set_keys):
+                misses.append((found, present))
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        materialize(build_dir, url, "build-2")
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    assert polls > 20, polls
+    assert misses == [], misses[:5]
+
+
+def test_stale_entities_and_sets_are_gone_afterwards(build_dir: Path, redis_server: str) -> None:
+    url, client = fresh_db(redis_server, 6)
+    materialize(build_dir, url, "build-1")
+    repo = build_dir / ARTIFACTS["feature_repo"]
+    with feature_store.feast_env(repo, url):
+        store = feature_store.open_store(repo)
+        before = feature_store.build_keys(store)
+    stale_key = user_key(UNKNOWN_USER)
+    client.hset(stale_key, b"field", b"value")
+    client.sadd(interactions_key(UNKNOWN_USER), 7)
+    client.sadd(online_interactions_key(UNKNOWN_USER), 8)
+
+    result = materialize(build_dir, url, "build-2")
+
+    assert client.exists(stale_key) == 0
+    assert client.exists(interactions_key(UNKNOWN_USER)) == 0
+    assert client.smembers(online_interactions_key(UNKNOWN_USER)) == {b"8"}
+    assert result["keys_deleted"] == 1 and result["interactions"]["keys_deleted"] == 1
+    assert set(feature_store.project_keys(client, "multi_stage_recsys")) == before
+
+
+def test_materializing_twice_gives_the_same_state(build_dir: Path, redis_server: str) -> None:
+    url, client = fresh_db(redis_server, 7)
+    materialize(build_dir, url, "build-1")
+    first = dump(client)
+    materialize(build_dir, url, "build-1")
+    assert dump(client) == first
+    users = pd.read_parquet(build_dir / ARTIFACTS["interactions"])["user_id"].nunique()
+    assert len(list(client.scan_iter(match=f"{INTERACTIONS_PREFIX}*"))) == users
+
+
+@pytest.fixture()
+def stack_settings(tmp_path: Path, build_dir: Path) -> Iterator[StackSettings]:
+    settings = StackSettings(build_dir=build_dir, run_dir=tmp_path / "run", redis_port=free_port())
+    settings.run_dir.mkdir()
+    try:
+        yield settings
+    finally:
+        pid = read_pid(settings.pid_file("redis"))
+        if pid is not None:
+            terminate_group(pid, timeout=10.0)
+
+
+def test_private_redis_keeps_its_state_across_a_kill(stack_settings: StackSettings) -> None:
+    url = ensure_redis(stack_settings)
+    client = redis.Redis.from_url(url)
+    client.sadd(online_interactions_key(1), 5)
+    client.set(ONLINE_BUILD_KEY, "build-1")
+    time.sleep(1.5)  # appendfsync everysec
+    pid = read_pid(stack_settings.pid_file("redis"))
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+
+    assert ensure_redis(stack_settings) == url
+    assert read_pid(stack_settings.pid_file("redis")) != pid
+    assert client.smembers(online_interactions_key(1)) == {b"5"}
+    assert client.get(ONLINE_BUILD_KEY) == b"build-1"
+    assert (stack_settings.run_dir / "redis" / "appendonlydir").is_dir()
+
+
+def test_make_run_refills_a_redis_that_lost_the_state(
+    stack_settings: StackSettings, build_dir: Path
+) -> None:
+    url = ensure_redis(stack_settings)
+    client = redis.Redis.from_url(url)
+    build_id = json.loads((build_dir / "manifest.json").read_text())["created_at"]
+    assert "no build" in str(feature_store.missing_online_state(build_dir, url, build_id))
+
+    ensure_online_state(stack_settings, url, build_id)
+    assert feature_store.missing_online_state(build_dir, url, build_id) is None
+
+    # the marker alone is not taken for the state
+    client.set(ONLINE_BUILD_KEY, build_id)
+    client.delete(interactions_key(known_users(build_dir, 1)[0]))
+    assert "interaction sets are missing" in str(
+        feature_store.missing_online_state(build_dir, url, build_id)
+    )
