@@ -1,6 +1,7 @@
 """Command line: `python -m training build --out DIR [--rows N] [--data DIR] [--seed S]`
 `python -m training export --build DIR --out MODEL_REPOSITORY [--rules FILE]` and
-`python -m training materialize --build DIR [--if-needed]` (online state into REDIS_URL).
+`python -m training materialize --build DIR [--if-needed]` (online state into REDIS_URL) and
+`python -m training evaluate --build DIR [--data DIR]` (the build's evaluation table).
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -57,12 +58,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     online.add_argument(
         "--if-needed", action="store_true", help="skip if Redis already holds this build's state"
     )
+    evaluation = commands.add_parser(
+        "evaluate", help="print a build's evaluation table (models beside baselines)"
+    )
+    evaluation.add_argument("--build", type=Path, required=True, help="a complete build directory")
+    evaluation.add_argument(
+        "--data", type=Path, help="the build's data, if not synthetic (DIR/train, DIR/valid)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    command = {"build": _build, "export": _export, "materialize": _materialize}[args.command]
+    command = {
+        "build": _build,
+        "export": _export,
+        "materialize": _materialize,
+        "evaluate": _evaluate,
+    }[args.command]
     try:
         return command(args)
     except BuildError as exc:
@@ -70,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # one line for the user, the traceback in a log
-        log_path = args.out.with_name(f"{args.out.name}.error.log")
+        target: Path = getattr(args, "out", None) or args.build
+        log_path = target.with_name(f"{target.name}.error.log")
         log_path.write_text(traceback.format_exc())
         return _fail(f"{type(exc).__name__}: {exc} (traceback in {log_path})".splitlines()[0], 1)
 
@@ -141,6 +155,19 @@ def _materialize(args: argparse.Namespace) -> int:
         f"materialized {result['keys_written']} feature keys, "
         f"{result['interactions']['users']} users' interactions"
     )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if not manifest.is_build(args.build):
+        raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
+    if args.data is not None:
+        data.load(args.data)  # bad data fails here, before TensorFlow is imported
+    _quiet_libraries()
+    from training import evaluate
+    from training.evaluate_build import run
+
+    print(evaluate.format_table(run(args.build.resolve(), args.data)))
     return 0
 
 

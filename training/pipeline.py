@@ -23,8 +23,10 @@ import pyarrow.parquet as pq
 
 from services.ensemble.contract import ONLINE_BUILD_KEY
 from training import (
+    coclick,
     data,
     distributed,
+    evaluate,
     feature_store,
     features,
     index,
@@ -35,7 +37,8 @@ from training import (
 )
 from training.schema import TARGET
 
-POPULAR_ITEMS = 100
+POPULAR_ITEMS = 300
+"""Enough for the fallback's top-k and for the second candidate source after the filter."""
 ARTIFACTS = {
     "workflow": "workflow",
     "query_tower": "query_tower",
@@ -43,6 +46,7 @@ ARTIFACTS = {
     "item_embeddings": "item_embeddings.parquet",
     "faiss_index": "items.faiss",
     "popular_items": "popular_items.parquet",
+    "coclick": "coclick.parquet",
     "interactions": "interactions.parquet",
     "feature_repo": "feature_repo",
 }
@@ -136,27 +140,30 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         schema = features.model_schema(workflow)
     with timer.stage("retrieval"):
         two_tower = retrieval.train(schema, encoded["train"], config.retrieval)
-        query_tower = two_tower.retrieval_block.query_block()
+        query_tower = two_tower.query_tower()
         items = encoded["all"].drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
-        item_vectors = retrieval.embed(two_tower.retrieval_block.item_block(), items)
-        item_rows = pd.Series(np.arange(len(items)), index=items["item_id_raw"])
-        retrieval_metrics = retrieval.evaluate(
-            query_tower, item_vectors, item_rows, encoded["valid"]
-        )
-        log(_format_metrics("two-tower", retrieval_metrics))
+        item_vectors = retrieval.embed(two_tower.item_tower(), items)
+        log(_format_metrics("two-tower", two_tower.curve.as_dict()))
     with timer.stage("ranking"):
         dlrm = ranking.train(schema, encoded["train"], config.ranking)
-        ranking_metrics = ranking.evaluate(dlrm, encoded["valid"], encoded["train"])
-        log(_format_metrics("dlrm", ranking_metrics))
+        log(_format_metrics("dlrm", dlrm.curve.as_dict()))
+    with timer.stage("candidates"):
+        popular = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
+        coclicked = coclick.table(interactions.clicks(raw.train))
+        coclicked.to_parquet(build_dir / ARTIFACTS["coclick"], index=False)
+    with timer.stage("evaluation"):
+        evaluation = evaluate.build_table(
+            encoded, query_tower, items, item_vectors, dlrm.model, popular, coclicked
+        )
+        log("evaluation on the valid split:\n" + evaluate.format_table(evaluation))
     with timer.stage("save_models"):
         query_tower.save(str(build_dir / ARTIFACTS["query_tower"]))
-        dlrm.save(str(build_dir / ARTIFACTS["ranking_model"]))
+        dlrm.model.save(str(build_dir / ARTIFACTS["ranking_model"]))
     with timer.stage("index"):
         item_ids = items["item_id_raw"].to_numpy()
         _write_embeddings(build_dir / ARTIFACTS["item_embeddings"], item_ids, item_vectors)
         faiss_index = index.build(item_vectors, item_ids, config.index)
         index.save(faiss_index, build_dir / ARTIFACTS["faiss_index"])
-        _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
     with timer.stage("online_store"):
         event_time = feature_store.now_utc()
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
@@ -170,7 +177,8 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "rows": {"train": len(raw.train), "valid": len(raw.valid)},
         "users": int(encoded["all"]["user_id_raw"].nunique()),
         "items": len(items),
-        "metrics": {"retrieval": retrieval_metrics, "ranking": ranking_metrics},
+        "evaluation": {**evaluation, "warnings": evaluate.warnings(evaluation)},
+        "training": {"retrieval": two_tower.curve.as_dict(), "ranking": dlrm.curve.as_dict()},
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
         "online_store": online,
         "config": _jsonable(asdict(config)),
@@ -208,13 +216,15 @@ def _write_embeddings(path: Path, item_ids: np.ndarray, vectors: np.ndarray) -> 
     pq.write_table(table, path)
 
 
-def _write_popular(path: Path, train: pd.DataFrame) -> None:
-    """The most clicked items in train: the answer for users the system does not know."""
+def _write_popular(path: Path, train: pd.DataFrame) -> np.ndarray:
+    """The most clicked items in train (the answer for users the system does not know, and
+    the second candidate source's fill); returns their catalogue ids, most clicked first."""
     clicks = train.groupby("item_id_raw")[TARGET].agg(["sum", "count"])
     top = clicks.sort_values(["sum", "count"], ascending=False).head(POPULAR_ITEMS)
     pd.DataFrame(
         {"item_id": top.index.astype("int32"), "clicks": top["sum"].astype("int64")}
     ).to_parquet(path, index=False)
+    return top.index.to_numpy().astype(np.int32)
 
 
 def _format_metrics(name: str, values: dict[str, float]) -> str:

@@ -1,4 +1,4 @@
-"""DLRM ranking model (Merlin Models) on all impressions; exact AUC and logloss on valid."""
+"""DLRM ranking model (Merlin Models) on all impressions, stopped by exact AUC on held-out rows."""
 
 from __future__ import annotations
 
@@ -13,70 +13,60 @@ from merlin.schema import Schema
 
 from training import metrics
 from training.batches import run_in_batches
+from training.convergence import Curve, fit_until_no_better, hold_out
 from training.schema import TARGET
 
 
 @dataclass(frozen=True)
 class RankingConfig:
-    max_epochs: int = 5
+    max_epochs: int = 6
+    patience: int = 1
     early_stopping_share: float = 0.1
-    """Share of train held out to stop at the epoch with the best loss (DLRM over-fits ids)."""
+    """Share of train held out to choose the epoch by exact AUC (DLRM over-fits the ids)."""
     batch_size: int = 1024
     learning_rate: float = 0.003
     embedding_dim: int = 32
+    embeddings_l2_reg: float = 0.0
     bottom_dims: tuple[int, ...] = (64, 32)
     top_dims: tuple[int, ...] = (64, 32)
 
 
-def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> mm.Model:
+@dataclass
+class TrainedRanking:
+    model: mm.Model
+    curve: Curve
+
+
+def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> TrainedRanking:
     model = mm.DLRMModel(
         schema,
         embedding_dim=config.embedding_dim,
+        embedding_options=mm.EmbeddingOptions(
+            embedding_dim_default=config.embedding_dim,
+            embeddings_l2_reg=config.embeddings_l2_reg,
+        ),
         bottom_block=mm.MLPBlock(list(config.bottom_dims)),
         top_block=mm.MLPBlock(list(config.top_dims)),
         prediction_tasks=mm.BinaryOutput(TARGET),
     )
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate), run_eagerly=False)
-    fit_rows, stop_rows = _hold_out(train[schema.column_names], config.early_stopping_share)
-    model.fit(
-        Dataset(fit_rows, schema=schema),
-        validation_data=Dataset(stop_rows, schema=schema),
-        batch_size=min(config.batch_size, len(fit_rows)),
-        epochs=config.max_epochs,
-        shuffle=True,
-        verbose=0,
-        callbacks=[
-            tf.keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=1, restore_best_weights=True
-            )
-        ],
+    fit_rows, stop_rows = hold_out(train[schema.column_names], config.early_stopping_share)
+    fit_data = Dataset(fit_rows, schema=schema)
+    batch_size = min(config.batch_size, len(fit_rows))
+
+    def one_epoch() -> None:
+        model.fit(fit_data, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+
+    def held_out_auc() -> float:
+        return metrics.auc(stop_rows[TARGET].to_numpy(), predict(model, stop_rows))
+
+    curve = fit_until_no_better(
+        model, one_epoch, held_out_auc, "held_out_auc", config.max_epochs, config.patience
     )
-    return model
-
-
-def _hold_out(frame: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded random split: (rows to fit on, rows to choose the epoch with)."""
-    held = np.random.default_rng(0).random(len(frame)) < share
-    if held.all() or not held.any():
-        return frame, frame
-    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+    return TrainedRanking(model, curve)
 
 
 def predict(model: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 8192) -> np.ndarray:
     """Click probabilities for each row, float32 (rows,)."""
     names = [c for c in model.schema.column_names if c != TARGET]
     return run_in_batches(model, frame, names, batch_size).reshape(-1)
-
-
-def evaluate(model: tf.keras.Model, valid: pd.DataFrame, train: pd.DataFrame) -> dict[str, float]:
-    """Exact AUC and logloss on valid, beside an item-CTR baseline learned from train."""
-    labels = valid[TARGET].to_numpy()
-    scores = predict(model, valid)
-    item_ctr = train.groupby("item_id_raw")[TARGET].mean()
-    baseline = valid["item_id_raw"].map(item_ctr).fillna(train[TARGET].mean()).to_numpy()
-    return {
-        "auc": metrics.auc(labels, scores),
-        "logloss": metrics.logloss(labels, scores),
-        "item_ctr_baseline_auc": metrics.auc(labels, baseline),
-        "valid_rows": int(len(labels)),
-    }

@@ -1,4 +1,5 @@
-"""Two-Tower retrieval model (Merlin Models): train on clicks, evaluate on the whole catalogue."""
+"""Two-Tower retrieval model (Merlin Models): trained on clicks with in-batch negatives and the
+logQ (sampling-bias) correction, stopped by full-catalogue recall@100 on held-out clicks."""
 
 from __future__ import annotations
 
@@ -9,22 +10,44 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from merlin.io import Dataset
+from merlin.models.tf.transforms.bias import PopularityLogitsCorrection
+from merlin.models.utils.schema_utils import categorical_cardinalities
 from merlin.schema import Schema, Tags
 
 from training import metrics
 from training.batches import run_in_batches
+from training.convergence import Curve, fit_until_no_better, hold_out
 from training.errors import BuildError
 from training.schema import TARGET
 
 MIN_CLICKS = 8
+ITEM_ID = "item_id"
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    epochs: int = 5
+    max_epochs: int = 8
+    patience: int = 1
+    early_stopping_share: float = 0.1
+    """Share of the train clicks held out to choose the epoch by recall@100."""
     batch_size: int = 1024
     learning_rate: float = 0.005
     tower_dims: tuple[int, ...] = (128, 64)
+    logq_correction: bool = True
+    """Subtract log(item frequency) from the in-batch logits (popular items are sampled more
+    often as negatives); Merlin's PopularityLogitsCorrection."""
+
+
+@dataclass
+class TrainedRetrieval:
+    model: mm.TwoTowerModel
+    curve: Curve
+
+    def query_tower(self) -> tf.keras.Model:
+        return self.model.retrieval_block.query_block()
+
+    def item_tower(self) -> tf.keras.Model:
+        return self.model.retrieval_block.item_block()
 
 
 def tower_schema(schema: Schema) -> Schema:
@@ -32,33 +55,53 @@ def tower_schema(schema: Schema) -> Schema:
     return schema.select_by_tag([Tags.USER_ID, Tags.ITEM_ID, Tags.USER, Tags.ITEM])
 
 
-def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> mm.TwoTowerModel:
+def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> TrainedRetrieval:
     """Fit on the positive (clicked) rows only, with in-batch negatives."""
     inputs = tower_schema(schema)
     clicks = train.loc[train[TARGET] == 1, inputs.column_names]
     if len(clicks) < MIN_CLICKS:
         raise BuildError(f"train has {len(clicks)} clicks: the retrieval model needs {MIN_CLICKS}")
+    fit_rows, held_rows = hold_out(clicks, config.early_stopping_share)
+    items = train.drop_duplicates(ITEM_ID).reset_index(drop=True)
     model = mm.TwoTowerModel(
         inputs,
         query_tower=mm.MLPBlock(list(config.tower_dims), no_activation_last_layer=True),
-        samplers=[mm.InBatchSampler()],
         embedding_options=mm.EmbeddingOptions(infer_embedding_sizes=True),
+        prediction_tasks=mm.ItemRetrievalTask(
+            inputs,
+            samplers=[mm.InBatchSampler()],
+            post_logits=_logq(inputs, fit_rows) if config.logq_correction else None,
+        ),
     )
     model.compile(
         optimizer=tf.keras.optimizers.Adam(config.learning_rate),
         loss="categorical_crossentropy",
         run_eagerly=False,
     )
-    model.fit(
-        Dataset(clicks, schema=inputs),
-        # With drop_last, a batch larger than the data would mean no step at all (fit never ends).
-        batch_size=min(config.batch_size, len(clicks)),
-        epochs=config.epochs,
-        shuffle=True,
-        drop_last=True,
-        verbose=0,
+    fit_data = Dataset(fit_rows, schema=inputs)
+    # With drop_last, a batch larger than the data would mean no step at all (fit never ends).
+    batch_size = min(config.batch_size, len(fit_rows))
+    trained = TrainedRetrieval(model, Curve("held_out_recall_at_100"))
+
+    def one_epoch() -> None:
+        model.fit(
+            fit_data, batch_size=batch_size, epochs=1, shuffle=True, drop_last=True, verbose=0
+        )
+
+    def held_out_recall() -> float:
+        return catalogue_recall(trained.query_tower(), trained.item_tower(), items, held_rows)
+
+    trained.curve = fit_until_no_better(
+        model, one_epoch, held_out_recall, trained.curve.metric, config.max_epochs, config.patience
     )
-    return model
+    return trained
+
+
+def _logq(inputs: Schema, clicks: pd.DataFrame) -> PopularityLogitsCorrection:
+    """Item click frequencies (add-one smoothed) over the encoded item id's whole domain."""
+    cardinality = categorical_cardinalities(inputs)[ITEM_ID]
+    counts = np.bincount(clicks[ITEM_ID].to_numpy(), minlength=cardinality)[:cardinality] + 1.0
+    return PopularityLogitsCorrection(counts.astype(np.float32), schema=inputs)
 
 
 def embed(tower: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
@@ -66,32 +109,27 @@ def embed(tower: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 4096) ->
     return run_in_batches(tower, frame, tower.schema.column_names, batch_size)
 
 
-def evaluate(
+def catalogue_recall(
     query_tower: tf.keras.Model,
-    item_vectors: np.ndarray,
-    item_index: pd.Series,
-    valid: pd.DataFrame,
-) -> dict[str, float]:
-    """Recall@10/100 and NDCG@10 of each valid click's item among the whole catalogue.
-
-    `item_index` maps a raw item id to its row in `item_vectors`.
-    """
-    clicks = valid[valid[TARGET] == 1]
-    targets = item_index.reindex(clicks["item_id_raw"]).to_numpy()
+    item_tower: tf.keras.Model,
+    items: pd.DataFrame,
+    clicks: pd.DataFrame,
+    k: int = 100,
+) -> float:
+    """Share of `clicks` whose item is among the user's top k of all `items` (encoded rows)."""
+    rows = pd.Series(np.arange(len(items)), index=items[ITEM_ID].to_numpy())
+    targets = rows.reindex(clicks[ITEM_ID].to_numpy()).to_numpy()
     known = ~np.isnan(targets)
-    clicks, targets = clicks[known], targets[known].astype(np.int64)
-    queries = embed(query_tower, clicks)
+    item_vectors = embed(item_tower, items)
+    queries = embed(query_tower, clicks[known])
     ranks = np.concatenate(
         [
-            metrics.ranks_of_targets(queries[s : s + 1024] @ item_vectors.T, targets[s : s + 1024])
-            for s in range(0, len(targets), 1024)
+            metrics.ranks_of_targets(
+                queries[s : s + 1024] @ item_vectors.T,
+                targets[known][s : s + 1024].astype(np.int64),
+            )
+            for s in range(0, int(known.sum()), 1024)
         ]
+        or [np.zeros(0, np.int64)]
     )
-    catalogue = len(item_vectors)
-    return {
-        "recall_at_10": metrics.recall_at(ranks, 10),
-        "recall_at_100": metrics.recall_at(ranks, 100),
-        "ndcg_at_10": metrics.ndcg_at(ranks, 10),
-        "random_recall_at_100": min(1.0, 100 / catalogue),
-        "valid_clicks": int(len(targets)),
-    }
+    return metrics.recall_at(ranks, k) * float(known.mean())

@@ -49,10 +49,20 @@ def test_manifest_describes_a_complete_build(build_dir: Path) -> None:
     for stage in ("data", "features", "retrieval", "ranking", "index", "online_store", "total"):
         assert document["timings_s"][stage] >= 0
     assert document["versions"]["merlin-models"] == "23.8.0"
-    assert {"auc", "logloss"} <= document["metrics"]["ranking"].keys()
-    assert {"recall_at_10", "recall_at_100", "ndcg_at_10"} <= document["metrics"][
-        "retrieval"
-    ].keys()
+    ranking_table = document["evaluation"]["ranking"]
+    assert {"dlrm_auc", "item_ctr_auc", "most_clicked_auc", "random_auc"} <= ranking_table.keys()
+    assert {
+        "tower_recall_at_100",
+        "second_source_recall_at_100",
+        "merged_recall_at_100",
+        "most_clicked_recall_at_100",
+        "random_recall_at_100",
+    } <= document["evaluation"]["retrieval"].keys()
+    assert isinstance(document["evaluation"]["warnings"], list)
+    for model in ("retrieval", "ranking"):
+        curve = document["training"][model]
+        assert 1 <= curve["best_epoch"] <= curve["epochs_run"] == len(curve["by_epoch"])
+    assert {"popular_items", "coclick"} <= document["artifacts"].keys()
     for relative in document["artifacts"].values():
         assert not Path(relative).is_absolute()
         assert (build_dir / relative).exists(), relative
@@ -180,5 +190,26 @@ def test_online_features_match_the_workflow_encoding(
     assert (stored["user_id_encoded"].to_numpy() == encoded["user_id"].to_numpy()).all()
 
 
-def test_manifest_json_is_valid_json(build_dir: Path) -> None:
-    json.loads((build_dir / manifest.MANIFEST).read_text())
+def test_evaluate_recomputes_the_manifest_table_from_the_saved_artifacts(build_dir: Path) -> None:
+    """`python -m training evaluate` from the build directory alone gives the build's numbers."""
+    from training import evaluate_build
+
+    stored = json.loads((build_dir / manifest.MANIFEST).read_text())["evaluation"]
+    again = evaluate_build.run(build_dir, None)
+    for part in ("ranking", "retrieval"):
+        for name, value in stored[part].items():
+            assert again[part][name] == pytest.approx(value, abs=2e-3), (part, name)
+    quality = again["true_click_probability"]
+    assert quality["random_items"] < quality["most_clicked_top10"] < quality["best_top10"]
+
+
+def test_coclick_table_holds_train_co_clicks(build_dir: Path, raw: data.RawData) -> None:
+    table = pd.read_parquet(build_dir / ARTIFACTS["coclick"])
+    clicks = raw.train[raw.train[TARGET] == 1]
+    assert set(table["item_id"]) <= set(clicks["item_id"])
+    assert (table["item_id"] != table["neighbour_id"]).all()
+    assert table.groupby("item_id").size().max() <= 50
+    assert ((table["score"] > 0) & (table["score"] <= 1 + 1e-6)).all()
+    first = table.iloc[0]
+    users = set(clicks.loc[clicks["item_id"] == first["item_id"], "user_id"])
+    assert users & set(clicks.loc[clicks["item_id"] == first["neighbour_id"], "user_id"])

@@ -1,0 +1,62 @@
+"""Training to convergence, chosen by validation: one epoch at a time, a score on held-out
+rows after each, stop after `patience` epochs without a better score, keep the best weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+
+@dataclass
+class Curve:
+    """The held-out score after each epoch, and which epoch's weights were kept (1-based)."""
+
+    metric: str
+    scores: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "metric": self.metric,
+            "by_epoch": [round(s, 4) for s in self.scores],
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.scores),
+        }
+
+
+def fit_until_no_better(
+    model: tf.keras.Model,
+    one_epoch: Callable[[], None],
+    score: Callable[[], float],
+    metric: str,
+    max_epochs: int,
+    patience: int,
+) -> Curve:
+    """Run up to `max_epochs` epochs; leaves `model` with the weights of its best epoch."""
+    curve = Curve(metric)
+    best_weights: list[np.ndarray] | None = None
+    for epoch in range(1, max_epochs + 1):
+        one_epoch()
+        curve.scores.append(score())
+        if curve.best_epoch == 0 or curve.scores[-1] > curve.scores[curve.best_epoch - 1]:
+            curve.best_epoch = epoch
+            best_weights = model.get_weights()
+        elif epoch - curve.best_epoch >= patience:
+            break
+    if best_weights is not None and curve.best_epoch != len(curve.scores):
+        model.set_weights(best_weights)
+    return curve
+
+
+def hold_out(frame: pd.DataFrame, share: float, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded random split: (rows to fit on, rows to choose the epoch with).
+
+    With too few rows to split, both are the whole frame."""
+    held = np.random.default_rng(seed).random(len(frame)) < share
+    if held.all() or not held.any():
+        return frame, frame
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)

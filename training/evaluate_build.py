@@ -1,0 +1,68 @@
+"""`python -m training evaluate --build DIR`: the evaluation table of a finished build, from
+its saved artifacts and the data it was built from (regenerated for synthetic builds, else
+`--data DIR`); for synthetic data with a known truth, also the top-10's true click probability.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import tensorflow as tf
+from nvtabular import Workflow
+
+from training import data, evaluate, features, manifest, synthetic
+from training.errors import BuildError
+from training.pipeline import ARTIFACTS
+
+
+def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
+    document = manifest.read(build_dir)
+    raw, truth = _data(document, data_dir)
+    workflow = Workflow.load(str(build_dir / ARTIFACTS["workflow"]))
+    encoded = {
+        "train": features.encode(workflow, raw.train),
+        "valid": features.encode(workflow, raw.valid),
+    }
+    all_rows = features.encode(workflow, pd.concat([raw.train, raw.valid]))
+    items = all_rows.drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
+    query_tower = tf.keras.models.load_model(build_dir / ARTIFACTS["query_tower"])
+    dlrm = tf.keras.models.load_model(build_dir / ARTIFACTS["ranking_model"])
+    item_vectors = _item_vectors(build_dir, items["item_id_raw"].to_numpy())
+    popular = pd.read_parquet(build_dir / ARTIFACTS["popular_items"])["item_id"].to_numpy()
+    coclicked = pd.read_parquet(build_dir / ARTIFACTS["coclick"])
+    table = evaluate.build_table(
+        encoded, query_tower, items, item_vectors, dlrm, popular, coclicked
+    )
+    if truth is not None:
+        inputs = evaluate.retrieval_inputs(
+            encoded, query_tower, items, item_vectors, popular, coclicked
+        )
+        lists = evaluate.candidate_lists(inputs)
+        table["true_click_probability"] = evaluate.top10_quality(truth, dlrm, encoded, items, lists)
+    return table
+
+
+def _data(document: dict[str, Any], data_dir: Path | None) -> tuple[data.RawData, Any]:
+    if data_dir is not None:
+        return data.load(data_dir), None
+    source = str(document.get("source", ""))
+    if not source.startswith("synthetic:"):
+        raise BuildError(f"the build was made from {source}: give its data with --data DIR")
+    kind = source.split(":", 1)[1]
+    config = document["config"]
+    made = synthetic.generate(kind, int(config["rows"]), int(config["seed"]))
+    raw = data.RawData(
+        data.validate(made.train, "train"), data.validate(made.valid, "valid"), source
+    )
+    return raw, made.truth
+
+
+def _item_vectors(build_dir: Path, item_ids: np.ndarray) -> np.ndarray:
+    table = pq.read_table(build_dir / ARTIFACTS["item_embeddings"]).to_pandas()
+    vectors = np.stack(table["embedding"].to_numpy()).astype(np.float32)
+    rows = pd.Series(np.arange(len(table)), index=table["item_id"].to_numpy())
+    return vectors[rows.loc[item_ids].to_numpy()]
