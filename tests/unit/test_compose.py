@@ -1,8 +1,9 @@
-"""Static checks of docker-compose.yml and deploy/docker/*.Dockerfile.
+"""Static checks of docker-compose.yml, docker-compose.cpu.yml and deploy/docker/*.Dockerfile.
 
-No Docker engine runs where the tests run, so `docker compose up` cannot be tried: these checks
-hold the compose file to the Compose Specification's JSON schema (vendored in tests/data/) and to
-the local route (`make build`, `make triton`, `make gateway`): same entry points, same lock
+`make compose-test` (deploy/docker/compose_test.py) builds and runs the CPU stack on a real
+engine; these checks run in `make test` without one, in well under a second. They hold the
+compose file to the Compose Specification's JSON schema (vendored in tests/data/) and to the
+local route (`make build`, `make triton`, `make gateway`): same entry points, same lock
 files, same repository layout. Each `*_problems` function returns what is wrong (empty: nothing);
 the tests assert the real files give no problem, and `test_each_check_catches_its_breakage`
 breaks a copy of the files in one way per check and asserts that check reports it.
@@ -98,6 +99,7 @@ class Project:
     raw: dict[str, Any]  # docker-compose.yml as written
     compose: dict[str, Any]  # interpolated with an empty environment: the defaults
     dockerfiles: dict[str, str]  # path relative to root -> text
+    scripts: dict[str, str]  # deploy/docker/*.sh the Dockerfiles COPY and RUN -> text
     dockerignore: str
     makefile: str
 
@@ -189,6 +191,12 @@ def load_project(root: Path = ROOT) -> Project:
             path = dockerfile_path(build)
             if (root / path).is_file():
                 dockerfiles[path] = (root / path).read_text()
+    scripts = {}
+    for text in dockerfiles.values():
+        for instruction in parse_dockerfile(text):
+            for source in copy_sources(instruction) if instruction.name == "COPY" else []:
+                if source.endswith(".sh") and (root / source).is_file():
+                    scripts[source] = (root / source).read_text()
     ignore = root / ".dockerignore"
     makefile = root / "Makefile"
     return Project(
@@ -197,6 +205,7 @@ def load_project(root: Path = ROOT) -> Project:
         raw=raw,
         compose=compose,
         dockerfiles=dockerfiles,
+        scripts=scripts,
         dockerignore=ignore.read_text() if ignore.is_file() else "",
         makefile=makefile.read_text() if makefile.is_file() else "",
     )
@@ -410,7 +419,7 @@ def lock_problems(project: Project) -> list[str]:
         copied = {s for i in instructions if i.name in ("COPY", "ADD") for s in copy_sources(i)}
         if lock not in copied:
             problems.append(f"{name}: the Dockerfile does not COPY {lock}")
-        runs = "\n".join("\n".join([i.args, *i.heredocs]) for i in instructions if i.name == "RUN")
+        runs = run_text(project, instructions)
         if f"pip install pip=={pip}" not in runs:
             problems.append(f"{name}: the Dockerfile does not install pip=={pip} as the Makefile")
         if name in ("trainer", "triton"):
@@ -423,14 +432,55 @@ def lock_problems(project: Project) -> list[str]:
     return problems
 
 
+def run_text(project: Project, instructions: list[Instruction]) -> str:
+    """What the RUN lines execute: their text, heredocs and the copied scripts they run.
+
+    `pip-install.sh [--check] LOCK...` stands for the commands it runs (`pip install pip==X`,
+    then `pip install --no-deps -r LOCK` for each LOCK) when the script does exactly that.
+    """
+    parts = []
+    for instruction in (i for i in instructions if i.name == "RUN"):
+        parts += [instruction.args, *instruction.heredocs]
+        for path, script in project.scripts.items():
+            name = PurePosixPath(path).name
+            if not re.search(rf"(^|[\s/]){re.escape(name)}(\s|$)", instruction.args):
+                continue
+            parts.append(script)
+            installs = 'python -m pip install --no-deps "$@"' in script
+            if name == "pip-install.sh" and installs and '-r "$lock"' in script:
+                words = instruction.args.split(name, 1)[1].split()
+                parts += [f"pip install --no-deps -r {w}" for w in words if w.endswith(".txt")]
+    return "\n".join(parts)
+
+
+def base_image(project: Project, name: str, compose_args: bool = True) -> str:
+    """The image the service's Dockerfile is built FROM, with its ARG defaults and (unless
+    compose_args is False) the compose file's build args, interpolated with their defaults."""
+    args: dict[str, str] = {}
+    build = services(project).get(name, {}).get("build")
+    given = build.get("args") if isinstance(build, dict) and compose_args else None
+    if isinstance(given, list):
+        given = dict(item.split("=", 1) for item in given if "=" in item)
+    froms = []
+    for instruction in parse_dockerfile(dockerfile_text(project, name)):
+        if instruction.name == "ARG":
+            key, _, default = instruction.args.partition("=")
+            args[key] = str((given or {}).get(key, default))
+        elif instruction.name == "FROM":
+            froms.append(interpolate(instruction.args.split()[0], args))
+    return froms[-1] if froms else ""
+
+
 def image_problems(project: Project) -> list[str]:
     """Base images, one image for trainer and triton, slim images non-root and minimal."""
     problems = []
     for name, base in BASE_IMAGES.items():
         instructions = parse_dockerfile(dockerfile_text(project, name))
-        froms = [i.args.split()[0] for i in instructions if i.name == "FROM"]
-        if froms[-1:] != [base]:
-            problems.append(f"{name}: the image is built FROM {froms[-1:]}, not {base}")
+        for compose_args in (True, False):
+            built_from = base_image(project, name, compose_args)
+            if built_from != base:
+                how = "by docker compose" if compose_args else "by default (docker build)"
+                problems.append(f"{name}: built FROM {built_from!r} {how}, not {base}")
         if name in NON_ROOT:
             users = [i.args.split(":")[0] for i in instructions if i.name == "USER"]
             if not users or users[-1] in ("root", "0"):
@@ -742,6 +792,16 @@ def _service(project: Project, name: str) -> dict[str, Any]:
     return project.raw["services"][name]
 
 
+def script(path: str, old: str, new: str) -> Edit:
+    """Replace text in a script the Dockerfiles copy and run."""
+
+    def edit(project: Project) -> None:
+        assert old in project.scripts[path], f"{old!r} not in {path}"
+        project.scripts[path] = project.scripts[path].replace(old, new)
+
+    return edit
+
+
 def dfile(name: str, old: str, new: str) -> Edit:
     """Replace text in the Dockerfile of service `name`."""
 
@@ -808,6 +868,8 @@ def _secret(project: Project) -> None:
     _service(project, "triton")["environment"]["REDIS_PASSWORD"] = "hunter2"
 
 
+PIP_INSTALL = "deploy/docker/pip-install.sh"
+GPU_INSTALL = "deploy/docker/merlin-gpu-install.sh"
 SERVE = ["tritonserver", "--model-repository=/data/model_repository"]
 URL = "redis://default:hunter2@redis:6379/0"
 CACHE = "redis://cache:6379/0"
@@ -822,11 +884,13 @@ BREAKAGES: list[tuple[str, str, Edit]] = [
     ("files", "bind mount", _bind_mount),
     ("files", "env_file", put("gateway", "env_file", ["gateway.env"])),
     ("files", "undeclared volume", put("redis", "volumes", ["redis_state:/data"])),
-    ("locks", "no lock", dfile("gateway", "-r requirements/gateway", "-r x/gateway")),
+    ("locks", "no lock", dfile("gateway", "requirements/gateway.lock.txt req", "x/gw.txt req")),
+    ("locks", "script", script(PIP_INSTALL, '--no-deps "$@"', '"$@"')),
     ("locks", "other lock", dfile("locust", "loadtest.lock", "gateway.lock")),
-    ("locks", "merlin lock", dfile("trainer", '"requirements/merlin.lock.txt"', '"x"')),
-    ("locks", "merlin -c", dfile("trainer", "-c /tmp/constraints.txt ", "")),
-    ("locks", "pip version", dfile("gateway", "pip==24.3.1", "pip")),
+    ("locks", "merlin lock", script(GPU_INSTALL, '"requirements/merlin.lock.txt"', '"x"')),
+    ("locks", "merlin -c", script(GPU_INSTALL, "-c /tmp/constraints.txt ", "")),
+    ("locks", "pip version", script(PIP_INSTALL, "pip==24.3.1", "pip")),
+    ("images", "build arg", put("gateway", "build", "args", "BASE_IMAGE", "python:3.12")),
     ("images", "base", dfile("triton", "tensorflow:23.08", "pytorch:23.08")),
     ("images", "slim base", dfile("gateway", "python:3.11-slim", "python:3.11")),
     ("images", "root", dfile("gateway", "USER gateway", "USER root")),

@@ -1,0 +1,1 @@
+"""Container images and the compose stack (see README.md)."""
