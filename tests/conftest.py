@@ -88,6 +88,29 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
     return out
 
 
+LONGTAIL_TEST_ROWS = 50_000
+"""The longtail world's catalogue is rows / 67 items: 50k rows give 746, so that recall@100 is
+not a large share of the catalogue."""
+
+
+@pytest.fixture(scope="session")
+def longtail_build_dir(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Path:
+    """A complete build on the second generator (`--synthetic longtail`), once per session,
+    materialized into Redis db 2 (the planted session build owns db 0)."""
+    from training.pipeline import BuildConfig, run
+
+    out = tmp_path_factory.mktemp("session_longtail") / "build"
+    config = BuildConfig(
+        out=out,
+        redis_url=f"{redis_server}/2",
+        rows=LONGTAIL_TEST_ROWS,
+        seed=TEST_SEED,
+        synthetic="longtail",
+    )
+    run(config)
+    return out
+
+
 @pytest.fixture(scope="session")
 def model_repository(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) -> Path:
     """The session build exported as a Triton model repository."""

@@ -139,3 +139,38 @@ def test_tiny_catalogue_with_sparse_ids_builds_and_retrieves(
     _, found = index.search(index.load(out / ARTIFACTS["faiss_index"]), queries, k=100)
     assert found.shape == (len(users), document["items"])
     assert set(found.ravel()) == set(keep)
+
+
+def run_command(*args: str, redis_url: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    return subprocess.run(
+        [sys.executable, "-m", "training", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_materialize_failure_is_one_line_with_a_log(tmp_path: Path, redis_url: str) -> None:
+    """A build directory whose artifacts are gone: materialize fails inside Feast; the error
+    handler (which once read the absent `args.out` and crashed) reports one line."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / manifest.MANIFEST).write_text('{"complete": true, "created_at": "x"}')
+    result = run_command("materialize", "--build", str(broken), redis_url=redis_url)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip().startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    log = tmp_path / "broken.error.log"
+    assert "Traceback" in log.read_text()
+
+
+@pytest.mark.parametrize("command", ["materialize", "evaluate"])
+def test_commands_on_a_missing_build_exit_with_one_line(
+    tmp_path: Path, redis_url: str, command: str
+) -> None:
+    result = run_command(command, "--build", str(tmp_path / "nothing"), redis_url=redis_url)
+    assert_one_line_error(result, "no complete build")
