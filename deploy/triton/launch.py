@@ -36,6 +36,10 @@ DESCRIPTION = "Run a real Triton Inference Server for a model repository, withou
 HEALTH_PATH = "/v2/health/ready"
 STUB_NAME = "triton_python_backend_stub"
 LOG_TAIL_LINES = 20
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # holds deploy/, for `-m deploy.triton.watchdog`
+EXIT_TIMEOUT_S = 5
+"""Triton's own shutdown wait (--exit-timeout-secs, Triton's default 30): after a stub died, the
+dead instance's model version never finishes unloading and shutdown waits all of it."""
 
 # Startup messages that are normal on a machine without a GPU: never reported as the cause.
 HARMLESS = re.compile(
@@ -362,6 +366,8 @@ class TritonServer:
         extra_env: Mapping[str, str] | None = None,
         check_ports: bool = True,
         stop_at_exit: bool = True,
+        watchdog: bool = True,
+        exit_timeout_s: int = EXIT_TIMEOUT_S,
     ) -> None:
         base = settings or TritonSettings.from_env()
         self.model_repository = Path(model_repository).absolute()
@@ -378,7 +384,11 @@ class TritonServer:
         """Set in the server's environment, which its python models inherit (e.g. REDIS_URL)."""
         self.check_ports = check_ports
         self.stop_at_exit = stop_at_exit
+        self.watchdog = watchdog
+        """Run deploy.triton.watchdog beside the server: it reloads a model whose stub died."""
+        self.exit_timeout_s = exit_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
+        self.watchdog_process: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
         self._owns_run_dir = False
 
@@ -436,6 +446,16 @@ class TritonServer:
                     raise ConfigError(f"{name} port {self.host}:{port} is already in use")
 
     def command(self, binary: Path, backends: Path) -> list[str]:
+        """Explicit model control, every model loaded at start (as in the default mode), so the
+        watchdog can reload one model through the repository API."""
+        given = {arg.split("=")[0] for arg in self.extra_args}
+        defaults = {
+            "--model-control-mode": "explicit",
+            "--load-model": "*",
+            "--exit-timeout-secs": str(self.exit_timeout_s),
+        }
+        if given & {"--model-control-mode", "--load-model"}:
+            defaults = {"--exit-timeout-secs": defaults["--exit-timeout-secs"]}
         return [
             str(binary),
             f"--model-repository={self.model_repository}",
@@ -446,8 +466,13 @@ class TritonServer:
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
+            *[f"{flag}={value}" for flag, value in defaults.items() if flag not in given],
             *self.extra_args,
         ]
+
+    @property
+    def watchdog_pid_file(self) -> Path | None:
+        return watchdog_pid_file(self.pid_file) if self.pid_file is not None else None
 
     def start(self, timeout: float = 120.0) -> TritonServer:
         """Start the server and wait until it is ready; raises ConfigError or StartError."""
@@ -466,7 +491,10 @@ class TritonServer:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
         try:
-            with log_file.open("wb") as log:
+            with log_file.open("ab") as log:  # appended: a restart keeps the earlier runs' log
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+                log.write(f"--- launch.py: tritonserver starting at {stamp} UTC ---\n".encode())
+                log.flush()
                 self.process = subprocess.Popen(
                     self.command(binary, backends),
                     stdin=subprocess.DEVNULL,
@@ -487,7 +515,38 @@ class TritonServer:
             self._kill_and_forget()
             raise
         self.startup_seconds = time.monotonic() - began
+        if self.watchdog:
+            self._start_watchdog(log_file)
         return self
+
+    def _start_watchdog(self, log_file: Path) -> None:
+        assert self.process is not None
+        with log_file.open("ab") as log:
+            self.watchdog_process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "deploy.triton.watchdog",
+                    f"--server-pid={self.process.pid}",
+                    f"--host={_url_host(self.host).strip('[]')}",
+                    f"--http-port={self.http_port}",
+                ],
+                cwd=PACKAGE_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the CLI; exits when the server is gone
+            )
+        if self.watchdog_pid_file is not None:
+            _write_pid_file(self.watchdog_pid_file, self.watchdog_process.pid)
+
+    def _stop_watchdog(self) -> None:
+        """First, so that it does not reload models while the server shuts down."""
+        if self.watchdog_process is not None:
+            terminate_group(self.watchdog_process.pid, timeout=5.0, process=self.watchdog_process)
+            self.watchdog_process = None
+        if self.watchdog_pid_file is not None:
+            self.watchdog_pid_file.unlink(missing_ok=True)
 
     def _wait_ready(self, timeout: float, log_file: Path) -> None:
         assert self.process is not None
@@ -521,6 +580,7 @@ class TritonServer:
     def stop(self, timeout: float = 30.0) -> str:
         """Terminate the process group; 'terminated', 'killed' or 'gone' (never started)."""
         atexit.unregister(self.stop)
+        self._stop_watchdog()
         if self.process is None:
             return "gone"
         outcome = terminate_group(self.process.pid, timeout=timeout, process=self.process)
@@ -548,8 +608,30 @@ class TritonServer:
         self.stop()
 
 
+def watchdog_pid_file(pid_file: Path) -> Path:
+    """Where the watchdog of the server recorded in ``pid_file`` records its own PID."""
+    return pid_file.with_name(f"{pid_file.stem}.watchdog.pid")
+
+
+def stop_watchdog(pid_file: Path) -> None:
+    """Stop the watchdog recorded beside ``pid_file``, if it is one (not a reused PID)."""
+    path = watchdog_pid_file(pid_file)
+    text = path.read_text().strip() if path.exists() else ""
+    if text.isdigit() and int(text) > 1 and is_watchdog(int(text)):
+        terminate_group(int(text), timeout=5.0)
+    path.unlink(missing_ok=True)
+
+
+def is_watchdog(pid: int) -> bool:
+    try:
+        return b"deploy.triton.watchdog" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def stop_server(pid_file: Path, timeout: float = 30.0) -> str:
     """Stop the server recorded in ``pid_file``; a missing or stale PID file is not an error."""
+    stop_watchdog(pid_file)
     if not pid_file.exists():
         return f"no PID file at {pid_file}: nothing to stop"
     text = pid_file.read_text().strip()
@@ -592,6 +674,12 @@ def _positive(value: str) -> float:
     return number
 
 
+def _seconds(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be whole seconds >= 0, got {value!r}")
+    return int(value)
+
+
 def _port_arg(value: str) -> int:
     try:
         return _port(value, "port")
@@ -622,6 +710,17 @@ def build_parser(settings: TritonSettings) -> argparse.ArgumentParser:
     start.add_argument("--timeout", type=_positive, default=120.0, help="seconds to get ready")
     start.add_argument(
         "--python-venv", type=Path, help="venv the python models run in (default: this Python's)"
+    )
+    start.add_argument(
+        "--no-watchdog",
+        action="store_true",
+        help="do not reload a model whose python-backend process died",
+    )
+    start.add_argument(
+        "--exit-timeout",
+        type=_seconds,
+        default=EXIT_TIMEOUT_S,
+        help=f"tritonserver's own shutdown wait, whole seconds (default {EXIT_TIMEOUT_S})",
     )
     stop = commands.add_parser("stop", help="stop the server recorded in a PID file")
     stop.add_argument(
@@ -661,6 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             python_venv=args.python_venv,
             extra_args=extra,
             stop_at_exit=False,
+            watchdog=not args.no_watchdog,
+            exit_timeout_s=args.exit_timeout,
         )
         if server.pid_file is not None and server.pid_file.exists():
             old = server.pid_file.read_text().strip()
@@ -673,10 +774,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; server stopped", file=sys.stderr)
         return 130
+    watchdog = server.watchdog_process.pid if server.watchdog_process else "off"
     print(
         f"ready: tritonserver pid {server.pid} in {server.startup_seconds:.1f} s, "
         f"http {server.http_url}, grpc {server.grpc_url}, metrics {server.metrics_url}; "
-        f"log {server.log_file}; stop: python -m deploy.triton.launch stop --pid-file "
+        f"log {server.log_file}; watchdog pid {watchdog}; "
+        f"stop: python -m deploy.triton.launch stop --pid-file "
         f"{server.pid_file}"
     )
     return 0

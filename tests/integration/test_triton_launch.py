@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -187,22 +189,38 @@ def test_cli_start_stop_round_trip(repository: Path, tmp_path: Path) -> None:
         "30",
     )
     pid = int(pid_file.read_text()) if pid_file.exists() else None
+    watchdog_pid_file = tmp_path / "server.watchdog.pid"
     try:
         assert started.returncode == 0, started.stderr
         assert started.stdout.count("\n") == 1 and started.stdout.startswith("ready: ")
         assert pid is not None and process_alive(pid)
         assert (run_dir / "tritonserver.log").exists()
         assert (run_dir / "backends" / "python" / "triton_python_backend_stub").is_file()
+        watchdog = int(watchdog_pid_file.read_text())
+        assert process_alive(watchdog)
 
         stopped = launch("stop", "--pid-file", str(pid_file))
         assert stopped.returncode == 0, stopped.stderr
         assert stopped.stdout.startswith(f"stopped tritonserver pid {pid}")
-        assert not pid_file.exists()
+        assert not pid_file.exists() and not watchdog_pid_file.exists()
         assert not process_alive(pid) and group_members(pid) == []
+        assert not process_alive(watchdog)
         assert all(port_free(port) for port in (http, grpc, metrics))
 
         again = launch("stop", "--pid-file", str(pid_file))
         assert again.returncode == 0 and "nothing to stop" in again.stdout
+
+        # a restart appends to the log: the first run's lines are kept
+        restarted = launch(
+            "start", "--model-repository", str(repository), *ports, "--run-dir", str(run_dir),
+            "--pid-file", str(pid_file), "--timeout", "30",
+        )  # fmt: skip
+        pid = int(pid_file.read_text()) if pid_file.exists() else None
+        assert restarted.returncode == 0, restarted.stderr
+        log = (run_dir / "tritonserver.log").read_text()
+        assert log.count("--- launch.py: tritonserver starting") == 2
+        assert log.count("successfully loaded 'add_one'") == 2
+        assert launch("stop", "--pid-file", str(pid_file)).returncode == 0
     finally:
         if pid is not None and group_members(pid):
             launch("stop", "--pid-file", str(pid_file), "--timeout", "5")
@@ -304,3 +322,58 @@ def test_harmless_cpu_messages_are_not_reported_as_errors(tmp_path: Path) -> Non
     with log.open("a") as handle:
         handle.write('E1127 21:14:56.1 1 main.cc:257] "failed to start HTTP service: boom"\n')
     assert summarize_log(log) == "failed to start HTTP service: boom"
+
+
+def test_a_killed_model_instance_is_replaced_without_a_restart(tmp_path: Path) -> None:
+    """kill -9 of one python-backend stub under sequential requests: the watchdog reloads the
+    model, fresh instances serve within seconds, and shutdown does not wait 30 s."""
+    import tritonclient.grpc as grpcclient
+
+    from deploy.triton.watchdog import stubs_of
+
+    repository = make_repository(tmp_path / "model_repository")
+    config = repository / "add_one" / "config.pbtxt"
+    config.write_text(config.read_text().replace("count: 1", "count: 2"))
+    http, grpc, metrics = free_ports()
+    server = TritonServer(
+        repository, http_port=http, grpc_port=grpc, metrics_port=metrics, run_dir=tmp_path / "run"
+    )
+    data = np.array([1, 2, 3], dtype=np.int32)
+
+    def request(client: grpcclient.InferenceServerClient) -> bool:
+        inp = grpcclient.InferInput("INPUT0", [3], "INT32")
+        inp.set_data_from_numpy(data)
+        try:
+            result = client.infer("add_one", [inp], client_timeout=3)
+        except grpcclient.InferenceServerException:
+            return False
+        return bool((result.as_numpy("OUTPUT0") == data + 1).all())
+
+    with server:
+        assert server.pid is not None
+        client = grpcclient.InferenceServerClient(url=server.grpc_url)
+        stubs = [s for s in stubs_of(server.pid) if not s.dead]
+        assert len(stubs) == 2 and all(request(client) for _ in range(10))
+
+        os.kill(stubs[0].pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        outcomes: list[tuple[float, bool]] = []
+        while time.monotonic() - killed_at < 30:
+            outcomes.append((time.monotonic() - killed_at, request(client)))
+            recent = [ok for _, ok in outcomes[-50:]]
+            if len(recent) == 50 and all(recent):
+                break
+        recovered = outcomes[-50][0]
+        seconds: dict[int, list[int]] = {}
+        for at, ok in outcomes:
+            seconds.setdefault(int(at), [0, 0])[ok] += 1
+        print("second: [failed, ok]", seconds)
+        client.close()
+        log = server.log_file.read_text() if server.log_file else ""
+        print(f"killed stub replaced; 50 good requests in a row from {recovered:.1f} s on")
+        assert recovered < 15, (recovered, outcomes[-25:])
+        assert "died: reloading 'add_one'" in log and "reloaded 'add_one'" in log
+        stopping = time.monotonic()
+        assert server.stop() == "terminated"
+        took = time.monotonic() - stopping
+    assert took < 12, f"shutdown took {took:.1f} s"
