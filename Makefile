@@ -98,9 +98,10 @@ build: setup
 export: setup
 	$(MERLIN_PY) -m training export --build $(BUILD_DIR) --out $(MODEL_REPOSITORY) $(if $(RULES),--rules $(RULES))
 
+# Triton alone, with the watchdog; its online store is REDIS_URL or the Redis `make run` started
+# (never a default address): without either it stops with one line.
 triton: setup
-	$(MERLIN_PY) -m deploy.triton.launch start --model-repository $(MODEL_REPOSITORY) \
-	  --run-dir $(RUN_DIR)/triton --log-file $(RUN_DIR)/triton.log --pid-file $(RUN_DIR)/triton.pid
+	$(STACK_ENV) $(MERLIN_PY) -m deploy.stack triton
 
 triton-stop: setup
 	$(MERLIN_PY) -m deploy.triton.launch stop --pid-file $(RUN_DIR)/triton.pid

@@ -197,7 +197,13 @@ def ensure_redis(settings: StackSettings) -> str:
 
 def running_redis_url(settings: StackSettings) -> str:
     """REDIS_URL, else the private Redis `make run` started; one clear error if neither."""
+    import redis
+
     if settings.redis_url:
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+        except (redis.RedisError, ValueError) as exc:
+            raise StackError(f"REDIS_URL={settings.redis_url} does not answer: {exc}", 2) from exc
         return settings.redis_url
     if running(settings.pid_file("redis")):
         return f"redis://127.0.0.1:{settings.redis_port}/0"

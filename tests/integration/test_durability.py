@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from services.ensemble.contract import (
     interactions_key,
     online_interactions_key,
 )
-from tests.conftest import free_port
+from tests.conftest import REPO_ROOT, free_port
 from training import feature_store, interactions
 from training.pipeline import ARTIFACTS, materialize
 
@@ -199,3 +201,21 @@ def test_make_run_refills_a_redis_that_lost_the_state(
     assert "interaction sets are missing" in str(
         feature_store.missing_online_state(build_dir, url, build_id)
     )
+
+
+def test_make_triton_without_redis_url_or_a_running_redis_fails_with_one_line(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["RUN_DIR"] = str(tmp_path / "run")
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.stack", "triton"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no Redis to serve from"), result.stderr
