@@ -146,7 +146,13 @@ GATEWAY_PYTHON = REPO_ROOT / ".venvs" / "gateway" / "bin" / "python"
 class Gateway:
     """The FastAPI gateway as a real uvicorn process in its own environment."""
 
-    def __init__(self, triton_url: str, redis_url: str, timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        triton_url: str,
+        redis_url: str,
+        timeout_s: float = 1.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         if not GATEWAY_PYTHON.exists():
             raise RuntimeError(f"{GATEWAY_PYTHON} missing: run `make setup`")
         self.port = free_port()
@@ -158,6 +164,7 @@ class Gateway:
             "GATEWAY_PORT": str(self.port),
             "GATEWAY_REQUEST_TIMEOUT_S": str(timeout_s),
             "GATEWAY_LOG_LEVEL": "warning",
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [str(GATEWAY_PYTHON), "-m", "services.gateway"], cwd=REPO_ROOT, env=env

@@ -24,34 +24,61 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     max_head_bytes: int = 16 * 1024
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._head_bytes = 0
+        self._refused = False
+        self._unfinished_head_bytes = 0  # bytes of chunks that left the head incomplete
+        self._parsed_head_bytes = 0  # request line and headers parsed so far
         self._head_deadline: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._head_deadline is None or self.transport.is_closing():
+        if self._refused:
             return
-        self._head_bytes += len(data)  # the head is still incomplete after this chunk
-        if self._head_bytes > self.max_head_bytes:
+        super().data_received(data)
+        if self._head_deadline is None or self._refused:
+            return
+        # httptools buffers a partial header line: bound what a client can make it hold
+        self._unfinished_head_bytes += len(data)
+        if self._unfinished_head_bytes > self.max_head_bytes:
             self._refuse(431)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm_head_deadline()
 
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
-        super().on_headers_complete()
+        if not self._refused:
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:  # no request cycle was started for a refused head
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
         super().connection_lost(exc)
 
+    def _count_head(self, size: int) -> None:
+        self._parsed_head_bytes += size
+        if self._parsed_head_bytes > self.max_head_bytes:
+            self._refuse(431)
+
     def _arm_head_deadline(self) -> None:
         if self._head_deadline is None:
-            self._head_bytes = 0
+            self._unfinished_head_bytes = self._parsed_head_bytes = 0
             self._head_deadline = self.loop.call_later(self.head_timeout_s, self._refuse, 408)
 
     def _disarm_head_deadline(self) -> None:
@@ -61,13 +88,14 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int) -> None:
         self._disarm_head_deadline()
-        if self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return
-        if self.cycle is None or self.cycle.response_complete:  # else: mid-answer, just close
+        self._refused = True
+        if self.cycle is None or self.cycle.response_complete:  # else mid-answer: only close
             self.transport.write(
                 STATUS_LINE[status] + b"content-length: 0\r\nconnection: close\r\n\r\n"
             )
-            self.transport.close()
+        self.transport.close()
 
 
 def protocol_for(settings: Settings) -> type[BoundedHeadProtocol]:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import redis
 import requests
 import tritonclient.grpc as grpcclient
 
-from services.ensemble.contract import INPUT, MODEL_NAME
+from services.ensemble.contract import INPUT, MODEL_NAME, online_interactions_key
 from tests.conftest import Gateway, free_port
-from training.pipeline import ARTIFACTS
+from training import manifest
+from training.pipeline import ARTIFACTS, materialize
 
-pytestmark = pytest.mark.slow
+API_KEY = "integration-key-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +55,7 @@ def metric(gateway: Gateway, name: str, **labels: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_known_users_get_the_ensembles_ranking(gateway: Gateway, triton, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     for user in users[[0, 10, 200]].tolist():
         response = requests.get(f"{gateway.url}/recommend", params={"user_id": user}, timeout=5)
@@ -62,6 +70,7 @@ def test_known_users_get_the_ensembles_ranking(gateway: Gateway, triton, users: 
         assert response.headers["X-Request-ID"] == body["request_id"]
 
 
+@pytest.mark.slow
 def test_k_limits_the_answer(gateway: Gateway, triton, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     user = int(users[5])
     body = requests.get(
@@ -70,6 +79,7 @@ def test_k_limits_the_answer(gateway: Gateway, triton, users: np.ndarray) -> Non
     assert [item["item_id"] for item in body["items"]] == direct(triton.grpc_url, user)[0][:3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("params", "word"),
     [
@@ -90,6 +100,7 @@ def test_bad_parameters_get_422_with_a_message(gateway: Gateway, params: dict, w
     assert isinstance(detail, str) and word in detail
 
 
+@pytest.mark.slow
 def test_unknown_user_gets_popular_items_not_an_error(
     gateway: Gateway, build_dir: Path, users: np.ndarray
 ) -> None:
@@ -102,6 +113,7 @@ def test_unknown_user_gets_popular_items_not_an_error(
         assert [item["item_id"] for item in body["items"]] == popular
 
 
+@pytest.mark.slow
 def test_health_readiness_and_docs(gateway: Gateway) -> None:
     assert requests.get(f"{gateway.url}/healthz", timeout=5).json() == {"status": "ok"}
     assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
@@ -110,6 +122,7 @@ def test_health_readiness_and_docs(gateway: Gateway) -> None:
     assert "/recommend" in schema["paths"]
 
 
+@pytest.mark.slow
 def test_metrics_count_what_happened(gateway: Gateway, users: np.ndarray) -> None:
     before_ok = metric(gateway, "gateway_requests_total", route="/recommend", status="200")
     before_bad = metric(gateway, "gateway_requests_total", route="/recommend", status="422")
@@ -130,6 +143,7 @@ def test_metrics_count_what_happened(gateway: Gateway, users: np.ndarray) -> Non
     assert metric(gateway, "gateway_request_seconds_count", route="/recommend") >= 4
 
 
+@pytest.mark.slow
 def test_triton_down_gives_503_then_recovers_without_restart(
     model_repository: Path, redis_url: str, users: np.ndarray
 ) -> None:
@@ -200,3 +214,312 @@ def test_slow_triton_gives_503_within_the_timeout(silent_server: str, redis_url:
         assert elapsed < 1.5, elapsed
     finally:
         gateway.stop()
+
+
+# -- limits, auth and Redis options: a real uvicorn and real redis-servers, no build needed ------
+
+
+class RedisProcess:
+    """A redis-server of our own on a free port, to stop and restart, or with a password or TLS."""
+
+    def __init__(self, workdir: Path, *args: str, tls: tuple[Path, Path, Path] | None = None):
+        self.port = free_port()
+        self.workdir = workdir
+        listen = ["--port", str(self.port)]
+        if tls is not None:
+            cert, key, ca = tls
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert)]
+            listen += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca)]
+            listen += ["--tls-auth-clients", "no"]
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.command = [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.command += args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisProcess:
+        self.process = subprocess.Popen(self.command, cwd=self.workdir, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                assert self.process.poll() is None, "redis-server exited"
+                assert time.monotonic() < deadline, "redis-server did not listen"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def limits_gateway(redis_server: str) -> Iterator[Gateway]:
+    """A gateway with an API key and short read timeouts; Triton is a closed port."""
+    redis.Redis.from_url(f"{redis_server}/5").flushdb()
+    env = {
+        "GATEWAY_API_KEY": API_KEY,
+        "GATEWAY_HEADER_TIMEOUT_S": "1",
+        "GATEWAY_BODY_TIMEOUT_S": "1",
+    }
+    server = Gateway(f"127.0.0.1:{free_port()}", f"{redis_server}/5", extra_env=env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def post_interaction(gateway: Gateway, body: object, **kwargs: object) -> requests.Response:
+    return requests.post(f"{gateway.url}/interactions", json=body, timeout=5, **kwargs)  # type: ignore[arg-type]
+
+
+def test_interactions_need_the_key_and_land_in_the_online_set(
+    limits_gateway: Gateway, redis_server: str
+) -> None:
+    body = {"user_id": 31, "item_id": 310}
+    missing = post_interaction(limits_gateway, body)
+    assert missing.status_code == 401 and "API key required" in missing.json()["detail"]
+    wrong = post_interaction(limits_gateway, body, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 401
+    assert not redis.Redis.from_url(f"{redis_server}/5").exists(online_interactions_key(31))
+
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    assert post_interaction(limits_gateway, body, headers=bearer).status_code == 201
+    header = {"X-API-Key": API_KEY}
+    again = post_interaction(limits_gateway, {"user_id": 31, "item_id": 311}, headers=header)
+    assert again.status_code == 201
+    members = redis.Redis.from_url(f"{redis_server}/5").smembers(online_interactions_key(31))
+    assert members == {b"310", b"311"}
+
+
+def test_body_over_the_limit_gets_413(limits_gateway: Gateway) -> None:
+    url, headers = f"{limits_gateway.url}/interactions", {"X-API-Key": API_KEY}
+    headers["Content-Type"] = "application/json"
+    fits = b'{"user_id": 32, "item_id": 320' + b" " * (16 * 1024 - 31) + b"}"
+    assert len(fits) == 16 * 1024
+    assert requests.post(url, data=fits, headers=headers, timeout=5).status_code == 201
+    too_big = fits[:-1] + b" }"
+    response = requests.post(url, data=too_big, headers=headers, timeout=5)
+    assert response.status_code == 413 and "16384 bytes" in response.json()["detail"]
+    chunked = requests.post(url, data=iter([fits[:-1], b" }"]), headers=headers, timeout=5)
+    assert chunked.status_code == 413
+    huge = requests.post(url, data=b"x" * 64_000_000, headers=headers, timeout=10)
+    assert huge.status_code == 413
+
+
+def read_until_closed(connection: socket.socket, limit_s: float) -> tuple[bytes, float]:
+    """What the server sent until it closed the connection, and when it closed it."""
+    start, received = time.monotonic(), b""
+    connection.settimeout(limit_s)
+    while chunk := connection.recv(4096):
+        received += chunk
+    return received, time.monotonic() - start
+
+
+def test_idle_and_dripping_clients_are_cut_off(limits_gateway: Gateway) -> None:
+    idle = socket.create_connection(("127.0.0.1", limits_gateway.port))
+    _, elapsed = read_until_closed(idle, limit_s=5)
+    assert elapsed < 2.5, elapsed
+
+    drip = socket.create_connection(("127.0.0.1", limits_gateway.port))
+    drip.sendall(b"GET /healthz HTTP/1.1\r\n")
+    start = time.monotonic()
+    with pytest.raises(OSError):  # the server closes while we drip
+        for _ in range(50):
+            drip.sendall(b"X-Slow: y\r\n")
+            time.sleep(0.1)
+    answer, _ = read_until_closed(drip, limit_s=5)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - start < 2.5
+
+
+def test_slow_body_gets_408(limits_gateway: Gateway) -> None:
+    client = socket.create_connection(("127.0.0.1", limits_gateway.port))
+    client.sendall(
+        b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"X-API-Key: {API_KEY}\r\nContent-Length: 40\r\n\r\n".encode()
+        + b'{"user_id": 1,'
+    )
+    answer, elapsed = read_until_closed(client, limit_s=5)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert 0.9 < elapsed < 2.5, elapsed
+
+
+def test_oversized_head_gets_431(limits_gateway: Gateway) -> None:
+    response = requests.get(
+        f"{limits_gateway.url}/healthz", headers={"X-Big": "y" * 40_000}, timeout=5
+    )
+    assert response.status_code == 431
+    assert requests.get(f"{limits_gateway.url}/healthz", timeout=5).status_code == 200
+
+
+def test_error_bodies_name_no_addresses(limits_gateway: Gateway) -> None:
+    response = requests.get(f"{limits_gateway.url}/recommend", params={"user_id": 1}, timeout=5)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "127.0.0.1" not in response.text and "Error" not in response.text
+    assert response.json()["request_id"] == response.headers["X-Request-ID"]
+    ready = requests.get(f"{limits_gateway.url}/readyz", timeout=5)
+    assert ready.status_code == 503 and "triton: unreachable" in ready.json()["problems"]
+    assert "127.0.0.1" not in ready.text
+
+
+def test_password_protected_redis(tmp_path: Path) -> None:
+    password = "redis-pass-42"
+    server = RedisProcess(tmp_path, "--requirepass", password).start()
+    base = f"127.0.0.1:{server.port}/0"
+    gateways: list[Gateway] = []
+    try:
+        in_url = Gateway(f"127.0.0.1:{free_port()}", f"redis://:{password}@{base}")
+        own_setting = Gateway(
+            f"127.0.0.1:{free_port()}",
+            f"redis://{base}",
+            extra_env={"GATEWAY_REDIS_PASSWORD": password},
+        )
+        wrong = Gateway(f"127.0.0.1:{free_port()}", f"redis://:not-it@{base}")
+        gateways += [in_url, own_setting, wrong]
+        assert post_interaction(in_url, {"user_id": 1, "item_id": 10}).status_code == 201
+        assert post_interaction(own_setting, {"user_id": 1, "item_id": 11}).status_code == 201
+        refused = post_interaction(wrong, {"user_id": 1, "item_id": 12})
+        assert refused.status_code == 503 and "Retry-After" in refused.headers
+        assert "not-it" not in refused.text and str(server.port) not in refused.text
+        client = redis.Redis.from_url(f"redis://:{password}@{base}")
+        assert client.smembers(online_interactions_key(1)) == {b"10", b"11"}
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        server.stop()
+
+
+def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
+    )
+    extensions = directory / "ext.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    commands = [  # the paths are pytest's tmp_path: no spaces
+        f"req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=testCA -keyout {ca_key} -out {ca}",
+        f"req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {key} -out {csr}",
+        f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -days 1"
+        f" -extfile {extensions} -out {cert}",
+    ]
+    for command in commands:
+        subprocess.run(["openssl", *command.split()], check=True, capture_output=True)
+    return cert, key, ca
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for the certificates")
+def test_tls_redis(tmp_path: Path) -> None:
+    cert, key, ca = make_tls_files(tmp_path)
+    server = RedisProcess(tmp_path, tls=(cert, key, ca)).start()
+    url = f"rediss://127.0.0.1:{server.port}/0"
+    gateways: list[Gateway] = []
+    try:
+        trusted = Gateway(
+            f"127.0.0.1:{free_port()}", url, extra_env={"GATEWAY_REDIS_CA_FILE": str(ca)}
+        )
+        untrusted = Gateway(f"127.0.0.1:{free_port()}", url)  # the system's CAs only
+        plain = Gateway(f"127.0.0.1:{free_port()}", f"redis://127.0.0.1:{server.port}/0")
+        gateways += [trusted, untrusted, plain]
+        assert post_interaction(trusted, {"user_id": 2, "item_id": 20}).status_code == 201
+        assert post_interaction(untrusted, {"user_id": 2, "item_id": 21}).status_code == 503
+        assert post_interaction(plain, {"user_id": 2, "item_id": 22}).status_code == 503
+        client = redis.Redis.from_url(url, ssl_ca_certs=str(ca))
+        assert client.smembers(online_interactions_key(2)) == {b"20"}
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        server.stop()
+
+
+# -- faults on the real stack: Triton shutting down, Redis down ----------------------------------
+
+
+@pytest.mark.slow
+def test_triton_shutting_down_gives_503_never_502(
+    model_repository: Path, redis_url: str, users: np.ndarray
+) -> None:
+    """While tritonserver unloads its models on SIGTERM it still answers gRPC, with 'unknown
+    model': the gateway must say 503 + Retry-After, not 502."""
+    from deploy.triton.launch import TritonServer
+
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    server = TritonServer(model_repository, extra_env={"REDIS_URL": redis_url}, **ports)
+    server.start(timeout=180)
+    gateway = Gateway(server.grpc_url, redis_url, timeout_s=1.0)
+    url, params = f"{gateway.url}/recommend", {"user_id": int(users[0])}
+    statuses: Counter[int] = Counter()
+    try:
+        assert requests.get(url, params=params, timeout=5).status_code == 200
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGTERM)  # the server only, as `docker stop` does
+        deadline = time.monotonic() + 60
+        while server.running and time.monotonic() < deadline:
+            response = requests.get(url, params=params, timeout=5)
+            statuses[response.status_code] += 1
+            if response.status_code == 503:
+                assert response.headers["Retry-After"] == "1"
+                assert "unknown model" not in response.text
+            time.sleep(0.02)
+        assert not server.running, "tritonserver did not exit"
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses[503] > 0, statuses
+        assert metric(gateway, "gateway_requests_total", route="/recommend", status="502") == 0
+    finally:
+        gateway.stop()
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="needs the executor to answer Redis failures with UNAVAILABLE (services/ensemble, "
+    "another change, not committed when this test was written): remove this mark when it lands",
+    strict=False,
+)
+def test_redis_down_gives_503_then_recovers(
+    tmp_path: Path, model_repository: Path, build_dir: Path, users: np.ndarray
+) -> None:
+    """Redis stopped: /recommend 503 with Retry-After within the timeout (the executor reports
+    UNAVAILABLE), /readyz names Redis; Redis back empty: still 503; state restored: 200."""
+    from deploy.triton.launch import TritonServer
+
+    store = RedisProcess(tmp_path).start()
+    redis_url = f"redis://127.0.0.1:{store.port}/0"
+    build_id = str(manifest.read(build_dir)["created_at"])
+    materialize(build_dir, redis_url, build_id)
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    server = TritonServer(model_repository, extra_env={"REDIS_URL": redis_url}, **ports)
+    server.start(timeout=180)
+    gateway = Gateway(server.grpc_url, redis_url, timeout_s=1.0)
+    url, params = f"{gateway.url}/recommend", {"user_id": int(users[0])}
+    try:
+        assert requests.get(url, params=params, timeout=5).status_code == 200
+        assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
+
+        store.stop()
+        for _ in range(5):
+            start = time.monotonic()
+            response = requests.get(url, params=params, timeout=5)
+            assert response.status_code == 503, response.text
+            assert response.headers["Retry-After"] == "1"
+            assert time.monotonic() - start < 1.5
+        ready = requests.get(f"{gateway.url}/readyz", timeout=5)
+        assert ready.status_code == 503 and "redis: unreachable" in ready.json()["problems"]
+        assert post_interaction(gateway, {"user_id": 1, "item_id": 2}).status_code == 503
+
+        store.start()  # back, but empty: it holds no build
+        assert requests.get(url, params=params, timeout=5).status_code == 503
+        ready = requests.get(f"{gateway.url}/readyz", timeout=5).json()
+        assert any("holds no build" in problem for problem in ready["problems"]), ready
+
+        materialize(build_dir, redis_url, build_id)
+        deadline = time.monotonic() + 5
+        while requests.get(url, params=params, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "no recovery after the state came back"
+            time.sleep(0.1)
+        assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
+    finally:
+        gateway.stop()
+        server.stop()
+        store.stop()

@@ -1,4 +1,5 @@
-"""Dependencies of the routes, resolved from the app's state (tests override them)."""
+"""Dependencies of the routes, resolved from the app's state (tests override them). All async:
+FastAPI runs a sync dependency in a worker thread, a thread hop per request."""
 
 from __future__ import annotations
 
@@ -15,27 +16,27 @@ from services.gateway.core.online_store import OnlineStore
 from services.gateway.core.triton import Recommender
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_recommender(request: Request) -> Recommender:
+async def get_recommender(request: Request) -> Recommender:
     recommender: Recommender = request.app.state.recommender
     return recommender
 
 
-def get_online_store(request: Request) -> OnlineStore:
+async def get_online_store(request: Request) -> OnlineStore:
     store: OnlineStore = request.app.state.online_store
     return store
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     """Set by ObserveRequests for every request (and sent as X-Request-ID)."""
     return str(getattr(request.state, "request_id", ""))
 
@@ -50,7 +51,7 @@ bearer_key = HTTPBearer(auto_error=False, description="The API key as a bearer t
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
     header: Annotated[str | None, Depends(header_key)],
@@ -66,13 +67,13 @@ def require_api_key(
         raise _unauthorized("API key not valid")
 
 
-def require_metrics_key(
+async def require_metrics_key(
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
     header: Annotated[str | None, Depends(header_key)],
 ) -> None:
     if settings.metrics_require_key:
-        require_api_key(settings, bearer, header)
+        await require_api_key(settings, bearer, header)
 
 
 def _unauthorized(detail: str) -> Problem:

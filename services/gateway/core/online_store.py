@@ -11,6 +11,10 @@ from redis.exceptions import RedisError
 from services.ensemble.contract import ONLINE_BUILD_KEY, online_interactions_key
 from services.gateway.core.config import Settings
 
+REDIS_FAILURES = (RedisError, OSError, RuntimeError)
+"""What a Redis call raises when the server is unreachable, slow, or drops the connection (uvloop
+raises RuntimeError when it does so during the handshake, e.g. plain text to a TLS port)."""
+
 
 class OnlineStoreUnavailable(Exception):
     """Redis could not be reached or did not answer in time. The message may name internal
@@ -50,7 +54,7 @@ class OnlineStore:
             added = await cast(
                 Awaitable[int], self._client.sadd(online_interactions_key(user_id), item_id)
             )
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise OnlineStoreUnavailable(f"Redis SADD failed: {exc!r}") from exc
         return bool(added)
 
@@ -58,7 +62,7 @@ class OnlineStore:
         """The build whose online state Redis holds (ONLINE_BUILD_KEY), None if it holds none."""
         try:
             value = await self._client.get(ONLINE_BUILD_KEY)
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise OnlineStoreUnavailable(f"Redis GET failed: {exc!r}") from exc
         return value.decode() if isinstance(value, bytes) else value
 
