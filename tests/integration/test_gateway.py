@@ -465,6 +465,7 @@ def test_triton_shutting_down_gives_503_never_502(
         assert not server.running, "tritonserver did not exit"
         assert set(statuses) <= {200, 503}, statuses
         assert statuses[503] > 0, statuses
+        assert metric(gateway, "gateway_triton_call_seconds_count", outcome="model_unavailable")
         assert metric(gateway, "gateway_requests_total", route="/recommend", status="502") == 0
     finally:
         gateway.stop()
