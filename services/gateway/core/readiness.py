@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
 
 from services.ensemble.contract import ONLINE_BUILD_KEY
 from services.gateway.core.online_store import OnlineStoreUnavailable
 from services.gateway.core.triton import ModelState, TritonUnavailable
 
 logger = logging.getLogger("services.gateway.readiness")
+T = TypeVar("T")
 
 
 class ModelSource(Protocol):
@@ -21,21 +23,28 @@ class BuildSource(Protocol):
     async def build_id(self) -> str | None: ...
 
 
-async def problems(model: ModelSource, store: BuildSource) -> list[str]:
+async def problems(model: ModelSource, store: BuildSource, timeout_s: float) -> list[str]:
     """What keeps the gateway from answering well, one short phrase per failed check, without
-    addresses (they go to the log); empty when ready."""
+    addresses (they go to the log); empty when ready. The checks run concurrently, each given
+    at most timeout_s."""
     state, held = await asyncio.gather(
-        model.model_state(), store.build_id(), return_exceptions=True
+        _within(model.model_state(), timeout_s),
+        _within(store.build_id(), timeout_s),
+        return_exceptions=True,
     )
     found: list[str] = []
-    if isinstance(state, TritonUnavailable):
+    if isinstance(state, TimeoutError):
+        found.append(f"triton: no answer within {timeout_s:g} s")
+    elif isinstance(state, TritonUnavailable):
         logger.warning("readiness: Triton unavailable: %s", state)
         found.append("triton: unreachable")
     elif isinstance(state, BaseException):
         raise state
     elif not state.ready:
         found.append("triton: model not ready")
-    if isinstance(held, OnlineStoreUnavailable):
+    if isinstance(held, TimeoutError):
+        found.append(f"redis: no answer within {timeout_s:g} s")
+    elif isinstance(held, OnlineStoreUnavailable):
         logger.warning("readiness: %s", held)
         found.append("redis: unreachable")
     elif isinstance(held, BaseException):
@@ -45,3 +54,8 @@ async def problems(model: ModelSource, store: BuildSource) -> list[str]:
     elif isinstance(state, ModelState) and state.ready and state.build_id not in (None, held):
         found.append(f"redis: holds build {held}, the model serves build {state.build_id}")
     return found
+
+
+async def _within(check: Awaitable[T], timeout_s: float) -> T:
+    async with asyncio.timeout(timeout_s):
+        return await check

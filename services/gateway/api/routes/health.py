@@ -9,6 +9,7 @@ from services.gateway.api.deps import (
     MetricsDep,
     OnlineStoreDep,
     RecommenderDep,
+    SettingsDep,
     require_metrics_key,
 )
 from services.gateway.core import readiness
@@ -29,11 +30,11 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "a check failed: see problems"}},
 )
 async def readyz(
-    response: Response, recommender: RecommenderDep, store: OnlineStoreDep
+    response: Response, recommender: RecommenderDep, store: OnlineStoreDep, settings: SettingsDep
 ) -> Readiness:
     """Triton serves the model, Redis answers, and Redis holds the online state of the build the
     model serves (its config's build_id; without one, of some build)."""
-    problems = await readiness.problems(recommender, store)
+    problems = await readiness.problems(recommender, store, settings.ready_timeout_s)
     if not problems:
         return Readiness(status="ready")
     response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -11,7 +11,9 @@ from tests.unit.gateway.stubs import StubOnlineStore, StubRecommender
 
 def problems(model: ModelState, held: str | None) -> list[str]:
     return asyncio.run(
-        readiness.problems(StubRecommender(state=model), StubOnlineStore(held_build=held))
+        readiness.problems(
+            StubRecommender(state=model), StubOnlineStore(held_build=held), timeout_s=1
+        )
     )
 
 
@@ -43,7 +45,17 @@ def test_checks_run_concurrently() -> None:
     async def timed() -> float:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        assert await readiness.problems(Slow(), SlowStore()) == []
+        assert await readiness.problems(Slow(), SlowStore(), timeout_s=1) == []
         return loop.time() - start
 
     assert asyncio.run(timed()) < 0.35
+
+
+def test_a_hung_check_fails_within_the_timeout() -> None:
+    class Hung(StubOnlineStore):
+        async def build_id(self) -> str | None:
+            await asyncio.sleep(10)
+            return None
+
+    found = asyncio.run(readiness.problems(StubRecommender(), Hung(), timeout_s=0.05))
+    assert found == ["redis: no answer within 0.05 s"]
