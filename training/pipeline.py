@@ -179,6 +179,11 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "items": len(items),
         "evaluation": {**evaluation, "warnings": evaluate.warnings(evaluation)},
         "training": {"retrieval": two_tower.curve.as_dict(), "ranking": dlrm.curve.as_dict()},
+        "candidates": {
+            "tower_share": evaluate.TOWER_SHARE,
+            "second_source": ["coclick", "popular_items"],
+            "coclick_neighbours": coclick.NEIGHBOURS,
+        },
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
         "online_store": online,
         "config": _jsonable(asdict(config)),

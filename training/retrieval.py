@@ -31,7 +31,8 @@ class RetrievalConfig:
     early_stopping_share: float = 0.1
     """Share of the train clicks held out to choose the epoch by recall@100."""
     batch_size: int = 1024
-    learning_rate: float = 0.005
+    learning_rate: float = 0.02
+    """Chosen by held-out recall@100 on both generators (0.005 needed 6-8 epochs, 0.02 3-4)."""
     tower_dims: tuple[int, ...] = (128, 64)
     logq_correction: bool = True
     """Subtract log(item frequency) from the in-batch logits (popular items are sampled more
