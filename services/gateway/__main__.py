@@ -4,15 +4,15 @@ import sys
 
 from pydantic import ValidationError
 
-from services.gateway.core.config import Settings
-from services.gateway.server import run
+from services.gateway.core.config import Settings, problems_of
 
 try:
     settings = Settings()
 except ValidationError as exc:
-    for error in exc.errors():
-        where = "_".join(str(part) for part in error["loc"]).upper()
-        setting = f"GATEWAY_{where}: " if where else ""
-        print(f"error: {setting}{error['msg']}", file=sys.stderr)
+    for problem in problems_of(exc):
+        print(f"error: {problem}", file=sys.stderr)
     sys.exit(2)
+
+from services.gateway.server import run  # after the settings: a bad one fails fast
+
 run(settings)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     @property
     def _redis_url(self) -> str:
         return self.redis_url.get_secret_value()
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    """One line per invalid setting, named by its variable (inputs hidden: they may be keys)."""
+    lines = []
+    for problem in error.errors():
+        name = "_".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"GATEWAY_{name}: {message}" if name else message)
+    return lines
 
 
 @lru_cache

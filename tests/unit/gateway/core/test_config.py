@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.core.config import Settings
+from services.gateway.core.config import Settings, problems_of
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,3 +65,12 @@ def test_secrets_stay_out_of_reprs_and_errors() -> None:
     with pytest.raises(ValidationError) as error:
         Settings(redis_url="http://:pw-456@cache")  # type: ignore[arg-type]
     assert "pw-456" not in str(error.value)
+
+
+def test_problems_name_the_variable() -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(metrics_require_key=True, port=0)  # type: ignore[arg-type]
+    assert problems_of(error.value) == ["GATEWAY_PORT: Input should be greater than or equal to 1"]
+    with pytest.raises(ValidationError) as error:
+        Settings(metrics_require_key=True)  # type: ignore[arg-type]
+    assert problems_of(error.value) == ["GATEWAY_METRICS_REQUIRE_KEY needs GATEWAY_API_KEY"]

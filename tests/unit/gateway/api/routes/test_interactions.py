@@ -43,11 +43,11 @@ def test_bad_bodies_get_422(client: TestClient, store: StubOnlineStore, body: ob
 
 def test_many_bad_keys_give_a_small_422(make_client: Callable[..., TestClient]) -> None:
     client = make_client(max_body_bytes=400_000)  # past the default limit, to reach validation
-    body = {"user_id": 1, "item_id": 2, **{f"k{i}": 0 for i in range(20_000)}}
+    body = {"user_id": 1, "item_id": 2, **{f"k{i}": 0 for i in range(5_000)}}
     response = client.post("/interactions", json=body)
     assert response.status_code == 422
     assert len(response.content) < 2_000
-    assert "19990 more problems" in response.json()["detail"]
+    assert "4990 more problems" in response.json()["detail"]
 
 
 def test_redis_down_gives_503_with_retry_after_and_no_address(

@@ -1,0 +1,33 @@
+"""`python -m services.gateway` with a bad setting: one line per problem, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_bad_settings_stop_the_start_with_one_line_each() -> None:
+    env = {
+        **os.environ,
+        "GATEWAY_MAX_BODY_BYTES": "lots",
+        "GATEWAY_REDIS_URL": "http://:hunter2@cache:6379",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.gateway"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: GATEWAY_REDIS_URL: must start with redis://, rediss:// or unix://, got 'http'://",
+        "error: GATEWAY_MAX_BODY_BYTES: Input should be a valid integer, unable to parse string "
+        "as an integer",
+    ]
+    assert "hunter2" not in result.stderr
