@@ -161,17 +161,17 @@ def triton_statistics(url: str) -> dict[str, float]:
 def stages_in_process(repository: Path, users: np.ndarray, reader: str) -> dict[str, float]:
     """Mean milliseconds per request of each stage, the graph run here with `reader`."""
     os.environ["RECSYS_FEATURE_READER"] = reader
-    from services.ensemble import graph, ops
+    from loadtests.in_process import load_exported, recommend, timed_stages
 
-    ensemble = graph.load_exported(repository)
+    executor = load_exported(repository)
     for user in users[:20]:
-        graph.recommend(ensemble, [int(user)])
-    ops.STAGE_SECONDS.clear()
-    start = time.perf_counter()
-    for user in users:
-        graph.recommend(ensemble, [int(user)])
-    total = time.perf_counter() - start
-    per_stage = {name: round(sec / len(users) * 1000, 3) for name, sec in ops.STAGE_SECONDS.items()}
+        recommend(executor, [int(user)])
+    with timed_stages(executor) as seconds:
+        start = time.perf_counter()
+        for user in users:
+            recommend(executor, [int(user)])
+        total = time.perf_counter() - start
+    per_stage = {name: round(sec / len(users) * 1000, 3) for name, sec in seconds.items()}
     return {**per_stage, "whole_graph_ms": round(total / len(users) * 1000, 3)}
 
 

@@ -17,18 +17,24 @@ from training.errors import BuildError
 def export_repository(
     build_dir: Path,
     repository: Path,
-    candidates: int = 100,
-    topk: int = 10,
-    temperature: float = 0.0,
-    instances: int = 2,
+    candidates: int | None = None,
+    topk: int | None = None,
+    temperature: float | None = None,
+    instances: int | None = None,
     rules_file: Path | None = None,
 ) -> Path:
+    """Unset numbers take services.ensemble's settings (their defaults: 100, 10, 0.0, 2)."""
     try:
-        manifest.read(build_dir)
+        document = manifest.read(build_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise BuildError(f"--build {build_dir}: no complete build there ({exc})") from exc
     from services.ensemble import graph
+    from services.ensemble import repository as model_repository
+    from services.ensemble.contract import MODEL_NAME
     from services.ensemble.rules import Rules
+    from services.ensemble.settings import EnsembleSettings
+
+    defaults = EnsembleSettings()
 
     try:
         rules = Rules.from_file(rules_file) if rules_file else Rules()
@@ -37,13 +43,24 @@ def export_repository(
 
     repository.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=repository, prefix=".export-") as staging:
-        ensemble = graph.build_graph(build_dir, candidates, topk, temperature, rules)
-        graph.export(ensemble, Path(staging), instances)
-        target = repository / graph.MODEL_NAME
-        previous = repository / f".{graph.MODEL_NAME}.previous"
+        ensemble = graph.build_graph(
+            build_dir,
+            defaults.candidates if candidates is None else candidates,
+            defaults.topk if topk is None else topk,
+            defaults.temperature if temperature is None else temperature,
+            rules,
+        )
+        model_repository.export(
+            ensemble,
+            Path(staging),
+            str(document["created_at"]),
+            defaults.instances if instances is None else instances,
+        )
+        target = repository / MODEL_NAME
+        previous = repository / f".{MODEL_NAME}.previous"
         shutil.rmtree(previous, ignore_errors=True)
         if target.exists():
             target.rename(previous)
-        (Path(staging) / graph.MODEL_NAME).rename(target)
+        (Path(staging) / MODEL_NAME).rename(target)
         shutil.rmtree(previous, ignore_errors=True)
     return target

@@ -45,3 +45,7 @@ def online_interactions_key(user_id: int) -> str:
 
 ONLINE_BUILD_KEY = "multi_stage_recsys:build"
 """Which build's online state Redis holds (the build manifest's created_at)."""
+
+BUILD_ID_PARAMETER = "build_id"
+"""Parameter of the executor model's config.pbtxt naming the build it serves (= the manifest's
+created_at): Redis must hold that build's state (ONLINE_BUILD_KEY) for the model to answer."""

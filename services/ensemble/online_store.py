@@ -1,32 +1,29 @@
 """Reading the Feast online store: two readers behind one interface.
 
-* `RedisFeatureReader` reads the Redis hashes Feast 0.31 writes (key: serialized entity key +
-  project; field: murmur3 of "view:feature"; value: a serialized ValueProto) with one pipelined
-  HMGET per request. Key and field encodings come from Feast's own helpers, so they match it
-  by construction.
+* `RedisFeatureReader` reads the Redis hashes Feast 0.31 writes with one pipelined HMGET per
+  request; key and field encodings come from `feast_layout` (Feast's own helpers).
 * `FeastFeatureReader` calls `FeatureStore.get_online_features`, the stock path of merlin-systems'
   QueryFeast: about 3.4 ms of fixed cost per call in Feast 0.31. Kept to compare against.
 
 Both return the features as an int32 matrix in the view's feature order plus a found mask; a
-missing entity gets zeros and found=False.
+missing entity gets zeros and found=False. Redis failures surface as OnlineStoreUnavailable.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
 import redis
-from feast import FeatureStore
-from feast.infra.online_stores.helpers import _mmh3, _redis_key
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import Value
+import yaml  # type: ignore[import-untyped]
+from feast import FeatureStore, RepoConfig
 from numpy.typing import NDArray
 
-from services.ensemble.settings import CONNECTION_ENV, EnsembleSettings, feast_redis_connection
+from services.ensemble import feast_layout
+from services.ensemble.redis_store import connect, unavailable_on_redis_errors
+from services.ensemble.settings import EnsembleSettings, feast_redis_connection
 
 
 @dataclass(frozen=True)
@@ -43,10 +40,19 @@ class FeatureReader(Protocol):
 
 
 def open_feature_store(repo_dir: Path, redis_url: str) -> FeatureStore:
-    """A FeatureStore on `repo_dir` whose Redis connection comes from `redis_url`."""
-    os.environ[CONNECTION_ENV] = feast_redis_connection(redis_url)
-    os.environ.setdefault("FEAST_USAGE", "False")
-    return cast(FeatureStore, FeatureStore(repo_path=str(repo_dir)))
+    """A FeatureStore on `repo_dir` whose Redis connection comes from `redis_url`.
+
+    The repository's feature_store.yaml is read here and its connection string replaced, so
+    neither the process environment nor the working directory is touched.
+    """
+    document: dict[str, Any] = yaml.safe_load((repo_dir / "feature_store.yaml").read_text())
+    document["online_store"] = {
+        **document.get("online_store", {}),
+        "connection_string": feast_redis_connection(redis_url),
+    }
+    config = RepoConfig(**document)
+    config.repo_path = repo_dir
+    return cast(FeatureStore, FeatureStore(repo_path=str(repo_dir), config=config))
 
 
 def view_spec(store: FeatureStore, name: str) -> ViewSpec:
@@ -61,19 +67,15 @@ class RedisFeatureReader:
         self._version = key_serialization
         self._fields: dict[str, list[bytes]] = {}
 
-    @classmethod
-    def from_store(cls, store: FeatureStore, redis_url: str) -> RedisFeatureReader:
-        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        return cls(client, store.project, store.config.entity_key_serialization_version)
-
     def read(self, view: ViewSpec, ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         fields = self._fields.get(view.name)
         if fields is None:
-            fields = [_mmh3(f"{view.name}:{feature}") for feature in view.features]
+            fields = [feast_layout.feature_field(view.name, name) for name in view.features]
             self._fields[view.name] = fields
-        with self._client.pipeline(transaction=False) as pipe:
+        with unavailable_on_redis_errors(), self._client.pipeline(transaction=False) as pipe:
             for entity in np.asarray(ids).reshape(-1).tolist():
-                pipe.hmget(self._key(view.join_key, entity), fields)
+                key = feast_layout.entity_key(self._project, view.join_key, entity, self._version)
+                pipe.hmget(key, fields)
             rows = pipe.execute()
         values = np.zeros((len(rows), len(fields)), dtype=np.int32)
         found = np.zeros(len(rows), dtype=bool)
@@ -81,12 +83,8 @@ class RedisFeatureReader:
             if raw_values[0] is None:
                 continue
             found[row] = True
-            values[row] = [Value.FromString(raw).int32_val if raw else 0 for raw in raw_values]
+            values[row] = [feast_layout.int32_value(raw) for raw in raw_values]
         return values, found
-
-    def _key(self, join_key: str, entity: int) -> bytes:
-        entity_key = EntityKey(join_keys=[join_key], entity_values=[Value(int32_val=entity)])
-        return _redis_key(self._project, entity_key, self._version)
 
 
 class FeastFeatureReader:
@@ -96,7 +94,8 @@ class FeastFeatureReader:
     def read(self, view: ViewSpec, ids: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
         names = [f"{view.name}:{feature}" for feature in view.features]
         entities = [{view.join_key: int(entity)} for entity in np.asarray(ids).reshape(-1)]
-        columns = self._store.get_online_features(names, entities).to_dict()
+        with unavailable_on_redis_errors():
+            columns = self._store.get_online_features(names, entities).to_dict()
         first = columns[view.features[0]]
         found = np.array([value is not None for value in first], dtype=bool)
         values = np.zeros((len(entities), len(view.features)), dtype=np.int32)
@@ -113,4 +112,5 @@ def open_reader(
     view = view_spec(store, view_name)
     if settings.feature_reader == "feast":
         return FeastFeatureReader(store), view
-    return RedisFeatureReader.from_store(store, settings.redis_url), view
+    version = store.config.entity_key_serialization_version
+    return RedisFeatureReader(connect(settings), store.project, version), view

@@ -1,31 +1,57 @@
-"""Settings of the serving graph, read from the environment of the Triton server process."""
+"""Settings of the serving graph: every timeout and default of services.ensemble in one place.
+
+Read from the environment of the process that builds or serves the graph (the Triton server's
+for the executor model). Field -> variable: `redis_url` <- REDIS_URL, every other field <-
+RECSYS_<FIELD> (e.g. RECSYS_REDIS_TIMEOUT_S).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlparse
 
+from pydantic import BaseSettings, validator  # pydantic 1: the Merlin environment pins pydantic < 2
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-READERS = ("redis", "feast")
 CONNECTION_ENV = "FEAST_REDIS_CONNECTION"
-"""Where Feast's feature_store.yaml reads its Redis connection from (set from REDIS_URL)."""
+"""Where the checked-in feature_store.yaml reads its Redis connection from (offline build)."""
 
 
-@dataclass(frozen=True)
-class EnsembleSettings:
+class EnsembleSettings(BaseSettings):
     redis_url: str = DEFAULT_REDIS_URL
-    """Redis holding the Feast online store (env REDIS_URL)."""
-    feature_reader: str = "redis"
-    """`redis`: direct pipelined HMGET of Feast's layout; `feast`: the Feast SDK, as QueryFeast
-    (env RECSYS_FEATURE_READER)."""
+    """Redis holding the Feast online store and the interaction sets (env REDIS_URL)."""
+    feature_reader: Literal["redis", "feast"] = "redis"
+    """`redis`: direct pipelined HMGET of Feast's layout; `feast`: the Feast SDK, as QueryFeast."""
+    redis_timeout_s: float = 0.5
+    """Connect and read timeout of every Redis call: below the gateway's 1 s Triton timeout, so
+    an unreachable Redis gives a retryable error before the gateway gives up."""
+    threads_per_instance: int = 1
+    """TensorFlow and faiss threads per model instance (Triton runs one process per instance)."""
+    candidates: int = 100
+    """Export default: items retrieved per user (K) before filtering and ranking."""
+    topk: int = 10
+    """Export default: items in each answer (k <= K)."""
+    temperature: float = 0.0
+    """Export default: 0 orders by score; > 0 samples softmax(score / T)."""
+    instances: int = 2
+    """Export default: CPU instances (processes) of the executor model."""
 
-    @classmethod
-    def from_env(cls) -> EnsembleSettings:
-        reader = os.environ.get("RECSYS_FEATURE_READER", "redis")
-        if reader not in READERS:
-            raise ValueError(f"RECSYS_FEATURE_READER must be one of {READERS}, got {reader!r}")
-        return cls(redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL), feature_reader=reader)
+    class Config:
+        env_prefix = "RECSYS_"
+        fields: ClassVar[dict[str, Any]] = {"redis_url": {"env": "REDIS_URL"}}
+        allow_mutation = False
+
+    @validator("redis_timeout_s", "threads_per_instance", "candidates", "topk", "instances")
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be > 0")
+        return value
+
+    @validator("temperature")
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be >= 0")
+        return value
 
 
 def feast_redis_connection(redis_url: str) -> str:

@@ -13,7 +13,12 @@ import redis
 import requests
 import tritonclient.grpc as grpcclient
 
-from services.ensemble.contract import INPUT, MODEL_NAME, interactions_key
+from services.ensemble.contract import (
+    INPUT,
+    MODEL_NAME,
+    interactions_key,
+    online_interactions_key,
+)
 from tests.conftest import TEST_ROWS, TEST_SEED, Gateway, free_port
 from training import data
 from training.pipeline import ARTIFACTS
@@ -72,6 +77,23 @@ def test_posted_interaction_removes_the_item_at_once(gateway: Gateway, clicked: 
         f"{gateway.url}/interactions", json={"user_id": user, "item_id": top}, timeout=5
     )
     assert repeat.status_code == 201 and repeat.json()["new"] is False
+
+
+def test_items_in_the_online_set_are_excluded_too(
+    triton, redis_url: str, clicked: pd.Series
+) -> None:  # type: ignore[no-untyped-def]
+    """The filter excludes the union of the build's set and the online set (gateway's)."""
+    user = int(clicked.index[len(clicked) // 3])
+    client = redis.Redis.from_url(redis_url)
+    first = recommend(triton.grpc_url, [user])["ordered_ids"][0].tolist()
+    client.sadd(online_interactions_key(user), first[0], first[3])
+    try:
+        again = recommend(triton.grpc_url, [user])["ordered_ids"][0].tolist()
+    finally:
+        client.delete(online_interactions_key(user))
+    assert first[0] not in again and first[3] not in again
+    assert len(set(again)) == 10
+    assert recommend(triton.grpc_url, [user])["ordered_ids"][0].tolist() == first
 
 
 @pytest.mark.parametrize(

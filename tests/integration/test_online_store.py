@@ -24,8 +24,12 @@ def test_direct_redis_reads_equal_feast_reads(
     ids = np.concatenate([table[key].to_numpy()[:40], [-1, 0, table[key].max() + 1]]).astype(
         np.int32
     )
-    redis_reader, spec = open_reader(repo, view, EnsembleSettings(redis_url, "redis"))
-    feast_reader, _ = open_reader(repo, view, EnsembleSettings(redis_url, "feast"))
+    redis_reader, spec = open_reader(
+        repo, view, EnsembleSettings(redis_url=redis_url, feature_reader="redis")
+    )
+    feast_reader, _ = open_reader(
+        repo, view, EnsembleSettings(redis_url=redis_url, feature_reader="feast")
+    )
 
     direct_values, direct_found = redis_reader.read(spec, ids)
     feast_values, feast_found = feast_reader.read(spec, ids)
@@ -35,3 +39,18 @@ def test_direct_redis_reads_equal_feast_reads(
     expected = table.set_index(key).loc[ids[:40], list(spec.features)].to_numpy()
     np.testing.assert_array_equal(direct_values[:40], expected)
     assert (direct_values[40:] == 0).all()
+
+
+def test_feature_store_is_opened_without_touching_the_environment_or_cwd(
+    build_dir: Path, redis_url: str
+) -> None:
+    import os
+
+    from services.ensemble.online_store import open_feature_store
+    from services.ensemble.settings import feast_redis_connection
+
+    environment, cwd = dict(os.environ), os.getcwd()
+    store = open_feature_store(build_dir / ARTIFACTS["feature_repo"], redis_url)
+    assert store.config.online_store.connection_string == feast_redis_connection(redis_url)
+    assert store.get_feature_view("user_features").name == "user_features"
+    assert dict(os.environ) == environment and os.getcwd() == cwd

@@ -10,8 +10,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from services.ensemble import graph
-from services.ensemble.contract import INPUT, MODEL_NAME
+from loadtests.in_process import load_exported, recommend
+from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, MODEL_NAME
 from training.pipeline import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def catalogue(build_dir: Path) -> set[int]:
 @pytest.fixture(scope="module")
 def in_process(model_repository: Path, redis_url: str, monkeypatch_module):  # type: ignore[no-untyped-def]
     monkeypatch_module.setenv("REDIS_URL", redis_url)
-    return graph.load_exported(model_repository)
+    return load_exported(model_repository)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_known_users_get_ranked_catalogue_items_identical_to_in_process(
         assert set(ids.tolist()) <= catalogue
         assert (np.diff(scores) <= 0).all()
         assert not served["fallback"][0]
-        local = graph.recommend(in_process, [user])
+        local = recommend(in_process, [user])
         assert ids.tolist() == local["ordered_ids"][0].tolist()
         np.testing.assert_allclose(scores, local["ordered_scores"][0], rtol=1e-6)
 
@@ -148,3 +148,18 @@ def test_exported_repository_does_not_depend_on_the_build(
         if path.is_file() and needle in path.read_bytes()
     ]
     assert offenders == []
+
+
+def test_served_config_names_the_build_redis_must_hold(
+    client, build_dir: Path, redis_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The gateway compares this parameter with ONLINE_BUILD_KEY for /readyz."""
+    import redis
+
+    from services.ensemble.contract import ONLINE_BUILD_KEY
+    from training import manifest
+
+    config = client.get_model_config(MODEL_NAME, as_json=True)["config"]
+    served = config["parameters"][BUILD_ID_PARAMETER]["string_value"]
+    assert served == manifest.read(build_dir)["created_at"]
+    assert redis.Redis.from_url(redis_url).get(ONLINE_BUILD_KEY).decode() == served

@@ -1,4 +1,4 @@
-"""Filtering and ordering stages: their logic on hand-made columns (no servers)."""
+"""OrderByScore and the rules file: their logic on hand-made columns (no servers)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.ensemble.ops import FilterCandidates, OrderByScore, excluded_mask
+from services.ensemble.graph import ORDER_INPUTS
 from services.ensemble.rules import Rules
+from services.ensemble.stages import OrderByScore
 
 POPULAR = np.array([900, 901, 902, 903, 904], dtype=np.int32)
+INPUTS = ORDER_INPUTS
 
 
 def order(
@@ -22,7 +24,7 @@ def order(
     seen: np.ndarray | None = None,
     rules: Rules | None = None,
 ) -> dict[str, Any]:
-    op = OrderByScore(None, topk, temperature, rules)
+    op = OrderByScore(None, topk, INPUTS, temperature, rules)
     op._state = POPULAR
     users = len(found_users)
     candidates = np.tile(np.arange(10, 10 + scores.shape[1], dtype=np.int32), (users, 1))
@@ -37,7 +39,7 @@ def order(
             "item_found": np.ones(scores.size, dtype=bool),
             "item_category": categories.reshape(-1),
             "user_found": np.array(found_users),
-            "seen_ids": seen,
+            "past_ids": seen,
         }
     )
 
@@ -51,7 +53,7 @@ def test_deterministic_order_is_by_descending_score() -> None:
 
 
 def test_items_without_features_rank_last() -> None:
-    op = OrderByScore(None, 2, 0.0)
+    op = OrderByScore(None, 2, INPUTS, 0.0)
     op._state = POPULAR
     out = op.run(
         {
@@ -60,7 +62,7 @@ def test_items_without_features_rank_last() -> None:
             "item_found": np.array([False, True, True]),
             "item_category": np.array([1, 2, 3]),
             "user_found": np.array([True]),
-            "seen_ids": np.array([[-1]], dtype=np.int32),
+            "past_ids": np.array([[-1]], dtype=np.int32),
         }
     )
     assert out["ordered_ids"].tolist() == [[11, 12]]
@@ -90,33 +92,6 @@ def test_category_cap_is_relaxed_only_when_it_cannot_fill_the_list() -> None:
     assert sorted(out["ordered_ids"][0].tolist()) == [10, 11, 13]
 
 
-def test_filter_drops_seen_and_denied_and_keeps_k() -> None:
-    op = FilterCandidates(3, Rules(frozenset({12})))
-    retrieved = np.array([[10, 11, 12, 13, 14, 15]], dtype=np.int32)
-    out = op.run({"retrieved_ids": retrieved, "seen_ids": np.array([[11, 14]], dtype=np.int32)})
-    assert out["candidate_ids"].tolist() == [[10, 13, 15]]
-
-
-def test_filter_pads_only_when_the_catalogue_runs_out() -> None:
-    op = FilterCandidates(3)
-    out = op.run(
-        {
-            "retrieved_ids": np.array([[10, 11, 12]], dtype=np.int32),
-            "seen_ids": np.array([[10, 12]], dtype=np.int32),
-        }
-    )
-    assert out["candidate_ids"].tolist() == [[11, -1, -1]]
-
-
-def test_excluded_mask_is_per_user() -> None:
-    ids = np.array([[1, 2, 3], [1, 2, 3]])
-    seen = np.array([[2, -1], [-1, -1]])
-    assert excluded_mask(ids, seen, frozenset({3})).tolist() == [
-        [False, True, True],
-        [False, False, True],
-    ]
-
-
 def test_low_temperature_keeps_the_score_order_high_temperature_shuffles() -> None:
     scores = np.linspace(1.0, 0.0, 20, dtype=np.float32)[None, :]
     cold = [
@@ -132,7 +107,7 @@ def test_low_temperature_keeps_the_score_order_high_temperature_shuffles() -> No
 
 def test_negative_temperature_is_rejected() -> None:
     with pytest.raises(ValueError, match="temperature"):
-        OrderByScore(None, 3, -1.0)
+        OrderByScore(None, 3, INPUTS, -1.0)
 
 
 def test_rules_file_is_validated(tmp_path) -> None:  # type: ignore[no-untyped-def]

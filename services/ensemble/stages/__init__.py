@@ -1,0 +1,30 @@
+"""The serving graph's stages (merlin.dag operators), one per module.
+
+Each names the columns it reads and writes in its constructor; `Stage.compute_output_schema`
+checks them when the graph is built, so a wiring mistake fails the build or export.
+"""
+
+from services.ensemble.stages.base import Columns, Stage, WiringError
+from services.ensemble.stages.fetch_features import FetchFeatures
+from services.ensemble.stages.fetch_past_items import FetchPastItems
+from services.ensemble.stages.filter_candidates import FilterCandidates, excluded_mask
+from services.ensemble.stages.order_by_score import OrderByScore, OrderInputs
+from services.ensemble.stages.predict import PredictInProcess
+from services.ensemble.stages.retrieve_candidates import RetrieveCandidates
+from services.ensemble.stages.unroll_user_features import UnrollUserFeatures, unrolled
+
+__all__ = [
+    "Columns",
+    "FetchFeatures",
+    "FetchPastItems",
+    "FilterCandidates",
+    "OrderByScore",
+    "OrderInputs",
+    "PredictInProcess",
+    "RetrieveCandidates",
+    "Stage",
+    "UnrollUserFeatures",
+    "WiringError",
+    "excluded_mask",
+    "unrolled",
+]

@@ -1,0 +1,37 @@
+"""Stage: drop each user's past items and the denied items from the retrieved candidates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.ensemble.rules import Rules
+from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
+
+
+def excluded_mask(ids: NDArray[Any], past: NDArray[Any], deny: frozenset[int]) -> NDArray[np.bool_]:
+    """True where ids[row, j] is one of the row's past items or on the deny-list."""
+    mask = (ids[:, :, None] == past[:, None, :]).any(axis=2)
+    if deny:
+        mask |= np.isin(ids, np.fromiter(deny, dtype=np.int64))
+    return np.asarray(mask, dtype=bool)
+
+
+class FilterCandidates(Stage):
+    """`retrieved` minus `past` and denied items -> the best K in `candidates` (padded with -1
+    only when the catalogue has fewer left)."""
+
+    def __init__(self, topk: int, rules: Rules, retrieved: str, past: str, candidates: str) -> None:
+        super().__init__(reads=(retrieved, past), writes={candidates: (np.int32, PER_USER_LIST)})
+        self.topk, self.rules, self.candidates = topk, rules, candidates
+
+    def run(self, columns: Columns) -> Columns:
+        retrieved, past = (columns[name] for name in self.reads)
+        excluded = excluded_mask(retrieved, past, self.rules.deny_items)
+        candidates = np.full((len(retrieved), self.topk), -1, dtype=np.int32)
+        for row in range(len(retrieved)):
+            kept = retrieved[row][~excluded[row]][: self.topk]
+            candidates[row, : len(kept)] = kept
+        return {self.candidates: candidates}

@@ -1,0 +1,132 @@
+"""Stage: order each user's candidates by the ranking model's score and keep the top k."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.ensemble.contract import OUTPUTS
+from services.ensemble.rules import Rules
+from services.ensemble.stages.base import FLAG, PER_ROW, Columns, Stage
+from services.ensemble.stages.filter_candidates import excluded_mask
+
+
+@dataclass(frozen=True)
+class OrderInputs:
+    """The columns OrderByScore reads."""
+
+    candidates: str
+    """Item ids [users, K]."""
+    scores: str
+    """Ranking scores, one per candidate."""
+    item_found: str
+    """Whether each candidate has features (those without rank last)."""
+    categories: str
+    """Each candidate's category (for the per-category cap)."""
+    user_found: str
+    """Whether each user has features (those without get popular items)."""
+    past: str
+    """Each user's past items [users, P], -1 padded (excluded from the popular items)."""
+
+
+class OrderByScore(Stage):
+    """Order each user's candidates by score and keep the top k: the contract's three outputs.
+
+    `temperature == 0` (default): deterministic, highest score first.
+    `temperature > 0`: sample k without replacement with probabilities softmax(score / T)
+    (Gumbel top-k): small T stays close to the score order, large T approaches uniform.
+    Users without features get the most popular items, with `fallback` set.
+    """
+
+    artifact = "popular_items.parquet"
+
+    def __init__(
+        self,
+        source: Path | None,
+        topk: int,
+        inputs: OrderInputs,
+        temperature: float = 0.0,
+        rules: Rules | None = None,
+    ) -> None:
+        """`topk` must not exceed the number of candidates: every answer has exactly topk items."""
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        ids, scores, fallback = OUTPUTS
+        writes = {
+            ids: (np.int32, (None, topk)),
+            scores: (np.float32, (None, topk)),
+            fallback: (FLAG, PER_ROW),
+        }
+        super().__init__(reads=astuple(inputs), writes=writes, source=source)
+        self.topk = topk
+        self.inputs = inputs
+        self.temperature = temperature
+        self.rules = rules or Rules()
+
+    def load(self, path: Path) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).column("item_id").to_numpy().astype(np.int32)
+
+    def run(self, columns: Columns) -> Columns:
+        names = self.inputs
+        candidates = columns[names.candidates]
+        users = candidates.shape[0]
+        scores = columns[names.scores].reshape(users, -1).astype(np.float32)
+        scores = np.where(columns[names.item_found].reshape(users, -1), scores, -np.inf)
+        categories = columns[names.categories].reshape(users, -1)
+        keys = self._sort_keys(scores)
+        picks = np.stack([self._pick(keys[row], categories[row]) for row in range(users)])
+        ordered_ids = np.take_along_axis(candidates, picks, axis=1)
+        ordered_scores = np.take_along_axis(scores, picks, axis=1)
+        fallback = ~columns[names.user_found].reshape(-1)
+        for row in np.flatnonzero(fallback):
+            ordered_ids[row], ordered_scores[row] = self._popular(columns[names.past][row]), 0.0
+        ordered_scores[~np.isfinite(ordered_scores)] = 0.0  # only -1 padding: nothing was left
+        ids_out, scores_out, fallback_out = OUTPUTS
+        return {
+            ids_out: ordered_ids.astype(np.int32),
+            scores_out: ordered_scores.astype(np.float32),
+            fallback_out: fallback,
+        }
+
+    def _pick(self, keys: NDArray[np.float64], categories: NDArray[Any]) -> NDArray[np.int64]:
+        """Indices of the k best by key, at most `max_per_category` per category (relaxed only
+        if the candidates cannot fill k otherwise), best first."""
+        order = np.argsort(-keys, kind="stable")
+        cap = self.rules.max_per_category
+        if not cap:
+            return order[: self.topk]
+        chosen: list[int] = []
+        skipped: list[int] = []
+        per_category: dict[int, int] = {}
+        for index in order.tolist():
+            category = int(categories[index])
+            if per_category.get(category, 0) < cap:
+                per_category[category] = per_category.get(category, 0) + 1
+                chosen.append(index)
+                if len(chosen) == self.topk:
+                    break
+            else:
+                skipped.append(index)
+        chosen += skipped[: self.topk - len(chosen)]
+        picked = np.asarray(chosen, dtype=np.int64)
+        return np.asarray(picked[np.argsort(-keys[picked], kind="stable")], dtype=np.int64)
+
+    def _popular(self, past: NDArray[Any]) -> NDArray[np.int32]:
+        """The most popular items the user has not had and the rules allow, -1 padded."""
+        popular = self.state
+        allowed = popular[~excluded_mask(popular[None, :], past[None, :], self.rules.deny_items)[0]]
+        answer = np.full(self.topk, -1, dtype=np.int32)
+        answer[: min(self.topk, len(allowed))] = allowed[: self.topk]
+        return answer
+
+    def _sort_keys(self, scores: NDArray[np.float32]) -> NDArray[np.float64]:
+        if self.temperature == 0:
+            return scores.astype(np.float64)
+        gumbel = -np.log(-np.log(np.random.default_rng().uniform(1e-12, 1.0, scores.shape)))
+        return np.asarray(scores / self.temperature + gumbel, dtype=np.float64)
