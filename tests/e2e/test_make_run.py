@@ -4,10 +4,13 @@ come up, a real request is answered, and `make stop` leaves no process behind.""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from tests.conftest import REPO_ROOT, free_port
@@ -62,6 +65,26 @@ def test_make_run_serves_and_make_stop_cleans_up(tmp_path: Path) -> None:
         again = make("run", env, timeout=120)
         assert again.returncode == 0 and "already running" in again.stdout
         assert {n: int((tmp_path / "run" / f"{n}.pid").read_text()) for n in pids} == pids
+
+        # Redis killed and started again: its append-only file brings the state back, no rebuild
+        redis_url = f"redis://127.0.0.1:{env['RECSYS_REDIS_PORT']}/0"
+        client = redis.Redis.from_url(redis_url)
+        keys_before = client.dbsize()
+        time.sleep(1.5)  # appendfsync everysec
+        os.kill(pids["redis"], signal.SIGKILL)
+        restarted = make("run", env, timeout=300)
+        assert restarted.returncode == 0, restarted.stdout[-3000:] + restarted.stderr[-3000:]
+        assert "already in Redis" in restarted.stdout and "materializing" not in restarted.stdout
+        assert client.dbsize() == keys_before
+        pids["redis"] = int((tmp_path / "run" / "redis.pid").read_text())
+        assert requests.get(url, timeout=10).json()["fallback"] is False
+
+        # a Redis that lost the state (emptied) is refilled by make run
+        client.flushdb()
+        refilled = make("run", env, timeout=300)
+        assert refilled.returncode == 0, refilled.stdout[-3000:] + refilled.stderr[-3000:]
+        assert "materializing" in refilled.stdout
+        assert client.dbsize() == keys_before
     finally:
         stopped = make("stop", env, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
