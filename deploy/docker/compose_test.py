@@ -243,6 +243,24 @@ def recommend_when_back(ctx: Context, user: int, seconds: float = 120.0) -> dict
     raise CheckFailed(f"no model answer for user {user} within {seconds:.0f} s (last: {last})")
 
 
+def first_answer(ctx: Context, user: int, seconds: float = 120.0) -> dict[str, Any]:
+    """The first 200 answer: a just-started Triton can miss the gateway's deadline (HTTP 503)
+    on its first requests while TensorFlow warms up; how long that lasts is recorded."""
+    began, cold = time.monotonic(), 0
+    deadline = began + min(seconds, ctx.remaining())
+    while True:
+        status, answer = http("GET", f"{ctx.gateway}/recommend?user_id={user}&k={K}")
+        if status == 200:
+            ctx.figures.setdefault(
+                "first answer", f"after {time.monotonic() - began:.1f} s, {cold} cold HTTP 503"
+            )
+            return dict(answer)
+        if status != 503 or time.monotonic() >= deadline:
+            raise CheckFailed(f"GET /recommend user {user}: HTTP {status} {answer}")
+        cold += 1
+        time.sleep(0.5)
+
+
 def item_ids(answer: dict[str, Any]) -> list[int]:
     return [int(item["item_id"]) for item in answer.get("items", [])]
 
@@ -328,7 +346,7 @@ def load_build_tables(ctx: Context) -> None:
 
 def check_known_user(ctx: Context) -> None:
     load_build_tables(ctx)
-    answer = recommend(ctx, ctx.users[0])
+    answer = first_answer(ctx, ctx.users[0])
     ids = item_ids(answer)
     if len(ids) != K or len(set(ids)) != K:
         raise CheckFailed(f"expected {K} distinct items, got {ids}")
@@ -489,6 +507,7 @@ def make_context(args: argparse.Namespace, deadline: float) -> Context:
 def run_checks(ctx: Context) -> list[str]:
     failed: list[str] = []
     for name, check in CHECKS:
+        print(f"---- {name}", flush=True)
         began = time.monotonic()
         try:
             check(ctx)

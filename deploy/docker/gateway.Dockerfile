@@ -19,8 +19,10 @@ COPY requirements/gateway.lock.txt requirements/py311-backports.lock.txt require
 RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh --check \
     requirements/gateway.lock.txt requirements/py311-backports.lock.txt
 
-# Only the gateway's code: it knows Triton's contract and nothing about the models.
+# Only the gateway's code and the serving contract it shares with the executor (names, Redis
+# keys; standard library only): it knows nothing about the models.
 COPY services/__init__.py services/__init__.py
+COPY services/ensemble/__init__.py services/ensemble/contract.py services/ensemble/
 COPY services/gateway services/gateway
 
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin gateway

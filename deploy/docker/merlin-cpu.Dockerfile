@@ -28,7 +28,7 @@ RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh requir
 # The code the build runs (training/, services/ensemble, the Feast definitions) and the local
 # route's Triton launcher.
 COPY deploy/__init__.py deploy/__init__.py
-COPY deploy/triton/__init__.py deploy/triton/launch.py deploy/triton/
+COPY deploy/triton deploy/triton
 COPY deploy/docker/__init__.py deploy/docker/triton_foreground.py deploy/docker/
 COPY deploy/docker/tritonserver /usr/local/bin/tritonserver
 COPY services/__init__.py services/__init__.py

@@ -562,6 +562,9 @@ def _local_route_problems(makefile: str) -> list[str]:
     build = re.search(r"-m training build --out (\S+)", makefile)
     export = re.search(r"-m training export --build (\S+) --out (\S+)", makefile)
     serve = re.search(r"-m deploy\.triton\.launch start --model-repository (\S+)", makefile)
+    if serve is None and re.search(r"^\t.*-m deploy\.stack triton\b", makefile, re.M):
+        # `make triton` through deploy.stack: it serves $MODEL_REPOSITORY of STACK_ENV.
+        serve = re.search(r"^STACK_ENV =.*\bMODEL_REPOSITORY=(\S+)", makefile, re.M)
     if not (build and export and serve and "-m services.gateway" in makefile):
         return ["the local route in the Makefile changed: update docker-compose.yml and this test"]
     if build[1] != export[1] or export[2] != serve[1]:

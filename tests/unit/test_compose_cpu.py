@@ -50,8 +50,9 @@ def test_cpu_override_changes_only_the_merlin_image_and_the_gpu(cpu: dict[str, A
     trainer, triton = cpu["services"]["trainer"], cpu["services"]["triton"]
     assert set(trainer) == {"build", "image"}
     # Same entry point, volumes, healthcheck and ports as docker-compose.yml: none overridden.
-    assert set(triton) == {"build", "image", "deploy", "environment"}
+    assert set(triton) == {"build", "image", "deploy", "environment", "ulimits"}
     assert isinstance(triton["deploy"], Reset)
+    assert set(triton["ulimits"]) == {"memlock"} and isinstance(triton["ulimits"]["memlock"], Reset)
     assert isinstance(triton["environment"]["TF_FORCE_GPU_ALLOW_GROWTH"], Reset)
     assert trainer["build"] == triton["build"] and trainer["image"] == triton["image"]
     assert trainer["build"]["dockerfile"] == CPU_DOCKERFILE
@@ -74,7 +75,7 @@ def test_cpu_image_installs_the_merlin_lock_and_serves_with_the_launcher(
     assert re.search(r"pip-install\.sh requirements/merlin\.lock\.txt(\s|$)", runs)
     copies = {tuple(i.args.split()) for i in instructions if i.name == "COPY"}
     assert ("deploy/docker/tritonserver", "/usr/local/bin/tritonserver") in copies
-    assert any("deploy/triton/launch.py" in c for c in copies)
+    assert ("deploy/triton", "deploy/triton") in copies
     cmd = [i.args for i in instructions if i.name == "CMD"][-1]
     assert cmd == '["tritonserver", "--model-repository=/data/model_repository"]'
 
