@@ -10,12 +10,9 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from services.ensemble.contract import INPUT, OUTPUTS
+from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, OUTPUTS
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
-
-BUILD_ID_PARAMETER = "build_id"
-"""Model-config parameter where the export records the build the model serves."""
 
 RECONNECT_FAST = [
     # gRPC's default backoff grows to minutes while Triton is down; cap it so the gateway answers
