@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 STUB_NAME = "triton_python_backend_stub"
 
@@ -35,7 +36,7 @@ class Stub:
     pid: int
     model: str
     instance: str
-    dead: bool  # a zombie: exited, not yet reaped by tritonserver
+    dead: bool  # exiting (its command line already gone) or a zombie not yet reaped
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -73,9 +74,12 @@ def stubs_of(server_pid: int) -> list[Stub]:
             continue
         if not STUB_NAME.startswith(comm):  # comm is cut to 15 characters
             continue
-        model = Path(argv[1]).parent.parent.name if len(argv) > 1 else ""
-        instance = argv[8] if len(argv) > 8 else ""
-        stubs.append(Stub(int(entry.name), model, instance, dead=stat[0] == "Z"))
+        # an exiting process has an empty command line before it turns zombie: a large model's
+        # teardown after kill -9 can take seconds, and it must not be mistaken for a live stub
+        exiting = len(argv) < 9 or not argv[1]
+        model = "" if exiting else Path(argv[1]).parent.parent.name
+        instance = "" if exiting else argv[8]
+        stubs.append(Stub(int(entry.name), model, instance, dead=exiting or stat[0] == "Z"))
     return stubs
 
 
@@ -85,24 +89,56 @@ class Repository:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
 
-    def _post(self, path: str, timeout: float) -> tuple[int, bytes]:
+    def _call(
+        self, method: str, path: str, timeout: float, body: bytes | None = None
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
-            conn.request("POST", path, body=b"{}", headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"}
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             return response.status, response.read()
         finally:
             conn.close()
 
     def ready_models(self) -> set[str]:
-        status, body = self._post("/v2/repository/index", timeout=5.0)
+        status, body = self._call("POST", "/v2/repository/index", timeout=5.0, body=b"{}")
         if status != 200:
             return set()
         return {m["name"] for m in json.loads(body) if m.get("state") == "READY"}
 
+    def config(self, model: str) -> dict[str, Any]:
+        status, body = self._call("GET", f"/v2/models/{model}/config", timeout=10.0)
+        if status != 200:
+            raise ValueError(f"cannot read the config of '{model}' (HTTP {status})")
+        config: dict[str, Any] = json.loads(body)
+        return config
+
+    def instance_count(self, model: str) -> int:
+        """Python-backend instances the model runs (0 for an ensemble: no process of its own)."""
+        config = self.config(model)
+        if config.get("backend") != "python":
+            return 0
+        return sum(int(group.get("count", 1)) for group in config.get("instance_group", []))
+
     def reload(self, model: str, timeout: float) -> str | None:
-        """None on success, else Triton's error message."""
-        status, body = self._post(f"/v2/repository/models/{model}/load", timeout=timeout)
+        """None on success, else Triton's error message.
+
+        A plain load of a loaded model whose files did not change is a no-op in Triton 2.51
+        (measured: it returned at once, the dead instance stayed). So the load carries the
+        model's own config with one parameter changed: a new config forces fresh instances,
+        and the old ones are retired only once those are ready.
+        """
+        try:
+            config = self.config(model)
+        except ValueError as exc:
+            return str(exc)
+        config.setdefault("parameters", {})["watchdog_reload"] = {
+            "string_value": str(time.time_ns())
+        }
+        request = json.dumps({"parameters": {"config": json.dumps(config)}}).encode()
+        path = f"/v2/repository/models/{model}/load"
+        status, body = self._call("POST", path, timeout=timeout, body=request)
         if status == 200:
             return None
         try:
@@ -124,7 +160,7 @@ class Watchdog:
         current = stubs_of(self.server_pid)
         live_instances = {s.instance for s in current if not s.dead}
         current_pids = {s.pid for s in current}
-        # a zombie's command line is empty: name it from when it was alive
+        # a dead stub's command line is empty: name it from when it was alive
         dead = [self.live.get(s.pid, s) for s in current if s.dead and s.pid not in self.handled]
         dead += [
             s
@@ -145,11 +181,17 @@ class Watchdog:
             say(f"cannot read the model index ({exc}); will look again")
             self.handled.difference_update(s.pid for s in dead)
             return
+        unknown = [s for s in dead if not s.model]
+        if unknown:
+            # died before the first look: its model is whichever runs fewer instances than set
+            short = self.short_models(ready)
+            pids = ", ".join(str(s.pid) for s in unknown)
+            say(f"stub {pids} died before it was seen alive; models short of instances: {short}")
+            dead = [s for s in dead if s.model] + [
+                Stub(unknown[0].pid, model, "", True) for model in short
+            ]
         for model in sorted({s.model for s in dead}):
             pids = ", ".join(str(s.pid) for s in dead if s.model == model)
-            if not model:
-                say(f"stub {pids} died before it was seen alive: its model is unknown")
-                continue
             if model not in ready:
                 say(f"stub {pids} of model '{model}' died; the model is not READY: left alone")
                 continue
@@ -165,6 +207,18 @@ class Watchdog:
             else:
                 say(f"reloading '{model}' failed after {took:.1f} s: {error}")
         self.live = {s.pid: s for s in stubs_of(self.server_pid) if not s.dead}
+
+    def short_models(self, ready: set[str]) -> list[str]:
+        live = [s.model for s in stubs_of(self.server_pid) if not s.dead]
+        short = []
+        for model in sorted(ready):
+            try:
+                expected = self.repository.instance_count(model)
+            except (OSError, http.client.HTTPException, ValueError):
+                continue
+            if expected and live.count(model) < expected:
+                short.append(model)
+        return short
 
     def run(self, interval: float) -> int:
         while server_alive(self.server_pid):
