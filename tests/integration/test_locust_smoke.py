@@ -6,12 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from loadtests.run import best_under_slo, step_figures
 from tests.conftest import REPO_ROOT, Gateway, free_port
 
 LOADTEST_PYTHON = REPO_ROOT / ".venvs" / "loadtest" / "bin" / "python"
@@ -147,28 +145,3 @@ def test_bad_input_ends_with_one_error_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not out.exists()
-
-
-def test_steps_are_measured_after_their_users_run_and_the_best_fits_the_slo() -> None:
-    # Two 10 s steps of 2 and 4 users; step 2 reaches 4 users at 11 s.
-    seconds = np.concatenate([np.linspace(0, 9.99, 100), np.linspace(10, 19.99, 200)])
-    users = np.where(seconds < 11, 2, 4)
-    response_ms = np.where(seconds < 10, 10.0, 80.0)
-    response_ms[(seconds >= 10) & (seconds < 11)] = 1000.0  # the ramp: left out
-    record = {
-        "seconds": seconds,
-        "users": users,
-        "response_ms": response_ms,
-        "ok": np.ones(len(seconds), dtype=bool),
-    }
-    steps = step_figures(record, [2, 4], step_seconds=10, warmup=1)
-    assert [step["users"] for step in steps] == [2, 4]
-    assert steps[0]["window_s"] == pytest.approx(9.0)
-    assert steps[1]["window_s"] == pytest.approx(8.0, abs=0.1)
-    assert steps[1]["p99_ms"] == 80.0  # nothing of the ramp's 1,000 ms
-    assert steps[1]["requests_per_s"] > steps[0]["requests_per_s"]
-    assert best_under_slo(steps, slo_ms=50)["users"] == 2
-    assert best_under_slo(steps, slo_ms=100)["users"] == 4
-    assert best_under_slo(steps, slo_ms=5) is None
-    failing = [{**steps[1], "failures": 1}]
-    assert best_under_slo(failing, slo_ms=100) is None
