@@ -74,6 +74,7 @@ class Context:
     catalogue: set[int] = field(default_factory=set)
     excluded: tuple[int, int] | None = None  # (user, item) recorded through the gateway
     images: dict[str, str] = field(default_factory=dict)
+    trainer_started: str = ""  # the trainer container's State.StartedAt after `up`
     figures: dict[str, str] = field(default_factory=dict)
 
     def remaining(self) -> float:
@@ -316,6 +317,12 @@ def check_up(ctx: Context) -> None:
         problems.append(f"trainer: {trainer.get('State')} exit {trainer.get('ExitCode')}")
     if problems:
         raise CheckFailed("; ".join(problems))
+    ctx.trainer_started = trainer_start(trainer)
+
+
+def trainer_start(trainer: dict[str, Any]) -> str:
+    inspect = ["docker", "inspect", "--format", "{{.State.StartedAt}}", str(trainer.get("ID"))]
+    return run(inspect, timeout=30).stdout.strip()
 
 
 def load_build_tables(ctx: Context) -> None:
@@ -435,8 +442,8 @@ def check_no_rebuild(ctx: Context) -> None:
         if now.stdout.strip() != image_id:
             raise CheckFailed(f"{image} changed during the test")
     trainer = services(ctx).get("trainer", {})
-    if trainer.get("ExitCode") != 0:
-        raise CheckFailed(f"trainer: {trainer}")
+    if trainer.get("ExitCode") != 0 or trainer_start(trainer) != ctx.trainer_started:
+        raise CheckFailed(f"the trainer ran again: {trainer}")
 
 
 def leftovers() -> list[str]:
