@@ -15,7 +15,7 @@ DATA ?=
 RULES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton test lint format clean
+.PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton reliability test lint format clean
 .PHONY: compose-up compose-down compose-test
 
 help:
@@ -125,6 +125,12 @@ bench-steps: setup
 
 bench-triton: setup
 	$(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR)
+
+# Faults injected under load into the running `make run` stack (loopback): pause/kill Redis, kill a
+# model instance, restart Triton; a table and a JSON file (about 2 minutes).
+reliability: setup
+	$(STACK_ENV) $(MERLIN_PY) -m loadtests.reliability --gateway $(GATEWAY_URL) \
+	  --out results/reliability-$(shell date +%Y%m%d-%H%M%S).json
 
 # The gateway's in-process tests need its own environment (pydantic 2); the Merlin one skips them.
 test: setup
