@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from training import data, manifest
+from training.distributed import check_scheduler
 from training.errors import BuildError
 
 
@@ -36,6 +37,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "factors, exposure bias, long tail) or Merlin's signal-free generator",
     )
     build.add_argument("--seed", type=int, default=42)
+    build.add_argument(
+        "--dask-workers",
+        type=int,
+        default=0,
+        help="run the NVTabular fit/transform on a local Dask cluster of N worker processes",
+    )
+    build.add_argument(
+        "--dask-scheduler",
+        help="run the NVTabular fit/transform on an existing Dask scheduler (tcp://host:8786)",
+    )
     export = commands.add_parser("export", help="export a build as a Triton model repository")
     export.add_argument("--build", type=Path, required=True, help="a complete build directory")
     export.add_argument("--out", type=Path, required=True, help="the model repository to write")
@@ -92,10 +103,15 @@ def main(argv: list[str] | None = None) -> int:
 def _build(args: argparse.Namespace) -> int:
     if args.rows <= 0:
         raise BuildError(f"--rows must be a positive number, got {args.rows}")
+    if args.dask_workers < 0:
+        raise BuildError(f"--dask-workers must be >= 0, got {args.dask_workers}")
+    if args.dask_scheduler:
+        check_scheduler(args.dask_scheduler)
     # Check the input before importing TensorFlow: bad input fails in about a second.
     manifest.check_replaceable(args.out)
     raw = data.load(args.data) if args.data is not None else None
     _quiet_libraries()
+    from training.distributed import DaskConfig
     from training.pipeline import BuildConfig, run
     from training.settings import TrainingSettings
 
@@ -106,6 +122,7 @@ def _build(args: argparse.Namespace) -> int:
         data_dir=args.data,
         synthetic=args.synthetic,
         seed=args.seed,
+        dask=DaskConfig(workers=args.dask_workers, scheduler=args.dask_scheduler),
     )
     run(config, raw)
     print(args.out)
@@ -140,13 +157,16 @@ def _materialize(args: argparse.Namespace) -> int:
     if not manifest.is_build(args.build):
         raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
     build_id = manifest.read(args.build)["created_at"]
-    from training.feature_store import online_build
+    from training.feature_store import missing_online_state
     from training.settings import TrainingSettings
 
     redis_url = TrainingSettings().redis_url
-    if args.if_needed and online_build(redis_url) == build_id:
-        print(f"online state of {args.build} already in Redis")
-        return 0
+    if args.if_needed:
+        missing = missing_online_state(args.build.resolve(), redis_url, build_id)
+        if missing is None:
+            print(f"online state of {args.build} already in Redis")
+            return 0
+        print(f"{missing}: materializing")
     _quiet_libraries()
     from training.pipeline import materialize
 

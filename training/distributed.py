@@ -8,10 +8,16 @@ this host, or an existing scheduler (`tcp://host:8786`) whose workers reach the 
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
-from distributed import Client, LocalCluster
+from training.errors import BuildError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class DaskConfig:
 @contextlib.contextmanager
 def dask_client(config: DaskConfig) -> Iterator[Client | None]:
     """The client for `config` (None when disabled), closed, with its local cluster, on exit."""
+    from distributed import Client, LocalCluster
+
     if not config.enabled:
         yield None
         return
@@ -59,3 +67,16 @@ def dask_client(config: DaskConfig) -> Iterator[Client | None]:
         Client(cluster) as client,
     ):
         yield client
+
+
+def check_scheduler(address: str, timeout_s: float = 2.0) -> None:
+    """Fail fast, before any heavy import, when the scheduler's address is malformed or
+    nothing listens there."""
+    url = urlparse(address if "://" in address else f"tcp://{address}")
+    if url.scheme not in ("tcp", "tls") or not url.hostname or not url.port:
+        raise BuildError(f"--dask-scheduler must look like tcp://host:8786, got {address!r}")
+    try:
+        socket.create_connection((url.hostname, url.port), timeout=timeout_s).close()
+    except OSError as exc:
+        message = f"--dask-scheduler {address}: cannot connect ({exc.strerror or exc})"
+        raise BuildError(message) from None

@@ -209,11 +209,5 @@ def count_missing(client: redis.Redis, keys: Iterable[bytes | str]) -> int:
     return len(batch) - present
 
 
-def online_build(redis_url: str) -> str | None:
-    """The build id whose online state Redis holds, if any."""
-    value = check_redis(redis_url).get(ONLINE_BUILD_KEY)
-    return value.decode() if value else None
-
-
 def now_utc() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)

@@ -91,6 +91,22 @@ def test_non_positive_rows_exit_with_one_line(tmp_path: Path, redis_url: str, ro
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (("--dask-workers", "-1"), ("--dask-workers",)),
+        (("--dask-scheduler", "tcp://127.0.0.1:9"), ("--dask-scheduler", "cannot connect")),
+        (("--dask-scheduler", "nowhere"), ("--dask-scheduler", "tcp://host:8786")),
+    ],
+)
+def test_bad_dask_settings_exit_with_one_line(
+    tmp_path: Path, redis_url: str, flags: tuple[str, ...], words: tuple[str, ...]
+) -> None:
+    result = run_build("--out", str(tmp_path / "out"), *flags, redis_url=redis_url, timeout=60)
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "out").exists()
+
+
 def test_out_that_is_not_a_build_is_not_replaced(tmp_path: Path, redis_url: str) -> None:
     out = tmp_path / "precious"
     out.mkdir()
