@@ -30,6 +30,7 @@ from services.ensemble.stages import (
     UnrollUserFeatures,
     unrolled,
 )
+from services.ensemble.stages.merge_candidates import second_source_stage
 
 REQUEST_SCHEMA = Schema([ColumnSchema(INPUT, dtype=np.int32, dims=(None,))])
 USER_COLUMNS = ("user_id_encoded", *USER_FEATURES)
@@ -80,7 +81,15 @@ def build_graph(
         >> RetrieveCandidates(
             path("faiss_index"), candidates, rules, "query", "past_ids", "retrieved_ids"
         )
-        >> FilterCandidates(candidates, rules, "retrieved_ids", "past_ids", "candidate_ids")
+    )
+    # the second candidate source; None for builds without one (the tower's list alone)
+    merge = second_source_stage(
+        build_dir, manifest, candidates, rules, ("retrieved_ids", "past_ids", "merged_ids")
+    )
+    filtered = merge.merged if merge is not None else "retrieved_ids"
+    graph = (
+        (graph >> merge if merge is not None else graph)
+        >> FilterCandidates(candidates, rules, filtered, "past_ids", "candidate_ids")
         >> FetchFeatures(
             path("feature_repo"),
             "item_features",

@@ -8,6 +8,7 @@ from services.ensemble.stages.base import Columns, Stage, WiringError
 from services.ensemble.stages.fetch_features import FetchFeatures
 from services.ensemble.stages.fetch_past_items import FetchPastItems
 from services.ensemble.stages.filter_candidates import FilterCandidates, excluded_mask
+from services.ensemble.stages.merge_candidates import MergeCandidates
 from services.ensemble.stages.order_by_score import OrderByScore, OrderInputs
 from services.ensemble.stages.predict import PredictInProcess
 from services.ensemble.stages.retrieve_candidates import RetrieveCandidates
@@ -18,6 +19,7 @@ __all__ = [
     "FetchFeatures",
     "FetchPastItems",
     "FilterCandidates",
+    "MergeCandidates",
     "OrderByScore",
     "OrderInputs",
     "PredictInProcess",

@@ -1,0 +1,143 @@
+"""MergeCandidates: the tower's ids and the second source merged as candidates.py defines, from
+the exported artifacts; the graph builds with or without a co-click artifact (no servers)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from merlin.schema import ColumnSchema, Schema
+from merlin.systems.dag import Ensemble
+
+from services.ensemble.candidates import CoClickTable, merge_candidates, second_source
+from services.ensemble.contract import INPUT
+from services.ensemble.rules import Rules
+from services.ensemble.stages import (
+    FetchPastItems,
+    FilterCandidates,
+    MergeCandidates,
+    RetrieveCandidates,
+    WiringError,
+)
+from services.ensemble.stages.merge_candidates import second_source_stage
+
+COLUMNS = ("retrieved_ids", "past_ids", "merged_ids")
+COCLICK = pd.DataFrame(
+    {
+        "item_id": np.array([1, 1, 2, 2], np.int32),
+        "neighbour_id": np.array([5, 6, 6, 7], np.int32),
+        "score": np.array([0.9, 0.5, 0.6, 0.2], np.float32),
+    }
+)
+POPULAR = np.array([1, 8, 9, 5], np.int32)
+RETRIEVED = np.array([[10, 1, 11, 12, 6, 13], [8, 9, 10, 11, 12, 13]], np.int32)
+PAST = np.array([[1, 2], [-1, -1]], np.int32)  # the second user has no past items
+
+
+@pytest.fixture()
+def build(tmp_path: Path) -> Path:
+    COCLICK.to_parquet(tmp_path / "coclick.parquet", index=False)
+    pd.DataFrame({"item_id": POPULAR, "clicks": [9, 7, 5, 3]}).to_parquet(
+        tmp_path / "popular_items.parquet", index=False
+    )
+    return tmp_path
+
+
+def stage(build: Path, topk: int = 6, share: float = 0.75, rules: Rules | None = None):  # type: ignore[no-untyped-def]
+    op = MergeCandidates(
+        build / "coclick.parquet",
+        build / "popular_items.parquet",
+        topk,
+        share,
+        rules or Rules(),
+        *COLUMNS,
+    )
+    op.load_artifacts(None)
+    return op
+
+
+def run(op: MergeCandidates) -> list[list[int]]:
+    merged = op.run({"retrieved_ids": RETRIEVED, "past_ids": PAST})["merged_ids"]
+    assert merged.dtype == np.int32
+    return list(merged.tolist())
+
+
+def test_merge_interleaves_by_rank_without_past_items_or_repeats(build: Path) -> None:
+    # user 0: co-clicked 6 (0.5 + 0.6), 5, 7, then popular 8, 9; tower places at
+    # (r + .5) / .75, the second source's at (r + .5) / .25: 10 1 6 11 12 6 5 13 7 ...
+    assert run(stage(build)) == [[10, 6, 11, 12, 5, 13], [8, 9, 1, 10, 11, 12]]
+
+
+def test_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
+    table = CoClickTable.from_columns(COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"])
+    history = [np.array([1, 2]), np.array([], np.int64)]
+    for topk, share in ((3, 0.75), (6, 0.5), (6, 0.25), (4, 1.0)):
+        second = second_source(table, POPULAR, history, topk)
+        expected = merge_candidates(RETRIEVED, second, history, topk, tower_share=share)
+        assert run(stage(build, topk, share)) == expected.tolist(), (topk, share)
+
+
+def test_denied_items_are_skipped_and_the_next_ones_fill_in(build: Path) -> None:
+    merged = run(stage(build, rules=Rules(frozenset({10}))))
+    assert merged == [[6, 11, 12, 5, 13, 7], [8, 9, 1, 11, 12, 13]]
+
+
+def test_exported_artifacts_load_without_the_build(build: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "ensemble"
+    exported.mkdir()
+    original = stage(build)
+    original.save_artifacts(str(exported))
+    assert sorted(p.name for p in (exported / "second_source").iterdir()) == [
+        "coclick.parquet",
+        "popular_items.parquet",
+    ]
+    copy = pickle.loads(pickle.dumps(original))
+    assert set(copy.files.values()) == {None}  # no build-machine path in the pickle
+    copy.load_artifacts(str(exported))
+    assert run(copy) == run(original)
+
+
+def test_a_missing_artifact_fails_when_the_graph_is_built(build: Path) -> None:
+    (build / "coclick.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="coclick.parquet"):
+        stage(build)
+
+
+def manifest(**extra: object) -> dict[str, object]:
+    artifacts = {"popular_items": "popular_items.parquet"}
+    return {"artifacts": artifacts, **extra}
+
+
+def test_the_build_manifest_sets_share_and_artifacts(build: Path) -> None:
+    document = manifest(candidates={"tower_share": 0.25})
+    document["artifacts"] = {"coclick": "coclick.parquet", "popular_items": "popular_items.parquet"}
+    op = second_source_stage(build, document, 6, Rules(), COLUMNS)
+    assert op is not None and op.tower_share == 0.25 and op.topk == 6
+
+
+def test_a_build_without_coclick_gets_no_merge_stage(build: Path) -> None:
+    assert second_source_stage(build, manifest(), 6, Rules(), COLUMNS) is None
+
+
+def test_a_coclick_artifact_without_its_settings_is_refused(build: Path) -> None:
+    document = manifest()
+    document["artifacts"] = {"coclick": "coclick.parquet", "popular_items": "popular_items.parquet"}
+    with pytest.raises(ValueError, match="tower_share"):
+        second_source_stage(build, document, 6, Rules(), COLUMNS)
+
+
+def test_the_filter_reads_the_merged_column_and_the_wiring_is_checked(build: Path) -> None:
+    request = Schema([ColumnSchema(INPUT, dtype=np.int32, dims=(None,))])
+    retrieved = (
+        [INPUT]
+        >> FetchPastItems("build-1", INPUT, "past_ids")
+        >> RetrieveCandidates(None, 6, Rules(), INPUT, "past_ids", "retrieved_ids")
+    )
+    merged = retrieved >> stage(build)
+    filtered = FilterCandidates(6, Rules(), "merged_ids", "past_ids", "candidate_ids")
+    assert "candidate_ids" in Ensemble(merged >> filtered, request).output_schema.column_names
+    with pytest.raises(WiringError, match="merged_ids"):
+        Ensemble(retrieved >> filtered, request)
