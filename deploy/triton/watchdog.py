@@ -28,7 +28,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-STUB_NAME = "triton_python_backend_stub"
+from deploy.triton.environment import STUB_NAME
+from deploy.triton.procs import proc_stat, process_alive
+from deploy.triton.settings import TritonSettings
 
 
 @dataclass(frozen=True)
@@ -37,21 +39,6 @@ class Stub:
     model: str
     instance: str
     dead: bool  # exiting (its command line already gone) or a zombie not yet reaped
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, parent pid) from /proc; None if the process does not exist."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1])
-
-
-def server_alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[0] != "Z"
 
 
 def stubs_of(server_pid: int) -> list[Stub]:
@@ -64,8 +51,8 @@ def stubs_of(server_pid: int) -> list[Stub]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        stat = _stat(int(entry.name))
-        if stat is None or stat[1] != server_pid:
+        stat = proc_stat(int(entry.name))
+        if stat is None or stat.ppid != server_pid:
             continue
         try:
             comm = (entry / "comm").read_text().strip()
@@ -79,7 +66,7 @@ def stubs_of(server_pid: int) -> list[Stub]:
         exiting = len(argv) < 9 or not argv[1]
         model = "" if exiting else Path(argv[1]).parent.parent.name
         instance = "" if exiting else argv[8]
-        stubs.append(Stub(int(entry.name), model, instance, dead=exiting or stat[0] == "Z"))
+        stubs.append(Stub(int(entry.name), model, instance, dead=exiting or stat.state == "Z"))
     return stubs
 
 
@@ -221,7 +208,7 @@ class Watchdog:
         return short
 
     def run(self, interval: float) -> int:
-        while server_alive(self.server_pid):
+        while process_alive(self.server_pid):
             self.check()
             time.sleep(interval)
         return 0
@@ -241,8 +228,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1", help="Triton's HTTP address")
     parser.add_argument("--http-port", type=int, required=True)
-    parser.add_argument("--interval", type=float, default=0.5, help="seconds between looks")
-    parser.add_argument("--load-timeout", type=float, default=300.0, help="seconds per reload")
+    settings = TritonSettings.from_env()
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=settings.watchdog_interval_s,
+        help="seconds between looks",
+    )
+    parser.add_argument(
+        "--load-timeout",
+        type=float,
+        default=settings.watchdog_load_timeout_s,
+        help="seconds per reload",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     watchdog = Watchdog(args.server_pid, Repository(args.host, args.http_port), args.load_timeout)

@@ -35,7 +35,18 @@ output [ { name: "OUTPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
 instance_group [ { kind: KIND_CPU, count: 1 } ]
 """
 
-MODEL = """
+EXECUTE = """
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            out = pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.int32))
+            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
+        return responses
+"""
+
+MODEL = (
+    """
 import sys
 from pathlib import Path
 
@@ -48,31 +59,21 @@ class TritonPythonModel:
         # Record which environment the stub runs in: the test checks it is the venv.
         info = f"{sys.prefix}\\n{np.__version__}\\n"
         (Path(args["model_repository"]) / "python_env.txt").write_text(info)
-
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
-            out = pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.int32))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-        return responses
 """
+    + EXECUTE
+)
 
-QUIET_MODEL = """
+QUIET_MODEL = (
+    """
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 
 class TritonPythonModel:
     # writes nothing into its directory: Triton then sees the model's files as unchanged
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
-            out = pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.int32))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-        return responses
 """
+    + EXECUTE
+)
 
 BROKEN_MODEL = """
 class TritonPythonModel:
@@ -115,6 +116,10 @@ def occupied(port: int) -> Iterator[socket.socket]:
         sock.bind(("127.0.0.1", port))
         sock.listen()
         yield sock
+
+
+def port_args(http: int, grpc: int, metrics: int) -> list[str]:
+    return ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
 
 
 def launch(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -191,7 +196,7 @@ def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
 def test_cli_start_stop_round_trip(repository: Path, tmp_path: Path) -> None:
     http, grpc, metrics = free_ports()
     run_dir, pid_file = tmp_path / "run", tmp_path / "server.pid"
-    ports = ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    ports = port_args(http, grpc, metrics)
     started = launch(
         "start",
         "--model-repository",
@@ -257,12 +262,7 @@ def test_taken_port_is_reported_before_launch(repository: Path, tmp_path: Path) 
             "start",
             "--model-repository",
             str(repository),
-            "--http-port",
-            str(http),
-            "--grpc-port",
-            str(grpc),
-            "--metrics-port",
-            str(metrics),
+            *port_args(http, grpc, metrics),
             "--run-dir",
             str(tmp_path / "run"),
             "--timeout",
@@ -306,12 +306,7 @@ def test_model_that_fails_to_load_exits_1_naming_the_cause(tmp_path: Path) -> No
         "start",
         "--model-repository",
         str(repository),
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
-        "--metrics-port",
-        str(metrics),
+        *port_args(http, grpc, metrics),
         "--run-dir",
         str(tmp_path / "run"),
         "--timeout",

@@ -1,0 +1,5 @@
+import sys
+
+from deploy.stack.cli import main
+
+sys.exit(main())
