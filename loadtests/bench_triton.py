@@ -7,8 +7,10 @@
 Measures sequential and concurrent latency (p50/p95/p99) and throughput with known users drawn
 from the build, the server's RSS (tritonserver plus its python-backend stubs), Triton's own
 per-request statistics, and the per-stage time of the same graph run in this process with both
-online-store readers. With --gateway-url, the same users sequentially through the HTTP gateway,
-interleaved with direct gRPC calls, to show the gateway's share of the latency.
+online-store readers, one user per pass and `--concurrency` users per pass (a batch). Works
+against batched exports (user_id [n, 1]) and older unbatched ones (user_id [n]). With
+--gateway-url, the same users sequentially through the HTTP gateway, interleaved with direct
+gRPC calls, to show the gateway's share of the latency.
 Prints one JSON document (and writes it with --out).
 """
 
@@ -38,12 +40,30 @@ def known_users(build_dir: Path, count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).choice(table["user_id"].to_numpy(), size=count)
 
 
+BATCHED = True
+"""Whether the served model batches (max_batch_size > 0: user_id [n, 1]) or not (an export
+older than dynamic batching: user_id [n]); set from the served config in main()."""
+
+
 def one_request(client: grpcclient.InferenceServerClient, user: int) -> float:
-    request = grpcclient.InferInput(INPUT, [1], "INT32")
-    request.set_data_from_numpy(np.array([user], dtype=np.int32))
+    shape = [1, 1] if BATCHED else [1]
+    request = grpcclient.InferInput(INPUT, shape, "INT32")
+    request.set_data_from_numpy(np.full(shape, user, dtype=np.int32))
     start = time.perf_counter()
     client.infer(MODEL_NAME, [request])
     return time.perf_counter() - start
+
+
+def served_batching(url: str) -> dict[str, int]:
+    config = grpcclient.InferenceServerClient(url).get_model_config(MODEL_NAME, as_json=True)
+    model = config["config"]
+    return {
+        "max_batch_size": int(model.get("max_batch_size", 0)),
+        "queue_delay_us": int(
+            model.get("dynamic_batching", {}).get("max_queue_delay_microseconds", 0)
+        ),
+        "instances": sum(int(group.get("count", 1)) for group in model["instance_group"]),
+    }
 
 
 def summarize(latencies: list[float], seconds: float) -> dict[str, float]:
@@ -158,21 +178,29 @@ def triton_statistics(url: str) -> dict[str, float]:
     }
 
 
-def stages_in_process(repository: Path, users: np.ndarray, reader: str) -> dict[str, float]:
-    """Mean milliseconds per request of each stage, the graph run here with `reader`."""
+def stages_in_process(
+    repository: Path, users: np.ndarray, reader: str, batch: int = 1
+) -> dict[str, float]:
+    """Mean milliseconds per user of each stage, the graph run here with `reader` on passes of
+    `batch` users (what one execute() of the batched model answers at once)."""
     os.environ["RECSYS_FEATURE_READER"] = reader
     from loadtests.in_process import load_exported, recommend, timed_stages
 
     executor = load_exported(repository)
     for user in users[:20]:
         recommend(executor, [int(user)])
+    passes = [users[start : start + batch] for start in range(0, len(users), batch)]
     with timed_stages(executor) as seconds:
         start = time.perf_counter()
-        for user in users:
-            recommend(executor, [int(user)])
+        for chunk in passes:
+            recommend(executor, [int(user) for user in chunk])
         total = time.perf_counter() - start
     per_stage = {name: round(sec / len(users) * 1000, 3) for name, sec in seconds.items()}
-    return {**per_stage, "whole_graph_ms": round(total / len(users) * 1000, 3)}
+    return {**per_stage, "whole_graph_ms_per_user": round(total / len(users) * 1000, 3)}
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def machine() -> dict[str, Any]:
@@ -203,10 +231,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
+    global BATCHED
     users = known_users(args.build, args.requests)
-    report: dict[str, Any] = {"machine": machine(), "url": args.url}
+    batching = served_batching(args.url)
+    BATCHED = batching["max_batch_size"] > 0
+    report: dict[str, Any] = {"machine": machine(), "url": args.url, "served": batching}
+    report["load_average_before"] = load_average()
     report["sequential"] = sequential(args.url, users)
     report["concurrent"] = concurrent(args.url, users, args.concurrency, args.duration)
+    report["load_average_after"] = load_average()
     if args.gateway_url:
         report["gateway"] = gateway_overhead(args.url, args.gateway_url, users)
     report["server_rss_mb"] = server_rss_mb()
@@ -214,8 +247,10 @@ def main() -> None:
     sample = users[: min(500, len(users))]
     try:
         report["stages_in_process_ms"] = {
-            reader: stages_in_process(args.model_repository, sample, reader)
-            for reader in ("redis", "feast")
+            f"{reader}, {batch} user(s) per pass": stages_in_process(
+                args.model_repository, sample, reader, batch
+            )
+            for reader, batch in (("redis", 1), ("redis", args.concurrency), ("feast", 1))
         }
     except Exception as exc:  # e.g. a repository exported by older code: keep the rest
         report["stages_in_process_ms"] = {"error": f"{type(exc).__name__}: {exc}"}

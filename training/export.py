@@ -23,7 +23,8 @@ def export_repository(
     instances: int | None = None,
     rules_file: Path | None = None,
 ) -> Path:
-    """Unset numbers take services.ensemble's settings (their defaults: 100, 10, 0.0, 2)."""
+    """Unset numbers take services.ensemble's settings (their defaults: 100, 10, 0.0, 1); the
+    dynamic batcher's limits always do (RECSYS_MAX_BATCH_SIZE, RECSYS_BATCH_DELAY_US)."""
     try:
         document = manifest.read(build_dir)
     except (FileNotFoundError, ValueError) as exc:
@@ -55,6 +56,7 @@ def export_repository(
             Path(staging),
             str(document["created_at"]),
             defaults.instances if instances is None else instances,
+            model_repository.Batching(defaults.max_batch_size, defaults.batch_delay_us),
         )
         target = repository / MODEL_NAME
         previous = repository / f".{MODEL_NAME}.previous"

@@ -20,8 +20,8 @@ from services.ensemble.contract import INPUT, MODEL_NAME, OUTPUTS
 
 def recommend(url: str, user_ids: list[int], timeout_s: float = 5.0) -> list[dict[str, object]]:
     client = grpcclient.InferenceServerClient(url)
-    request = grpcclient.InferInput(INPUT, [len(user_ids)], "INT32")
-    request.set_data_from_numpy(np.asarray(user_ids, dtype=np.int32))
+    request = grpcclient.InferInput(INPUT, [len(user_ids), 1], "INT32")  # batch dim = users
+    request.set_data_from_numpy(np.asarray(user_ids, dtype=np.int32).reshape(-1, 1))
     result = client.infer(MODEL_NAME, [request], client_timeout=timeout_s)
     ids, scores, fallback = (result.as_numpy(name) for name in OUTPUTS)
     return [
@@ -29,7 +29,7 @@ def recommend(url: str, user_ids: list[int], timeout_s: float = 5.0) -> list[dic
             "user_id": user,
             "item_ids": ids[row].tolist(),
             "scores": [round(float(s), 6) for s in scores[row]],
-            "fallback": bool(fallback[row]),
+            "fallback": bool(fallback.reshape(-1)[row]),
         }
         for row, user in enumerate(user_ids)
     ]

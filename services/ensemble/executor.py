@@ -1,16 +1,20 @@
 """Serving the exported graph in this process: load it, run its stages in order, watch outages.
 
-The Triton model (model_template/model.py) is a thin layer over `Executor`: it turns
-`BadRequest` into INVALID_ARG, `OnlineStoreUnavailable` into UNAVAILABLE (retryable) and
-anything else into INTERNAL. The stages run directly, not through merlin.dag's executor,
-which logs a full traceback for every failing request.
+The Triton model (model_template/model.py) is a thin layer over `Executor`: it hands it every
+request of a dynamic batch, and turns `BadRequest` into INVALID_ARG, `OnlineStoreUnavailable`
+into UNAVAILABLE (retryable) and anything else into INTERNAL. The stages run directly, not
+through merlin.dag's executor, which logs a full traceback for every failing request.
+
+`answer_batch` runs ONE pass of the stages over the users of all valid requests (one query-tower
+call, one faiss search, one Redis pipeline per Redis stage, one DLRM call) and splits the outputs
+back per request: an invalid request gets its own BadRequest and never fails the others.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +67,70 @@ class Executor:
     def from_version_dir(cls, version_dir: Path) -> Executor:
         return cls(load_stages(version_dir / "ensemble"))
 
-    def answer(self, user_ids: NDArray[Any]) -> Columns:
+    def answer(self, user_ids: Any) -> Columns:
         """The contract's outputs for `user_ids` (one row per id)."""
-        user_ids = np.asarray(user_ids).reshape(-1)
-        if user_ids.size == 0:
-            raise BadRequest(f"{INPUT} must hold at least one user id")
-        columns: Columns = {INPUT: user_ids.astype(np.int32)}
+        return self._run(checked_user_ids(user_ids))
+
+    def answer_batch(self, requests: Sequence[Any]) -> list[Columns | Exception]:
+        """One answer or error per request, from one pass over all the valid requests' users.
+
+        Invalid requests get their BadRequest. An OnlineStoreUnavailable of the pass is every
+        valid request's error (the store failed them all). Any other failure of the pass is
+        retried request by request, so one request that breaks a stage fails alone.
+        """
+        results: list[Columns | Exception] = []
+        valid: list[tuple[int, NDArray[np.int32]]] = []
+        for position, request in enumerate(requests):
+            try:
+                valid.append((position, checked_user_ids(request)))
+                results.append(BadRequest("not answered"))  # replaced below
+            except BadRequest as exc:
+                results.append(exc)
+        if not valid:
+            return results
+        try:
+            merged = self._run(np.concatenate([ids for _, ids in valid]))
+        except OnlineStoreUnavailable as exc:
+            for position, _ in valid:
+                results[position] = exc
+            return results
+        except Exception:  # isolate the request that breaks the pass
+            for position, ids in valid:
+                results[position] = self._answer_alone(ids)
+            return results
+        ends = np.cumsum([len(ids) for _, ids in valid])
+        for (position, ids), end in zip(valid, ends, strict=True):
+            results[position] = {name: merged[name][end - len(ids) : end] for name in OUTPUTS}
+        return results
+
+    def _answer_alone(self, user_ids: NDArray[np.int32]) -> Columns | Exception:
+        try:
+            return self._run(user_ids)
+        except Exception as exc:  # the caller maps it to the request's error
+            return exc
+
+    def _run(self, user_ids: NDArray[np.int32]) -> Columns:
+        columns: Columns = {INPUT: user_ids}
         for stage in self.stages:
             columns.update(stage.run(columns))
         return {name: columns[name] for name in OUTPUTS}
+
+
+def checked_user_ids(user_ids: Any) -> NDArray[np.int32]:
+    """A request's user ids as int32 [n]: BadRequest unless it holds n >= 1 integer ids in
+    shape [n] or [n, 1]."""
+    if user_ids is None:
+        raise BadRequest(f"a request must carry the input {INPUT}")
+    array = np.asarray(user_ids)
+    if array.ndim not in (1, 2) or (array.ndim == 2 and array.shape[1] != 1):
+        raise BadRequest(f"{INPUT} must have shape [n, 1], got {list(array.shape)}")
+    if array.size == 0:
+        raise BadRequest(f"{INPUT} must hold at least one user id")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise BadRequest(f"{INPUT} must be INT32, got {array.dtype}")
+    if array.dtype != np.int32 and (array.min() < -(2**31) or array.max() >= 2**31):
+        raise BadRequest(f"{INPUT} holds ids outside INT32")
+    return array.reshape(-1).astype(np.int32)
 
 
 class OutageLog:

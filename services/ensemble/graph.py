@@ -20,6 +20,7 @@ from merlin.systems.dag import Ensemble
 from services.ensemble.contract import INPUT, ITEM_FEATURES, OUTPUTS, USER_FEATURES
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
+    FetchCatalogueFeatures,
     FetchFeatures,
     FetchPastItems,
     FilterCandidates,
@@ -77,7 +78,7 @@ def build_graph(
         [INPUT]
         >> FetchFeatures(path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found")
         >> PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query")
-        >> FetchPastItems(str(manifest["created_at"]), users=INPUT, past="past_ids")
+        >> FetchPastItems(str(manifest["created_at"]), INPUT, "past_ids", "build_epoch")
         >> RetrieveCandidates(
             path("faiss_index"), candidates, rules, "query", "past_ids", "retrieved_ids"
         )
@@ -90,12 +91,13 @@ def build_graph(
     graph = (
         (graph >> merge if merge is not None else graph)
         >> FilterCandidates(candidates, rules, filtered, "past_ids", "candidate_ids")
-        >> FetchFeatures(
+        >> FetchCatalogueFeatures(
             path("feature_repo"),
             "item_features",
             "candidate_ids",
             ITEM_COLUMNS,
             "item_found",
+            "build_epoch",
             copies_repo=False,
         )
         >> UnrollUserFeatures(USER_COLUMNS, "candidate_ids")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from merlin.systems.dag import Ensemble
@@ -24,7 +25,13 @@ TEMPLATE_DIR = PACKAGE_DIR / "model_template"
 VERSION = "1"
 
 
-def export(ensemble: Ensemble, repository: Path, build_id: str, instances: int = 2) -> Path:
+def export(
+    ensemble: Ensemble,
+    repository: Path,
+    build_id: str,
+    instances: int = 1,
+    batching: Batching | None = None,
+) -> Path:
     """Write the executor model into `repository`; returns its folder."""
     model_dir = repository / MODEL_NAME
     version_dir = model_dir / VERSION
@@ -41,18 +48,31 @@ def export(ensemble: Ensemble, repository: Path, build_id: str, instances: int =
         ignore=shutil.ignore_patterns("__pycache__", TEMPLATE_DIR.name),
     )
     (version_dir / "services" / "__init__.py").write_text("")
-    (model_dir / "config.pbtxt").write_text(model_config(build_id, instances))
+    (model_dir / "config.pbtxt").write_text(model_config(build_id, instances, batching))
     return model_dir
 
 
-def model_config(build_id: str, instances: int) -> str:
-    """The template's config.pbtxt with `instances` CPU instances (one process each, so every
-    core works under concurrent load) and the build_id parameter."""
+@dataclass(frozen=True)
+class Batching:
+    """Triton's dynamic batching of the executor model."""
+
+    max_batch_size: int = 64
+    """Most users in one execute() (and in one request)."""
+    delay_us: int = 200
+    """Longest a request waits in the queue for others to join its batch."""
+
+
+def model_config(build_id: str, instances: int, batching: Batching | None = None) -> str:
+    """The template's config.pbtxt with `instances` CPU instances (one process each), the
+    dynamic batcher's limits and the build_id parameter."""
+    batching = batching or Batching()
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
     template = (TEMPLATE_DIR / "config.pbtxt").read_text()
     config = text_format.Parse(template, model_config_pb2.ModelConfig())
     config.instance_group[0].count = instances
+    config.max_batch_size = batching.max_batch_size
+    config.dynamic_batching.max_queue_delay_microseconds = batching.delay_us
     config.parameters[BUILD_ID_PARAMETER].string_value = build_id
     return str(text_format.MessageToString(config))

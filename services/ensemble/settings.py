@@ -22,6 +22,10 @@ class EnsembleSettings(BaseSettings):
     """Redis holding the Feast online store and the interaction sets (env REDIS_URL)."""
     feature_reader: Literal["redis", "feast"] = "redis"
     """`redis`: direct pipelined HMGET of Feast's layout; `feast`: the Feast SDK, as QueryFeast."""
+    item_features: Literal["memory", "online_store"] = "memory"
+    """`memory`: the catalogue's item features read from the online store (with
+    `feature_reader`) into arrays at load, and again after the build marker changed;
+    `online_store`: the candidates' features read from the online store on every request."""
     redis_timeout_s: float = 0.5
     """Connect and read timeout of every Redis call: below the gateway's 1 s Triton timeout, so
     an unreachable Redis gives a retryable error before the gateway gives up."""
@@ -33,21 +37,33 @@ class EnsembleSettings(BaseSettings):
     """Export default: items in each answer (k <= K)."""
     temperature: float = 0.0
     """Export default: 0 orders by score; > 0 samples softmax(score / T)."""
-    instances: int = 2
-    """Export default: CPU instances (processes) of the executor model."""
+    instances: int = 1
+    """Export default: CPU instances (processes) of the executor model. One: with dynamic
+    batching one process serves more within the SLO than two, in half the memory."""
+    max_batch_size: int = 64
+    """Export default: most users one execute() answers (Triton's max_batch_size)."""
+    batch_delay_us: int = 200
+    """Export default: how long Triton's dynamic batcher may hold a request to fill a batch."""
 
     class Config:
         env_prefix = "RECSYS_"
         fields: ClassVar[dict[str, Any]] = {"redis_url": {"env": "REDIS_URL"}}
         allow_mutation = False
 
-    @validator("redis_timeout_s", "threads_per_instance", "candidates", "topk", "instances")
+    @validator(
+        "redis_timeout_s",
+        "threads_per_instance",
+        "candidates",
+        "topk",
+        "instances",
+        "max_batch_size",
+    )
     def _positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be > 0")
         return value
 
-    @validator("temperature")
+    @validator("temperature", "batch_delay_us")
     def _not_negative(cls, value: float) -> float:
         if value < 0:
             raise ValueError("must be >= 0")

@@ -100,8 +100,8 @@ def user(build_dir: Path) -> int:
 
 
 def infer(url: str, user: int) -> grpcclient.InferResult:
-    request = grpcclient.InferInput(INPUT, [1], "INT32")
-    request.set_data_from_numpy(np.asarray([user], dtype=np.int32))
+    request = grpcclient.InferInput(INPUT, [1, 1], "INT32")
+    request.set_data_from_numpy(np.asarray([[user]], dtype=np.int32))
     return grpcclient.InferenceServerClient(url).infer(MODEL_NAME, [request], client_timeout=5)
 
 

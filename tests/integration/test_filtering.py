@@ -28,10 +28,11 @@ pytestmark = pytest.mark.slow
 
 def recommend(url: str, users: list[int]) -> dict[str, np.ndarray]:
     client = grpcclient.InferenceServerClient(url)
-    request = grpcclient.InferInput(INPUT, [len(users)], "INT32")
-    request.set_data_from_numpy(np.asarray(users, dtype=np.int32))
+    request = grpcclient.InferInput(INPUT, [len(users), 1], "INT32")
+    request.set_data_from_numpy(np.asarray(users, dtype=np.int32).reshape(-1, 1))
     result = client.infer(MODEL_NAME, [request])
-    return {name: result.as_numpy(name) for name in ("ordered_ids", "ordered_scores", "fallback")}
+    answer = {name: result.as_numpy(name) for name in ("ordered_ids", "ordered_scores")}
+    return {**answer, "fallback": result.as_numpy("fallback").reshape(-1)}
 
 
 @pytest.fixture(scope="module")

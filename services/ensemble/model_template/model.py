@@ -2,12 +2,15 @@
 
 Triton imports this file as `1.model` with the version folder on sys.path, where the export
 put a copy of `services/ensemble`; the pickled graph in `1/ensemble` names its stages there.
-Every stage runs in this process (no BLS calls to a TensorFlow backend). A failed request gets
-an error response of its own; the model keeps serving:
+Every stage runs in this process (no BLS calls to a TensorFlow backend). Triton's dynamic
+batcher hands `execute` several requests (user_id INT32 [n, 1] each, batch dimension = users):
+one pass of the stages answers all their users, and the outputs are split back per request
+(ordered_ids INT32 [n, k], ordered_scores FP32 [n, k], fallback BOOL [n, 1]). A failed request
+gets an error response of its own; the model keeps serving:
 
-* INVALID_ARG for a request without user ids;
-* UNAVAILABLE (retryable) when the online store cannot answer or does not hold this build,
-  logged once per outage rather than once per request;
+* INVALID_ARG for a request without user ids (never fails the other requests of its batch);
+* UNAVAILABLE (retryable) when the online store cannot answer or does not hold this build
+  (every request of that batch), logged once per outage rather than once per request;
 * INTERNAL for anything else.
 """
 
@@ -41,24 +44,28 @@ class TritonPythonModel:
         self.outages = OutageLog(_log)
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        return [self._answer(request) for request in requests]
-
-    def _answer(self, request: Any) -> Any:
-        tensor = pb_utils.get_input_tensor_by_name(request, INPUT)
-        user_ids = tensor.as_numpy() if tensor is not None else np.zeros(0, dtype=np.int32)
+        inputs = [pb_utils.get_input_tensor_by_name(request, INPUT) for request in requests]
+        user_ids = [tensor.as_numpy() if tensor is not None else None for tensor in inputs]
         try:
-            outputs = self.executor.answer(user_ids)
-        except BadRequest as exc:
-            return _error(str(exc), pb_utils.TritonError.INVALID_ARG)
-        except OnlineStoreUnavailable as exc:
-            self.outages.failed(exc)
-            return _error(str(exc), pb_utils.TritonError.UNAVAILABLE)
-        except Exception as exc:  # one failed request must not take the model down
-            _log(f"request failed: {type(exc).__name__}: {exc}")
-            return _error(f"internal error ({type(exc).__name__})", pb_utils.TritonError.INTERNAL)
-        self.outages.succeeded()
+            results = self.executor.answer_batch(user_ids)
+        except Exception as exc:  # never expected: answer_batch returns errors per request
+            results = [exc] * len(requests)
+        if any(not isinstance(result, Exception) for result in results):
+            self.outages.succeeded()  # an answer: the store answered this batch
+        return [self._response(result) for result in results]
+
+    def _response(self, result: dict[str, Any] | Exception) -> Any:
+        if isinstance(result, BadRequest):
+            return _error(str(result), pb_utils.TritonError.INVALID_ARG)
+        if isinstance(result, OnlineStoreUnavailable):
+            self.outages.failed(result)
+            return _error(str(result), pb_utils.TritonError.UNAVAILABLE)
+        if isinstance(result, Exception):  # one failed request must not take the model down
+            _log(f"request failed: {type(result).__name__}: {result}")
+            message = f"internal error ({type(result).__name__})"
+            return _error(message, pb_utils.TritonError.INTERNAL)
         tensors = [
-            pb_utils.Tensor(name, np.asarray(outputs[name]).astype(self.output_dtypes[name]))
+            pb_utils.Tensor(name, _batched(result[name]).astype(self.output_dtypes[name]))
             for name in OUTPUTS
         ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
@@ -72,6 +79,12 @@ def _log(line: str) -> None:
     made the failing request wait for the server, 0.25-1.2 s measured here."""
     stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     print(f"{stamp} executor_model: {line}", file=sys.stderr, flush=True)
+
+
+def _batched(values: Any) -> Any:
+    """One row per user: [n] -> [n, 1] (Triton's batch dimension leads every output)."""
+    array = np.asarray(values)
+    return array.reshape(len(array), -1)
 
 
 def _error(message: str, code: Any) -> Any:

@@ -5,7 +5,7 @@ checks them when the graph is built, so a wiring mistake fails the build or expo
 """
 
 from services.ensemble.stages.base import Columns, Stage, WiringError
-from services.ensemble.stages.fetch_features import FetchFeatures
+from services.ensemble.stages.fetch_features import FetchCatalogueFeatures, FetchFeatures
 from services.ensemble.stages.fetch_past_items import FetchPastItems
 from services.ensemble.stages.filter_candidates import FilterCandidates, excluded_mask
 from services.ensemble.stages.merge_candidates import MergeCandidates
@@ -16,6 +16,7 @@ from services.ensemble.stages.unroll_user_features import UnrollUserFeatures, un
 
 __all__ = [
     "Columns",
+    "FetchCatalogueFeatures",
     "FetchFeatures",
     "FetchPastItems",
     "FilterCandidates",

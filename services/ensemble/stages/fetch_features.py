@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from services.ensemble.settings import EnsembleSettings
 from services.ensemble.stages.base import FLAG, PER_ROW, Columns, Stage
@@ -54,8 +56,58 @@ class FetchFeatures(Stage):
         return reader, view
 
     def run(self, columns: Columns) -> Columns:
-        reader, view = self.state
-        values, found = reader.read(view, columns[self.ids].reshape(-1).astype(np.int32))
+        values, found = self.read(columns)
         out = {name: values[:, i] for i, name in enumerate(self.features)}
         out[self.found] = found
         return out
+
+    def read(self, columns: Columns) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(values int32 [rows, features], found bool [rows]) of the `ids` column's entities."""
+        reader, view = self.state[:2]
+        values, found = reader.read(view, columns[self.ids].reshape(-1).astype(np.int32))
+        return values, found
+
+
+class FetchCatalogueFeatures(FetchFeatures):
+    """FetchFeatures for the candidates' item features, from memory by default.
+
+    With `EnsembleSettings.item_features == "memory"` the whole catalogue is read from the
+    online store when the model loads (CatalogueFeatures) and again when the `build_epoch`
+    column (FetchPastItems: how often this process saw Redis' build marker change) moved on;
+    with "online_store", every request reads its candidates' hashes as FetchFeatures does.
+    """
+
+    def __init__(
+        self,
+        source: Path | None,
+        view: str,
+        ids: str,
+        features: tuple[str, ...],
+        found: str,
+        build_epoch: str,
+        copies_repo: bool = True,
+    ) -> None:
+        super().__init__(source, view, ids, features, found, copies_repo)
+        self.reads = (*self.reads, build_epoch)
+        self.build_epoch = build_epoch
+
+    def load(self, path: Path) -> Any:
+        from services.ensemble.catalogue import CatalogueFeatures, catalogue_ids
+        from services.ensemble.redis_store import OnlineStoreUnavailable
+
+        reader, view = super().load(path)
+        if EnsembleSettings().item_features == "online_store":
+            return reader, view, None
+        catalogue = CatalogueFeatures(reader, view, catalogue_ids(path, view))
+        with suppress(OnlineStoreUnavailable):  # then the first request that reaches it reads
+            catalogue.refresh(epoch=0)
+        return reader, view, catalogue
+
+    def read(self, columns: Columns) -> tuple[NDArray[Any], NDArray[Any]]:
+        catalogue = self.state[2]
+        if catalogue is None:
+            return super().read(columns)
+        epochs = columns[self.build_epoch].reshape(-1)
+        epoch = int(epochs[0]) if len(epochs) else 0
+        values, found = catalogue.read(columns[self.ids], epoch)
+        return values, found

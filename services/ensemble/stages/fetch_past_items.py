@@ -11,9 +11,14 @@ from services.ensemble.contract import (
     interactions_key,
     online_interactions_key,
 )
-from services.ensemble.redis_store import check_build, connect, unavailable_on_redis_errors
+from services.ensemble.redis_store import (
+    BuildNotOnline,
+    check_build,
+    connect,
+    unavailable_on_redis_errors,
+)
 from services.ensemble.settings import EnsembleSettings
-from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
+from services.ensemble.stages.base import PER_ROW, PER_USER_LIST, Columns, ColumnType, Stage
 
 
 class FetchPastItems(Stage):
@@ -24,11 +29,20 @@ class FetchPastItems(Stage):
     known users with fallbacks.
     """
 
-    def __init__(self, build_id: str, users: str, past: str) -> None:
-        super().__init__(reads=(users,), writes={past: (np.int32, PER_USER_LIST)})
+    def __init__(
+        self, build_id: str, users: str, past: str, build_epoch: str | None = None
+    ) -> None:
+        writes: dict[str, ColumnType] = {past: (np.int32, PER_USER_LIST)}
+        if build_epoch:
+            writes[build_epoch] = (np.int64, PER_ROW)
+        super().__init__(reads=(users,), writes=writes)
         self.build_id = build_id
         self.users = users
         self.past = past
+        self.build_epoch = build_epoch
+        self.marker_changes = 0
+        """How often a request found Redis' build marker other than `build_id` (a materialize
+        or restart happened): stages holding online state in memory re-read it then."""
 
     def connect(self) -> Any:
         return connect(EnsembleSettings())
@@ -40,9 +54,16 @@ class FetchPastItems(Stage):
             for user in users:
                 pipe.sunion(interactions_key(user), online_interactions_key(user))
             held, *sets = pipe.execute()
-        check_build(held, self.build_id)
+        try:
+            check_build(held, self.build_id)
+        except BuildNotOnline:
+            self.marker_changes += 1
+            raise
         width = max([1, *(len(members) for members in sets)])
         past = np.full((len(users), width), -1, dtype=np.int32)
         for row, members in enumerate(sets):
             past[row, : len(members)] = sorted(int(m) for m in members)
-        return {self.past: past}
+        out: Columns = {self.past: past}
+        if self.build_epoch:
+            out[self.build_epoch] = np.full(len(users), self.marker_changes, dtype=np.int64)
+        return out

@@ -48,6 +48,78 @@ def test_an_empty_request_is_a_bad_request() -> None:
         Executor([Doubler()]).answer(np.zeros(0, dtype=np.int32))
 
 
+class Recording(Doubler):
+    """Doubler that records the users of every pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes: list[list[int]] = []
+
+    def run(self, columns: Columns) -> Columns:
+        self.passes.append(columns[INPUT].tolist())
+        return super().run(columns)
+
+
+def test_a_batch_is_answered_in_one_pass_and_split_per_request() -> None:
+    stage = Recording()
+    results = Executor([stage]).answer_batch(
+        [np.array([[1], [2]], dtype=np.int32), np.array([[-3]], dtype=np.int32), [5]]
+    )
+    assert stage.passes == [[1, 2, -3, 5]]
+    assert [r["ordered_ids"].tolist() for r in results] == [[[2], [4]], [[-6]], [[10]]]  # type: ignore[index]
+    assert [r["fallback"].tolist() for r in results] == [[False, False], [True], [False]]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((0, 1), dtype=np.int32), "at least one user id"),
+        (None, "must carry the input"),
+        (np.array([[1, 2]], dtype=np.int32), "shape"),
+        (np.array([[1.5]]), "INT32"),
+        (np.array([2**40]), "outside INT32"),
+    ],
+)
+def test_an_invalid_request_gets_its_own_error_and_never_fails_the_others(
+    bad: object, message: str
+) -> None:
+    stage = Recording()
+    results = Executor([stage]).answer_batch([np.array([[7]]), bad, np.array([[8]])])
+    assert isinstance(results[1], BadRequest) and message in str(results[1])
+    assert [results[0]["ordered_ids"].tolist(), results[2]["ordered_ids"].tolist()] == [  # type: ignore[index]
+        [[14]],
+        [[16]],
+    ]
+    assert stage.passes == [[7, 8]]
+
+
+def test_an_outage_fails_every_valid_request_of_the_batch() -> None:
+    outage = OnlineStoreUnavailable("online store unavailable (ConnectionError)")
+    results = Executor([Failing(outage)]).answer_batch([np.array([1]), np.zeros(0), [2]])
+    assert results[0] is outage and results[2] is outage
+    assert isinstance(results[1], BadRequest)
+
+
+class BreaksOn(Doubler):
+    """Fails any pass that holds `user`."""
+
+    def __init__(self, user: int) -> None:
+        super().__init__()
+        self.user = user
+
+    def run(self, columns: Columns) -> Columns:
+        if self.user in columns[INPUT].tolist():
+            raise KeyError(self.user)
+        return super().run(columns)
+
+
+def test_a_request_that_breaks_the_pass_fails_alone() -> None:
+    results = Executor([BreaksOn(13)]).answer_batch([np.array([1]), np.array([13]), [2]])
+    assert isinstance(results[1], KeyError)
+    assert results[0]["ordered_ids"].tolist() == [[2]]  # type: ignore[index]
+    assert results[2]["ordered_ids"].tolist() == [[4]]  # type: ignore[index]
+
+
 def test_outage_is_logged_once_when_it_starts_and_once_when_it_ends() -> None:
     lines: list[str] = []
     clock = iter([10.0, 12.5])

@@ -54,3 +54,17 @@ def test_unreachable_redis_is_unavailable_without_its_address() -> None:
         stage(dead).run({"user_id": np.array([1], dtype=np.int32)})
     assert "127.0.0.1" not in str(caught.value)
     assert str(caught.value) == "online store unavailable (ConnectionError)"
+
+
+def test_the_build_epoch_counts_the_marker_changes_this_process_saw(client: redis.Redis) -> None:
+    """Stages holding online state in memory re-read it when this epoch moves on."""
+    op = FetchPastItems("build-1", "user_id", "past_ids", build_epoch="build_epoch")
+    op._state = client
+    users = {"user_id": np.array([1, 2], dtype=np.int32)}
+    client.set(ONLINE_BUILD_KEY, "build-1")
+    assert op.run(users)["build_epoch"].tolist() == [0, 0]
+    client.set(ONLINE_BUILD_KEY, "build-2")  # another build materialized over it
+    with pytest.raises(BuildNotOnline):
+        op.run(users)
+    client.set(ONLINE_BUILD_KEY, "build-1")  # ours materialized again
+    assert op.run(users)["build_epoch"].tolist() == [1, 1]

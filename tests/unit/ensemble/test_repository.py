@@ -8,7 +8,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, MODEL_NAME, OUTPUTS
-from services.ensemble.repository import TEMPLATE_DIR, model_config
+from services.ensemble.repository import TEMPLATE_DIR, Batching, model_config
 
 
 def test_config_carries_the_build_id_and_instances() -> None:
@@ -19,6 +19,21 @@ def test_config_carries_the_build_id_and_instances() -> None:
     assert [group.count for group in config.instance_group] == [3]
     assert [i.name for i in config.input] == [INPUT]
     assert tuple(o.name for o in config.output) == OUTPUTS
+
+
+def test_config_batches_users_dynamically() -> None:
+    """Batch dimension = users: user_id [n, 1] in, [n, k], [n, k], [n, 1] out."""
+    text = model_config("b", instances=1, batching=Batching(max_batch_size=32, delay_us=150))
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert config.max_batch_size == 32
+    assert config.dynamic_batching.max_queue_delay_microseconds == 150
+    assert [list(i.dims) for i in config.input] == [[1]]
+    assert not any(i.HasField("reshape") for i in config.input)  # [0, 1] + reshape crashed 2.51
+    assert {o.name: list(o.dims) for o in config.output} == {
+        "ordered_ids": [-1],
+        "ordered_scores": [-1],
+        "fallback": [1],
+    }
 
 
 def test_the_template_model_imports_only_the_served_modules() -> None:

@@ -14,7 +14,9 @@ def test_defaults_keep_redis_below_the_gateways_timeout(monkeypatch: pytest.Monk
     settings = EnsembleSettings()
     assert settings.redis_url == DEFAULT_REDIS_URL
     assert settings.redis_timeout_s < 1.0
-    assert (settings.candidates, settings.topk, settings.instances) == (100, 10, 2)
+    assert (settings.candidates, settings.topk, settings.instances) == (100, 10, 1)
+    assert (settings.max_batch_size, settings.batch_delay_us) == (64, 200)
+    assert settings.item_features == "memory"
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
