@@ -15,7 +15,7 @@ from services.gateway.api.routes import health, interactions, recommend
 from services.gateway.core.config import Settings, get_settings
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
-from services.gateway.core.triton import Recommender
+from services.gateway.core.replicas import ReplicaPool
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,7 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.recommender = Recommender(settings, metrics)  # one channel for the app's life
+        app.state.recommender = ReplicaPool(settings, metrics)  # one channel per replica
+        app.state.recommender.start()
         app.state.online_store = OnlineStore.from_settings(settings)
         try:
             yield

@@ -33,9 +33,17 @@ class Health(BaseModel):
     status: str
 
 
+class ReplicaReadiness(BaseModel):
+    replica: int = Field(description="The Triton replica's index in GATEWAY_TRITON_URL")
+    state: str = Field(description="ready, model not ready, unreachable, or no answer within N s")
+
+
 class Readiness(Health):
     problems: list[str] = Field(
         default_factory=list, description="The failed checks, one phrase each (empty if ready)"
+    )
+    replicas: list[ReplicaReadiness] = Field(
+        default_factory=list, description="Each Triton replica's state (ready if one is ready)"
     )
 
 

@@ -13,7 +13,7 @@ from services.gateway.core.auth import key_matches
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
-from services.gateway.core.triton import Recommender
+from services.gateway.core.replicas import ReplicaPool
 
 
 async def get_settings(request: Request) -> Settings:
@@ -21,8 +21,8 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_recommender(request: Request) -> Recommender:
-    recommender: Recommender = request.app.state.recommender
+async def get_recommender(request: Request) -> ReplicaPool:
+    recommender: ReplicaPool = request.app.state.recommender
     return recommender
 
 
@@ -42,7 +42,7 @@ async def get_request_id(request: Request) -> str:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
+RecommenderDep = Annotated[ReplicaPool, Depends(get_recommender)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]

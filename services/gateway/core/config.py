@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     )
 
     triton_url: str = "127.0.0.1:8001"
-    """Triton's gRPC address, host:port."""
+    """Triton's gRPC address, host:port; several replicas as a comma-separated list."""
     model_name: str = "executor_model"
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis holding the online state (the same one the build wrote); may hold a password, so
@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     """Longest wait for one Triton or Redis call; past it the answer is 503."""
     ready_timeout_s: float = Field(default=0.5, gt=0)
     """Longest wait for each readiness check in /readyz."""
+    replica_backoff_s: float = Field(default=0.25, gt=0)
+    """First wait before a failed Triton replica is probed again (doubles per failed probe)."""
+    replica_backoff_max_s: float = Field(default=1.0, gt=0)
+    """Longest wait between probes of a failed replica."""
     retry_after_s: int = Field(default=1, ge=0)
     """Retry-After sent with 503 answers."""
     max_k: int = Field(default=10, ge=1)
@@ -62,6 +66,16 @@ class Settings(BaseSettings):
         # Compose and shells pass unset variables as empty strings.
         return value if value is not None and value.get_secret_value() else None
 
+    @field_validator("triton_url", mode="after")
+    @classmethod
+    def _triton_addresses(cls, value: str) -> str:
+        addresses = [address.strip() for address in value.split(",")]
+        if any(not address for address in addresses):
+            raise ValueError("an empty address in the list (host:port, comma-separated)")
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("an address listed twice")
+        return ",".join(addresses)
+
     @field_validator("redis_url", mode="after")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
@@ -80,9 +94,16 @@ class Settings(BaseSettings):
             )
         if self.redis_ca_file is not None and not self.redis_tls:
             raise ValueError("GATEWAY_REDIS_CA_FILE needs a rediss:// GATEWAY_REDIS_URL")
+        if self.replica_backoff_max_s < self.replica_backoff_s:
+            raise ValueError("GATEWAY_REPLICA_BACKOFF_MAX_S is below GATEWAY_REPLICA_BACKOFF_S")
         if self.redis_ca_file is not None and not self.redis_ca_file.is_file():
             raise ValueError(f"GATEWAY_REDIS_CA_FILE {self.redis_ca_file} is not a file")
         return self
+
+    @property
+    def triton_urls(self) -> list[str]:
+        """The Triton replicas' addresses, in the configured order (index = metrics label)."""
+        return self.triton_url.split(",")
 
     @property
     def redis_tls(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -34,6 +34,24 @@ class Metrics:
             "(unknown, unloaded or not ready: Triton shutting down), error (other model errors)",
             ["outcome"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.replica_calls = Counter(
+            "gateway_triton_replica_calls",
+            "Inference calls per Triton replica (its index in GATEWAY_TRITON_URL) and outcome "
+            "(as in gateway_triton_call_seconds)",
+            ["replica", "outcome"],
+            registry=self.registry,
+        )
+        self.replica_retries = Counter(
+            "gateway_triton_retries",
+            "Requests retried on another replica after a transport-level failure",
+            registry=self.registry,
+        )
+        self.replica_up = Gauge(
+            "gateway_triton_replica_up",
+            "1 while a Triton replica takes requests, 0 while it is skipped until a probe succeeds",
+            ["replica"],
             registry=self.registry,
         )
         self.fallbacks = Counter(

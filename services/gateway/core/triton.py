@@ -70,21 +70,24 @@ def outcome_of(exc: InferenceServerException) -> str:
 
 
 class Recommender:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    """One Triton replica's channel (the first configured address unless given one)."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, url: str | None = None) -> None:
         self._settings = settings
         self._metrics = metrics
         self._client = grpcclient.InferenceServerClient(
-            settings.triton_url, channel_args=RECONNECT_FAST
+            url or settings.triton_urls[0], channel_args=RECONNECT_FAST
         )
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def rank(self, user_id: int) -> Ranking:
+    async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking:
+        """timeout_s: what is left of the request's budget (default: the whole timeout)."""
         request = grpcclient.InferInput(INPUT, [1], "INT32")
         request.set_data_from_numpy(np.array([user_id], dtype=np.int32))
         outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUTS]
-        timeout = self._settings.request_timeout_s
+        timeout = timeout_s or self._settings.request_timeout_s
         start = time.perf_counter()
         outcome = "ok"
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.gateway.core.online_store import OnlineStoreUnavailable
+from services.gateway.core.replicas import ReplicaState, replica_state
 from services.gateway.core.triton import ModelState, Ranking, TritonFailed, TritonUnavailable
 
 
@@ -22,7 +23,7 @@ class StubRecommender:
     )
     calls: list[int] = field(default_factory=list)
 
-    async def rank(self, user_id: int) -> Ranking:
+    async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking:
         self.calls.append(user_id)
         if self.failure is not None:
             raise self.failure
@@ -32,6 +33,12 @@ class StubRecommender:
         if isinstance(self.state, Exception):
             raise self.state
         return self.state
+
+    async def replica_states(self, timeout_s: float) -> list[ReplicaState]:
+        return [await replica_state(0, self, timeout_s)]
+
+    async def close(self) -> None:
+        pass
 
 
 @dataclass

@@ -13,7 +13,7 @@ from services.gateway.api.deps import (
     require_metrics_key,
 )
 from services.gateway.core import readiness
-from services.gateway.schemas import Health, ProblemBody, Readiness
+from services.gateway.schemas import Health, ProblemBody, Readiness, ReplicaReadiness
 
 router = APIRouter()
 
@@ -32,13 +32,15 @@ async def healthz() -> Health:
 async def readyz(
     response: Response, recommender: RecommenderDep, store: OnlineStoreDep, settings: SettingsDep
 ) -> Readiness:
-    """Triton serves the model, Redis answers, and Redis holds the online state of the build the
-    model serves (its config's build_id; without one, of some build)."""
-    problems = await readiness.problems(recommender, store, settings.ready_timeout_s)
-    if not problems:
-        return Readiness(status="ready")
+    """At least one Triton replica serves the model, Redis answers, and Redis holds the online
+    state of the build the ready replicas serve (their config's build_id; without one, of some
+    build). Lists each replica's state by index."""
+    report = await readiness.check(recommender, store, settings.ready_timeout_s)
+    replicas = [ReplicaReadiness(replica=s.replica, state=s.state) for s in report.replicas]
+    if not report.problems:
+        return Readiness(status="ready", replicas=replicas)
     response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Readiness(status="not ready", problems=problems)
+    return Readiness(status="not ready", problems=report.problems, replicas=replicas)
 
 
 @router.get(

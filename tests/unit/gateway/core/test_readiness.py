@@ -10,11 +10,10 @@ from tests.unit.gateway.stubs import StubOnlineStore, StubRecommender
 
 
 def problems(model: ModelState, held: str | None) -> list[str]:
-    return asyncio.run(
-        readiness.problems(
-            StubRecommender(state=model), StubOnlineStore(held_build=held), timeout_s=1
-        )
+    report = asyncio.run(
+        readiness.check(StubRecommender(state=model), StubOnlineStore(held_build=held), timeout_s=1)
     )
+    return report.problems
 
 
 def test_matching_build_is_ready() -> None:
@@ -45,7 +44,7 @@ def test_checks_run_concurrently() -> None:
     async def timed() -> float:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        assert await readiness.problems(Slow(), SlowStore(), timeout_s=1) == []
+        assert (await readiness.check(Slow(), SlowStore(), timeout_s=1)).problems == []
         return loop.time() - start
 
     assert asyncio.run(timed()) < 0.35
@@ -57,5 +56,5 @@ def test_a_hung_check_fails_within_the_timeout() -> None:
             await asyncio.sleep(10)
             return None
 
-    found = asyncio.run(readiness.problems(StubRecommender(), Hung(), timeout_s=0.05))
+    found = asyncio.run(readiness.check(StubRecommender(), Hung(), timeout_s=0.05)).problems
     assert found == ["redis: no answer within 0.05 s"]

@@ -18,7 +18,11 @@ def test_healthz(client: TestClient) -> None:
 def test_ready_when_model_ready_and_redis_holds_its_build(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "problems": []}
+    assert response.json() == {
+        "status": "ready",
+        "problems": [],
+        "replicas": [{"replica": 0, "state": "ready"}],
+    }
 
 
 @pytest.mark.parametrize(
