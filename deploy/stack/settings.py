@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseSettings, validator
-from pydantic.env_settings import SettingsSourceCallable
+from pydantic import PositiveFloat, PositiveInt, validator
 
 from deploy.triton.errors import LaunchError
-from deploy.triton.settings import check_port, load_settings, without_empty
+from deploy.triton.settings import EnvSettings, Port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MERLIN_PYTHON = Path(sys.executable)
@@ -29,38 +28,37 @@ class StackError(LaunchError):
     """A failing step or bad input: one ``error: ...`` line, exit 1 (or 2 for bad input)."""
 
 
-class StackSettings(BaseSettings):
+class StackSettings(EnvSettings):
     build_dir: Path = REPO_ROOT / "artifacts"
     model_repository: Path = REPO_ROOT / "model_repository"
     run_dir: Path = REPO_ROOT / "run"
     """PID files, logs, the private Redis's append-only file."""
-    rows: int = 100_000
+    rows: PositiveInt = 100_000
     """Synthetic rows of a new build (when DATA is not set)."""
     data: Path | None = None
     redis_url: str | None = None
     """An existing Redis to use; unset: a private redis-server on `redis_port`."""
-    redis_port: int = 6390
-    triton_http_port: int = 8000
-    triton_grpc_port: int = 8001
-    triton_metrics_port: int = 8002
+    redis_port: Port = Port(6390)
+    triton_http_port: Port = Port(8000)
+    triton_grpc_port: Port = Port(8001)
+    triton_metrics_port: Port = Port(8002)
     gateway_host: str = "127.0.0.1"
-    gateway_port: int = 8080
-    redis_ping_timeout_s: float = 3.0
+    gateway_port: Port = Port(8080)
+    redis_ping_timeout_s: PositiveFloat = 3.0
     """Connect timeout of the check that REDIS_URL answers."""
-    redis_start_timeout_s: float = 10.0
+    redis_start_timeout_s: PositiveFloat = 10.0
     """How long a started redis-server may take to answer PING."""
-    gateway_ready_timeout_s: float = 30.0
+    gateway_ready_timeout_s: PositiveFloat = 30.0
     """How long the gateway may take to answer /readyz."""
-    probe_timeout_s: float = 2.0
+    probe_timeout_s: PositiveFloat = 2.0
     """Timeout of one readiness probe (Triton's /v2/health/ready, the gateway's /readyz)."""
-    answer_timeout_s: float = 10.0
+    answer_timeout_s: PositiveFloat = 10.0
     """Timeout of the real request `run` ends with."""
-    stop_timeout_s: float = 10.0
+    stop_timeout_s: PositiveFloat = 10.0
     """How long the gateway and redis-server get after SIGTERM before SIGKILL."""
 
     class Config:
         env_prefix = "RECSYS_STACK_"
-        allow_mutation = False
         fields: ClassVar[dict[str, Any]] = {
             "build_dir": {"env": "BUILD_DIR"},
             "model_repository": {"env": "MODEL_REPOSITORY"},
@@ -76,15 +74,6 @@ class StackSettings(BaseSettings):
             "gateway_port": {"env": "GATEWAY_PORT"},
         }
 
-        @classmethod
-        def customise_sources(
-            cls,
-            init_settings: SettingsSourceCallable,
-            env_settings: SettingsSourceCallable,
-            file_secret_settings: SettingsSourceCallable,
-        ) -> tuple[SettingsSourceCallable, ...]:
-            return init_settings, without_empty(env_settings)
-
     @validator("build_dir", "model_repository", "run_dir")
     def _from_repo_root(cls, value: Path) -> Path:
         return (REPO_ROOT / value.expanduser()).resolve()
@@ -93,35 +82,9 @@ class StackSettings(BaseSettings):
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
 
-    @validator(
-        "redis_port",
-        "triton_http_port",
-        "triton_grpc_port",
-        "triton_metrics_port",
-        "gateway_port",
-        pre=True,
-    )
-    def _port(cls, value: object) -> int:
-        return check_port(value)
-
-    @validator(
-        "rows",
-        "redis_ping_timeout_s",
-        "redis_start_timeout_s",
-        "gateway_ready_timeout_s",
-        "probe_timeout_s",
-        "answer_timeout_s",
-        "stop_timeout_s",
-    )
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"must be > 0, got {value!r}")
-        return value
-
     @classmethod
-    def from_env(cls) -> StackSettings:
-        """The settings from the environment; a bad value is a StackError (exit 2), one line."""
-        return load_settings(cls, lambda message: StackError(message, 2))
+    def invalid(cls, message: str) -> Exception:
+        return StackError(message, 2)
 
     @property
     def triton_ports(self) -> tuple[int, int, int]:

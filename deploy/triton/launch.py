@@ -76,7 +76,7 @@ def _port_arg(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_start(commands: argparse._SubParsersAction, settings: TritonSettings) -> None:
+def _add_start(commands: argparse._SubParsersAction[_Parser], settings: TritonSettings) -> None:
     start = commands.add_parser(
         "start",
         help="start tritonserver detached and wait until it is ready",

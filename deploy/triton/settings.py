@@ -3,22 +3,23 @@
 Read from the environment (pydantic 1 ``BaseSettings``, the style of the Merlin environment,
 which pins pydantic < 2): field -> ``TRITON_<FIELD>``, e.g. ``TRITON_HTTP_PORT``. An empty
 variable counts as unset. A bad value is a ``ConfigError`` naming the variable, on one line.
+``EnvSettings`` is that style, shared with ``deploy.stack.settings``.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseSettings, ValidationError, validator
+from pydantic import BaseSettings, NonNegativeInt, PositiveFloat, ValidationError
 from pydantic.env_settings import SettingsSourceCallable
 
 from deploy.triton.errors import ConfigError
 
-SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+SettingsT = TypeVar("SettingsT", bound="EnvSettings")
 
 
 def check_port(value: object) -> int:
@@ -32,6 +33,14 @@ def check_port(value: object) -> int:
     return port
 
 
+class Port(int):
+    """A TCP port 1-65535; a bad value's error says so and shows the value."""
+
+    @classmethod
+    def __get_validators__(cls) -> Iterator[Callable[[object], int]]:
+        yield check_port
+
+
 def without_empty(source: SettingsSourceCallable) -> SettingsSourceCallable:
     """An environment source where ``NAME=`` (as make passes an unset variable) means unset."""
 
@@ -41,18 +50,37 @@ def without_empty(source: SettingsSourceCallable) -> SettingsSourceCallable:
     return read
 
 
-def load_settings(
-    cls: type[SettingsT], error: Callable[[str], Exception] = ConfigError
-) -> SettingsT:
-    """``cls()`` from the environment; a bad value raises ``error`` with one line per problem
-    joined by '; ', each naming the environment variable."""
-    try:
-        return cls()
-    except ValidationError as exc:
-        raise error("; ".join(_problems(cls, exc))) from None
+class EnvSettings(BaseSettings):
+    """The launchers' settings style: frozen, ``NAME=`` is unset, and ``from_env()`` turns a bad
+    value into one line naming the variable (raised as ``invalid(message)``)."""
+
+    class Config:
+        allow_mutation = False
+
+        @classmethod
+        def customise_sources(
+            cls,
+            init_settings: SettingsSourceCallable,
+            env_settings: SettingsSourceCallable,
+            file_secret_settings: SettingsSourceCallable,
+        ) -> tuple[SettingsSourceCallable, ...]:
+            return init_settings, without_empty(env_settings)
+
+    @classmethod
+    def invalid(cls, message: str) -> Exception:
+        return ConfigError(message)
+
+    @classmethod
+    def from_env(cls: type[SettingsT]) -> SettingsT:
+        """The settings from the environment; a bad value raises ``invalid(message)``."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise cls.invalid("; ".join(_problems(cls, exc))) from None
 
 
 def _problems(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
+    """One ``VARIABLE: what is wrong, got 'value'`` per bad value."""
     problems = []
     for problem in exc.errors():
         field = cls.__fields__.get(str(problem["loc"][0]))
@@ -65,77 +93,34 @@ def _problems(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
     return problems
 
 
-class TritonSettings(BaseSettings):
+class TritonSettings(EnvSettings):
     """Bind address, ports and timeouts of one tritonserver (env ``TRITON_*``)."""
 
     host: str = "127.0.0.1"
     """HTTP, gRPC and metrics bind address; 0.0.0.0 exposes them."""
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
-    ready_timeout_s: float = 120.0
+    http_port: Port = Port(8000)
+    grpc_port: Port = Port(8001)
+    metrics_port: Port = Port(8002)
+    ready_timeout_s: PositiveFloat = 120.0
     """How long `start` waits for /v2/health/ready (every model loaded)."""
-    stop_timeout_s: float = 30.0
+    stop_timeout_s: PositiveFloat = 30.0
     """How long `stop` waits after SIGTERM before SIGKILL."""
-    exit_timeout_s: int = 5
+    exit_timeout_s: NonNegativeInt = 5
     """Triton's own shutdown wait (--exit-timeout-secs, Triton's default 30): after a stub died,
     the dead instance's model version never finishes unloading and shutdown waits all of it."""
-    probe_timeout_s: float = 1.0
+    probe_timeout_s: PositiveFloat = 1.0
     """Timeout of one readiness probe (GET /v2/health/ready)."""
-    watchdog_interval_s: float = 0.5
+    watchdog_interval_s: PositiveFloat = 0.5
     """Seconds between the watchdog's looks at the stub processes."""
-    watchdog_load_timeout_s: float = 300.0
+    watchdog_load_timeout_s: PositiveFloat = 300.0
     """How long the watchdog waits for one model reload."""
-    watchdog_stop_timeout_s: float = 5.0
+    watchdog_stop_timeout_s: PositiveFloat = 5.0
     """How long stopping the watchdog may take before SIGKILL."""
-    failed_start_stop_timeout_s: float = 10.0
+    failed_start_stop_timeout_s: PositiveFloat = 10.0
     """How long a server that failed to get ready gets to stop before SIGKILL."""
 
     class Config:
         env_prefix = "TRITON_"
-        allow_mutation = False
-
-        @classmethod
-        def customise_sources(
-            cls,
-            init_settings: SettingsSourceCallable,
-            env_settings: SettingsSourceCallable,
-            file_secret_settings: SettingsSourceCallable,
-        ) -> tuple[SettingsSourceCallable, ...]:
-            return init_settings, without_empty(env_settings)
-
-    @validator("host", pre=True)
-    def _host(cls, value: object) -> object:
-        return value or "127.0.0.1"
-
-    @validator("http_port", "grpc_port", "metrics_port", pre=True)
-    def _port(cls, value: object) -> int:
-        return check_port(value)
-
-    @validator(
-        "ready_timeout_s",
-        "stop_timeout_s",
-        "probe_timeout_s",
-        "watchdog_interval_s",
-        "watchdog_load_timeout_s",
-        "watchdog_stop_timeout_s",
-        "failed_start_stop_timeout_s",
-    )
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"must be > 0, got {value!r}")
-        return value
-
-    @validator("exit_timeout_s")
-    def _not_negative(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"must be >= 0, got {value!r}")
-        return value
-
-    @classmethod
-    def from_env(cls) -> TritonSettings:
-        """The settings from ``TRITON_*``; a bad value is a ConfigError (exit 2) on one line."""
-        return load_settings(cls)
 
 
 def default_run_dir(http_port: int) -> Path:

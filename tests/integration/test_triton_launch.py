@@ -118,8 +118,14 @@ def occupied(port: int) -> Iterator[socket.socket]:
         yield sock
 
 
-def port_args(http: int, grpc: int, metrics: int) -> list[str]:
-    return ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+def start_args(repository: Path, ports: list[int], run_dir: Path, timeout: str = "20") -> list[str]:
+    """`start` of ``repository`` on the three ``ports`` (http, grpc, metrics) into ``run_dir``."""
+    http, grpc, metrics = (str(port) for port in ports)
+    return [
+        *("start", "--model-repository", str(repository)),
+        *("--http-port", http, "--grpc-port", grpc, "--metrics-port", metrics),
+        *("--run-dir", str(run_dir), "--timeout", timeout),
+    ]
 
 
 def launch(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -196,19 +202,12 @@ def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
 def test_cli_start_stop_round_trip(repository: Path, tmp_path: Path) -> None:
     http, grpc, metrics = free_ports()
     run_dir, pid_file = tmp_path / "run", tmp_path / "server.pid"
-    ports = port_args(http, grpc, metrics)
-    started = launch(
-        "start",
-        "--model-repository",
-        str(repository),
-        *ports,
-        "--run-dir",
-        str(run_dir),
+    start = [
+        *start_args(repository, [http, grpc, metrics], run_dir, "30"),
         "--pid-file",
         str(pid_file),
-        "--timeout",
-        "30",
-    )
+    ]
+    started = launch(*start)
     pid = int(pid_file.read_text()) if pid_file.exists() else None
     watchdog_pid_file = tmp_path / "server.watchdog.pid"
     try:
@@ -232,10 +231,7 @@ def test_cli_start_stop_round_trip(repository: Path, tmp_path: Path) -> None:
         assert again.returncode == 0 and "nothing to stop" in again.stdout
 
         # a restart appends to the log: the first run's lines are kept
-        restarted = launch(
-            "start", "--model-repository", str(repository), *ports, "--run-dir", str(run_dir),
-            "--pid-file", str(pid_file), "--timeout", "30",
-        )  # fmt: skip
+        restarted = launch(*start)
         pid = int(pid_file.read_text()) if pid_file.exists() else None
         assert restarted.returncode == 0, restarted.stderr
         log = (run_dir / "tritonserver.log").read_text()
@@ -258,16 +254,7 @@ def test_taken_port_is_reported_before_launch(repository: Path, tmp_path: Path) 
     http, grpc, metrics = free_ports()
     with occupied(grpc):
         began = time.monotonic()
-        result = launch(
-            "start",
-            "--model-repository",
-            str(repository),
-            *port_args(http, grpc, metrics),
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--timeout",
-            "20",
-        )
+        result = launch(*start_args(repository, [http, grpc, metrics], tmp_path / "run"))
         assert time.monotonic() - began < 10
     assert result.returncode == 2
     line = one_error_line(result)
@@ -302,16 +289,7 @@ def test_taken_port_seen_by_tritonserver_fails_fast(repository: Path, tmp_path: 
 def test_model_that_fails_to_load_exits_1_naming_the_cause(tmp_path: Path) -> None:
     repository = make_repository(tmp_path / "model_repository", BROKEN_MODEL)
     http, grpc, metrics = free_ports()
-    result = launch(
-        "start",
-        "--model-repository",
-        str(repository),
-        *port_args(http, grpc, metrics),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--timeout",
-        "20",
-    )
+    result = launch(*start_args(repository, [http, grpc, metrics], tmp_path / "run"))
     assert result.returncode == 1
     line = one_error_line(result)
     assert "boom at init" in line and "tritonserver.log" in line

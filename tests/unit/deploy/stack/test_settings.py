@@ -75,10 +75,10 @@ def test_empty_make_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) ->
     ("name", "value", "words"),
     [
         ("ROWS", "many", "not a valid integer, got 'many'"),
-        ("ROWS", "0", "must be > 0"),
+        ("ROWS", "0", "greater than 0"),
         ("RECSYS_REDIS_PORT", "99999", "expected a port number 1-65535, got '99999'"),
         ("GATEWAY_PORT", "http", "expected a port number 1-65535, got 'http'"),
-        ("RECSYS_STACK_GATEWAY_READY_TIMEOUT_S", "-1", "must be > 0"),
+        ("RECSYS_STACK_GATEWAY_READY_TIMEOUT_S", "-1", "greater than 0"),
     ],
 )
 def test_bad_values_are_one_stack_error_naming_the_variable(

@@ -54,8 +54,8 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
     [
         ("TRITON_HTTP_PORT", "abc", "expected a port number 1-65535, got 'abc'"),
         ("TRITON_GRPC_PORT", "70000", "expected a port number 1-65535, got '70000'"),
-        ("TRITON_READY_TIMEOUT_S", "0", "must be > 0"),
-        ("TRITON_EXIT_TIMEOUT_S", "-1", "must be >= 0"),
+        ("TRITON_READY_TIMEOUT_S", "0", "greater than 0"),
+        ("TRITON_EXIT_TIMEOUT_S", "-1", "greater than or equal to 0"),
         ("TRITON_STOP_TIMEOUT_S", "soon", "not a valid float, got 'soon'"),
     ],
 )
