@@ -11,7 +11,7 @@ from deploy.stack.build import ensure_build
 from deploy.stack.online_state import ensure_online_state
 from deploy.stack.redis_server import ensure_redis, running_redis_url
 from deploy.stack.services import ensure_gateway, ensure_triton
-from deploy.stack.settings import StackSettings
+from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.steps import say
 from deploy.triton.procs import read_pid, terminate_group
 from deploy.triton.stop import stop_server
@@ -26,6 +26,18 @@ def first_user(build_dir: Path) -> int:
     return int(table.column("user_id")[0].as_py())
 
 
+def first_answer(url: str, settings: StackSettings) -> list[int]:
+    """The item ids of a real request through the gateway; a failure is one StackError line."""
+    try:
+        with urllib.request.urlopen(url, timeout=settings.answer_timeout_s) as response:
+            answer = json.loads(response.read())
+        return [int(item["item_id"]) for item in answer["items"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # URLError/HTTPError are OSErrors
+        raise StackError(
+            f"the stack is up but {url} failed ({exc}); see {settings.run_dir}/gateway.log"
+        ) from None
+
+
 def run(settings: StackSettings) -> None:
     """Redis, the build, its online state, Triton, the gateway; then one real request."""
     settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -36,9 +48,7 @@ def run(settings: StackSettings) -> None:
     base = ensure_gateway(settings, triton_url, redis_url)
     user = first_user(settings.build_dir)
     url = f"{base}/recommend?user_id={user}&k=5"
-    with urllib.request.urlopen(url, timeout=settings.answer_timeout_s) as response:
-        answer = json.loads(response.read())
-    items = [item["item_id"] for item in answer["items"]]
+    items = first_answer(url, settings)
     say(f"user {user} gets items {items}")
     print(f"\nThe stack is up. Try:\n  curl '{url}'\nStop it with: make stop")
 
