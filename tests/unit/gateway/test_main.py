@@ -14,6 +14,7 @@ def test_bad_settings_stop_the_start_with_one_line_each() -> None:
     env = {
         **os.environ,
         "GATEWAY_MAX_BODY_BYTES": "lots",
+        "GATEWAY_TRITON_URL": "triton-0:8001,,triton-1:8001",
         "GATEWAY_REDIS_URL": "http://:hunter2@cache:6379",
     }
     result = subprocess.run(
@@ -26,6 +27,7 @@ def test_bad_settings_stop_the_start_with_one_line_each() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
+        "error: GATEWAY_TRITON_URL: an empty address in the list (host:port, comma-separated)",
         "error: GATEWAY_REDIS_URL: must start with redis://, rediss:// or unix://, got 'http'://",
         "error: GATEWAY_MAX_BODY_BYTES: Input should be a valid integer, unable to parse string "
         "as an integer",
