@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,6 +100,13 @@ def free_ports(count: int = 3) -> list[int]:
     return ports
 
 
+def server_on_free_ports(repository: Path, run_dir: Path, **options: Any) -> TritonServer:
+    http, grpc, metrics = free_ports()
+    return TritonServer(
+        repository, http_port=http, grpc_port=grpc, metrics_port=metrics, run_dir=run_dir, **options
+    )
+
+
 def port_free(port: int) -> bool:
     """Bindable again (SO_REUSEADDR, as a server binds: TIME_WAIT leftovers do not count)."""
     with socket.socket() as sock:
@@ -156,17 +164,9 @@ def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
 ) -> None:
     import tritonclient.grpc as grpcclient
 
-    http, grpc, metrics = free_ports()
     pid_file = tmp_path / "run" / "triton.pid"
-    server = TritonServer(
-        repository,
-        host="127.0.0.1",
-        http_port=http,
-        grpc_port=grpc,
-        metrics_port=metrics,
-        run_dir=tmp_path / "run",
-        pid_file=pid_file,
-    )
+    server = server_on_free_ports(repository, tmp_path / "run", host="127.0.0.1", pid_file=pid_file)
+    http, grpc, metrics = server.ports
     with server:
         pid = server.pid
         assert pid is not None and server.running
@@ -264,15 +264,8 @@ def test_taken_port_is_reported_before_launch(repository: Path, tmp_path: Path) 
 
 def test_taken_port_seen_by_tritonserver_fails_fast(repository: Path, tmp_path: Path) -> None:
     """Without the pre-check (a race), Triton itself exits; the error names the port."""
-    http, grpc, metrics = free_ports()
-    server = TritonServer(
-        repository,
-        http_port=http,
-        grpc_port=grpc,
-        metrics_port=metrics,
-        run_dir=tmp_path / "run",
-        check_ports=False,
-    )
+    server = server_on_free_ports(repository, tmp_path / "run", check_ports=False)
+    http = server.http_port
     with occupied(http):
         began = time.monotonic()
         with pytest.raises(StartError) as excinfo:
@@ -341,13 +334,9 @@ def test_a_killed_model_instance_is_replaced_without_a_restart(tmp_path: Path) -
     an_hour_ago = time.time() - 3600  # as an exported repository: files older than the server
     for path in [repository, *repository.rglob("*")]:
         os.utime(path, (an_hour_ago, an_hour_ago))
-    http, grpc, metrics = free_ports()
-    server = TritonServer(
+    server = server_on_free_ports(
         repository,
-        http_port=http,
-        grpc_port=grpc,
-        metrics_port=metrics,
-        run_dir=tmp_path / "run",
+        tmp_path / "run",
         # no __pycache__ written into the model's directory: its files stay unchanged, as in a
         # served repository, and a plain load request would not replace anything
         extra_env={"PYTHONDONTWRITEBYTECODE": "1"},

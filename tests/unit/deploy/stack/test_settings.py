@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy.stack.settings import REPO_ROOT, StackError, StackSettings
+from tests.unit.deploy.env_errors import bad_variable_error
 
 NAMES = (
     "BUILD_DIR",
@@ -84,12 +85,7 @@ def test_empty_make_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) ->
 def test_bad_values_are_one_stack_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, words: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(StackError) as error:
-        StackSettings.from_env()
-    message = str(error.value)
-    assert message.startswith(f"{name}: ") and words in message and "\n" not in message
-    assert error.value.exit_code == 2
+    assert words in bad_variable_error(monkeypatch, StackSettings, StackError, name, value)
 
 
 def test_cli_reports_a_bad_variable_on_one_line_with_exit_2(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from deploy.triton.errors import ConfigError
 from deploy.triton.settings import TritonSettings, check_port, default_run_dir
+from tests.unit.deploy.env_errors import bad_variable_error
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 NAMES = ("HOST", "HTTP_PORT", "GRPC_PORT", "METRICS_PORT", "READY_TIMEOUT_S", "EXIT_TIMEOUT_S")
@@ -62,12 +63,7 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
 def test_bad_values_are_one_config_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, words: str
 ) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError) as error:
-        TritonSettings.from_env()
-    message = str(error.value)
-    assert message.startswith(f"{name}: ") and words in message and "\n" not in message
-    assert error.value.exit_code == 2
+    assert words in bad_variable_error(monkeypatch, TritonSettings, ConfigError, name, value)
 
 
 def test_settings_are_frozen() -> None:
