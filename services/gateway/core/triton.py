@@ -84,8 +84,8 @@ class Recommender:
 
     async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking:
         """timeout_s: what is left of the request's budget (default: the whole timeout)."""
-        request = grpcclient.InferInput(INPUT, [1], "INT32")
-        request.set_data_from_numpy(np.array([user_id], dtype=np.int32))
+        request = grpcclient.InferInput(INPUT, [1, 1], "INT32")  # [users, 1]: batch dim = users
+        request.set_data_from_numpy(np.array([[user_id]], dtype=np.int32))
         outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUTS]
         timeout = timeout_s or self._settings.request_timeout_s
         start = time.perf_counter()
