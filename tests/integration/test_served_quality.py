@@ -1,0 +1,313 @@
+"""The served answers' quality on both synthetic worlds (planted and longtail), with the second
+candidate source in the serving graph (issue #10 item 3).
+
+* The exported graph, run in process with the offline evaluation's history (train clicks),
+  serves the merged candidates `training.evaluate.candidate_lists` measured (the same merge of
+  the same lists; the tower's ranking may differ only among items of equal score, faiss versus
+  numpy rounding), so its recall@100 per source is the manifest's.
+* The top-10 a real tritonserver answers has a higher TRUE click probability (the generator's)
+  than the most clicked items the user has not had, and than random unseen items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loadtests.in_process import load_exported
+from services.ensemble.candidates import merge_candidates, second_source
+from services.ensemble.contract import INPUT
+from services.ensemble.executor import Executor
+from services.ensemble.stages import FetchPastItems, FilterCandidates, MergeCandidates
+from tests.conftest import free_port
+from tests.integration.test_serving import infer
+from training import evaluate, manifest
+from training.pipeline import ARTIFACTS
+from training.truth import ClickTruth
+
+pytestmark = pytest.mark.slow
+
+GENERATORS = ("planted", "longtail")
+BUILD_FIXTURE = {"planted": "build_dir", "longtail": "longtail_build_dir"}
+REDIS_DB = {"planted": 0, "longtail": 2}
+"""The Redis databases conftest's session builds materialize into."""
+SERVED_USERS = 1000
+REQUEST_USERS = 32
+"""Users per request: within the executor model's max_batch_size."""
+CHUNK = 64
+SERVED_COLUMNS = ("retrieved_ids", "merged_ids", "candidate_ids")
+
+
+@pytest.fixture(scope="module", params=GENERATORS)
+def generator(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def build(request: pytest.FixtureRequest, generator: str) -> Path:
+    return Path(request.getfixturevalue(BUILD_FIXTURE[generator]))
+
+
+@pytest.fixture(scope="module")
+def db_url(redis_server: str, generator: str) -> str:
+    return f"{redis_server}/{REDIS_DB[generator]}"
+
+
+@pytest.fixture(scope="module")
+def repository(
+    request: pytest.FixtureRequest,
+    generator: str,
+    build: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    if generator == "planted":
+        return Path(request.getfixturevalue("model_repository"))
+    from training.export import export_repository
+
+    out = tmp_path_factory.mktemp(f"repository_{generator}")
+    export_repository(build, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def triton_url(
+    request: pytest.FixtureRequest, generator: str, repository: Path, db_url: str
+) -> Iterator[str]:
+    """gRPC url of a real tritonserver serving the generator's build."""
+    if generator == "planted":
+        yield str(request.getfixturevalue("triton").grpc_url)
+        return
+    from deploy.triton.launch import TritonServer
+
+    server = TritonServer(
+        repository,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        extra_env={"REDIS_URL": db_url},
+    )
+    server.start(timeout=180)
+    try:
+        yield str(server.grpc_url)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def executor(repository: Path, db_url: str) -> Iterator[Executor]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REDIS_URL", db_url)
+        yield load_exported(repository)
+
+
+@dataclasses.dataclass(frozen=True)
+class Offline:
+    """What the offline evaluation computes for a build: its inputs and the generator's truth."""
+
+    inputs: evaluate.RetrievalInputs
+    truth: ClickTruth
+    document: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def offline(build: Path) -> Offline:
+    """The evaluation's retrieval inputs, recomputed from the build as `training evaluate`."""
+    import tensorflow as tf
+    from nvtabular import Workflow
+
+    from training import data, features, synthetic
+
+    document = manifest.read(build)
+    kind = str(document["source"]).split(":", 1)[1]
+    config = document["config"]
+    made = synthetic.generate(kind, int(config["rows"]), int(config["seed"]))
+    assert made.truth is not None
+    workflow = Workflow.load(str(build / ARTIFACTS["workflow"]))
+    train, valid = data.validate(made.train, "train"), data.validate(made.valid, "valid")
+    encoded = {"train": features.encode(workflow, train), "valid": features.encode(workflow, valid)}
+    items = features.encode(workflow, pd.concat([train, valid]))
+    items = items.drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
+    embeddings = pd.read_parquet(build / ARTIFACTS["item_embeddings"])
+    by_id = pd.Series(np.arange(len(embeddings)), index=embeddings["item_id"].to_numpy())
+    vectors = np.stack(embeddings["embedding"].to_numpy()).astype(np.float32)
+    vectors = vectors[by_id.loc[items["item_id_raw"].to_numpy()].to_numpy()]
+    inputs = evaluate.retrieval_inputs(
+        encoded,
+        tf.keras.models.load_model(build / ARTIFACTS["query_tower"]),
+        items,
+        vectors,
+        pd.read_parquet(build / ARTIFACTS["popular_items"])["item_id"].to_numpy(),
+        pd.read_parquet(build / ARTIFACTS["coclick"]),
+    )
+    return Offline(inputs, made.truth, document)
+
+
+def padded(history: list[np.ndarray]) -> np.ndarray:
+    width = max([1, *(len(h) for h in history)])
+    out = np.full((len(history), width), -1, dtype=np.int32)
+    for row, items in enumerate(history):
+        out[row, : len(items)] = items
+    return out
+
+
+def served_candidates(
+    executor: Executor, user_ids: np.ndarray, history: list[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The exported graph's stages up to FilterCandidates, in process, with `history` as the
+    users' past items (the offline evaluation's train clicks) in place of Redis' sets."""
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(user_ids), CHUNK):
+        columns: dict[str, Any] = {INPUT: user_ids[start : start + CHUNK].astype(np.int32)}
+        for stage in executor.stages:
+            out = stage.run(columns)
+            if isinstance(stage, FetchPastItems):
+                out[stage.past] = padded(history[start : start + CHUNK])
+            columns.update(out)
+            if isinstance(stage, FilterCandidates):
+                break
+        parts.append({name: columns[name] for name in SERVED_COLUMNS})
+    return {
+        name: np.concatenate([pad(p[name], max(q[name].shape[1] for q in parts)) for p in parts])
+        for name in parts[0]
+    }
+
+
+def pad(ids: np.ndarray, width: int) -> np.ndarray:
+    return np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=-1)
+
+
+def merge_stage(executor: Executor) -> MergeCandidates:
+    (stage,) = (s for s in executor.stages if isinstance(s, MergeCandidates))
+    return stage
+
+
+def recall(lists: np.ndarray, offline: Offline) -> float:
+    """recall@K of the valid clicks the user had not clicked in train, as the evaluation."""
+    inputs = offline.inputs
+    pairs = inputs.targets.drop_duplicates()
+    had = pairs.merge(inputs.history.drop_duplicates(), how="left", indicator=True)
+    new = pairs[(had["_merge"] == "left_only").to_numpy()]
+    row_of = pd.Series(np.arange(len(inputs.user_ids)), index=inputs.user_ids)
+    rows = row_of.loc[new["user_id"].to_numpy()].to_numpy()
+    return float((lists[rows] == new["item_id"].to_numpy()[:, None]).any(axis=1).mean())
+
+
+def tower_prefixes_agree(
+    served: np.ndarray,
+    offline: np.ndarray,
+    inputs: evaluate.RetrievalInputs,
+    history: list[np.ndarray],
+) -> np.ndarray:
+    """Per user: whether the served and offline tower rankings hold the same ids in the part
+    the merge can use (K + the user's past items). Where they do not, assert that they differ
+    only among items of equal score (float rounding of faiss versus numpy), never otherwise."""
+    column_of = pd.Series(np.arange(len(inputs.item_ids)), index=inputs.item_ids)
+    same = np.ones(len(served), dtype=bool)
+    for row, past in enumerate(history):
+        width = evaluate.K + len(past)
+        ours, theirs = served[row, :width], offline[row, :width]
+        same[row] = np.array_equal(ours, theirs)
+        if not same[row]:
+            query = inputs.query_vectors[row]
+            scores = [
+                inputs.item_vectors[column_of.loc[ids].to_numpy()] @ query for ids in (ours, theirs)
+            ]
+            np.testing.assert_allclose(*scores, rtol=0, atol=1e-4 * float(np.abs(scores[1]).max()))
+    return same
+
+
+def test_serving_merges_exactly_what_the_offline_evaluation_measured(
+    executor: Executor, offline: Offline, generator: str
+) -> None:
+    """Every valid user, train clicks as history: the served candidates are the evaluation's
+    merged lists (up to float ties in the tower's ranking), and the served recall@100 of each
+    source is the manifest's."""
+    inputs, k = offline.inputs, evaluate.K
+    settings, measured = offline.document["candidates"], offline.document["evaluation"]
+    lists = evaluate.candidate_lists(inputs, share=settings["tower_share"])
+    served = served_candidates(executor, inputs.user_ids, lists.history)
+    stage = merge_stage(executor)
+    assert stage.tower_share == settings["tower_share"] and stage.topk == k
+    # the merge itself: the evaluation's functions, artifacts and settings on the served ranking
+    second = second_source(inputs.coclick, inputs.popular_ids, lists.history, k)
+    expected = merge_candidates(
+        served["retrieved_ids"], second, lists.history, k, stage.tower_share
+    )
+    np.testing.assert_array_equal(served["merged_ids"], expected)
+    np.testing.assert_array_equal(served["candidate_ids"], served["merged_ids"])
+    # the tower's ranking: faiss in the served graph, numpy in the evaluation
+    offline_tower = evaluate.tower_top(
+        inputs.query_vectors, inputs.item_vectors, inputs.item_ids, lists.history, k
+    )
+    same = tower_prefixes_agree(served["retrieved_ids"], offline_tower, inputs, lists.history)
+    np.testing.assert_array_equal(served["candidate_ids"][same], lists.merged[same])
+    assert same.mean() >= 0.99, f"{(~same).sum()} of {len(same)} tower rankings differ by ties"
+    tower = merge_candidates(
+        served["retrieved_ids"], served["retrieved_ids"][:, :0], lists.history, k
+    )
+    figures = {
+        "tower": recall(tower, offline),
+        "second_source": recall(second, offline),
+        "merged": recall(served["candidate_ids"], offline),
+    }
+    print(
+        f"\n{generator} served recall@100: {figures}; {(~same).sum()} of {len(same)} users with "
+        f"float ties in the tower's ranking; manifest: {measured['retrieval']}"
+    )
+    for source, value in figures.items():
+        assert value == pytest.approx(measured["retrieval"][f"{source}_recall_at_100"], abs=0.005)
+
+
+def mean_truth(truth: ClickTruth, users: np.ndarray, chosen: np.ndarray) -> float:
+    return float(truth.probability(users[:, None], chosen)[chosen >= 0].mean())
+
+
+def past_items(build: Path) -> pd.Series:
+    """user id -> the item ids Redis holds as their past (the build's interactions)."""
+    pairs = pd.read_parquet(build / ARTIFACTS["interactions"])
+    return pairs.groupby("user_id")["item_id"].apply(lambda s: np.unique(s.to_numpy()))
+
+
+def test_served_top10_beats_the_most_clicked_unseen_items_in_true_click_probability(
+    triton_url: str, build: Path, offline: Offline, generator: str
+) -> None:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(triton_url)
+    users = pd.read_parquet(build / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet")[
+        "user_id"
+    ].to_numpy()
+    users = np.sort(np.random.default_rng(0).permutation(users)[:SERVED_USERS])
+    answers = [
+        infer(client, users[start : start + REQUEST_USERS].tolist())
+        for start in range(0, len(users), REQUEST_USERS)
+    ]
+    served = np.concatenate([a["ordered_ids"] for a in answers])
+    assert not np.concatenate([a["fallback"] for a in answers]).any()
+    past = past_items(build)
+    history = [past.get(int(u), np.zeros(0, np.int64)) for u in users]
+    assert not any(np.isin(served[row], history[row]).any() for row in range(len(users)))
+    popular = offline.inputs.popular_ids.astype(np.int32)
+    repeated = np.repeat(popular[None, :], len(users), axis=0)
+    most_clicked = merge_candidates(repeated, repeated[:, :0], history, served.shape[1])
+    catalogue = offline.inputs.item_ids
+    every = offline.truth.probability(users[:, None], catalogue[None, :])
+    unseen = [every[row, ~np.isin(catalogue, history[row])] for row in range(len(users))]
+    figures = {
+        "served_top10": mean_truth(offline.truth, users, served),
+        "most_clicked_unseen_top10": mean_truth(offline.truth, users, most_clicked),
+        "random_unseen": float(np.concatenate(unseen).mean()),
+        "best_top10": float(np.mean([np.sort(row)[-10:].mean() for row in unseen])),
+    }
+    per_user = offline.truth.probability(users[:, None], np.stack([served, most_clicked]))
+    margin = per_user[0].mean(axis=1) - per_user[1].mean(axis=1)
+    figures["margin_standard_error"] = float(margin.std(ddof=1) / np.sqrt(len(margin)))
+    print(f"\n{generator} true click probability, {len(users)} users through Triton: {figures}")
+    assert figures["served_top10"] > figures["most_clicked_unseen_top10"], figures
+    assert figures["served_top10"] > figures["random_unseen"], figures
