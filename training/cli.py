@@ -50,15 +50,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     export = commands.add_parser("export", help="export a build as a Triton model repository")
     export.add_argument("--build", type=Path, required=True, help="a complete build directory")
     export.add_argument("--out", type=Path, required=True, help="the model repository to write")
-    export.add_argument("--candidates", type=int, default=100, help="retrieved per user")
-    export.add_argument("--topk", type=int, default=10, help="items returned per user")
+    export.add_argument(
+        "--candidates", type=int, help="retrieved per user (default: RECSYS_CANDIDATES, 100)"
+    )
+    export.add_argument("--topk", type=int, help="items returned per user (RECSYS_TOPK, 10)")
     export.add_argument(
         "--temperature",
         type=float,
-        default=0.0,
-        help="0: order by score (default); >0: sample by softmax(score / temperature)",
+        help="0: order by score (default: RECSYS_TEMPERATURE, 0); >0: softmax(score / T) sampling",
     )
-    export.add_argument("--instances", type=int, default=2, help="executor instances (CPU)")
+    export.add_argument(
+        "--instances", type=int, help="executor instances (default: RECSYS_INSTANCES, 1)"
+    )
     export.add_argument(
         "--rules", type=Path, help="JSON business rules: deny_items, max_per_category"
     )
@@ -131,9 +134,9 @@ def _build(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     for name in ("candidates", "topk", "instances"):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise BuildError(f"--{name} must be a positive number, got {getattr(args, name)}")
-    if args.temperature < 0:
+    if args.temperature is not None and args.temperature < 0:
         raise BuildError(f"--temperature must be >= 0, got {args.temperature}")
     if not manifest.is_build(args.build):
         raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")

@@ -190,3 +190,31 @@ def test_commands_on_a_missing_build_exit_with_one_line(
 ) -> None:
     result = run_command(command, "--build", str(tmp_path / "nothing"), redis_url=redis_url)
     assert_one_line_error(result, "no complete build")
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [(("--instances", "0"), ("--instances",)), (("--temperature", "-1"), ("--temperature",))],
+)
+def test_bad_export_numbers_exit_with_one_line(
+    tmp_path: Path, flags: tuple[str, ...], words: tuple[str, ...]
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "export",
+            "--build",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "repo"),
+            *flags,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "repo").exists()
