@@ -44,8 +44,8 @@ def users(build_dir: Path) -> np.ndarray:
 
 def direct(triton_url: str, user: int) -> tuple[list[int], list[float]]:
     client = grpcclient.InferenceServerClient(triton_url)
-    request = grpcclient.InferInput(INPUT, [1], "INT32")
-    request.set_data_from_numpy(np.array([user], dtype=np.int32))
+    request = grpcclient.InferInput(INPUT, [1, 1], "INT32")  # [users, 1], as the gateway sends
+    request.set_data_from_numpy(np.array([[user]], dtype=np.int32))
     result = client.infer(MODEL_NAME, [request])
     return result.as_numpy("ordered_ids")[0].tolist(), result.as_numpy("ordered_scores")[0].tolist()
 
@@ -58,6 +58,10 @@ def metric(gateway: Gateway, name: str, **labels: str) -> float:
         if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
             return float(match.group(2))
     return 0.0
+
+
+def replica_ok(gateway: Gateway, replica: int = 0) -> float:
+    return metric(gateway, "gateway_triton_replica_calls_total", replica=str(replica), outcome="ok")
 
 
 @pytest.mark.slow
@@ -133,6 +137,7 @@ def test_metrics_count_what_happened(gateway: Gateway, users: np.ndarray) -> Non
     before_bad = metric(gateway, "gateway_requests_total", route="/recommend", status="422")
     before_fallback = metric(gateway, "gateway_fallbacks_total")
     before_calls = metric(gateway, "gateway_triton_call_seconds_count", outcome="ok")
+    before_replica = replica_ok(gateway)
     for user in (int(users[1]), int(users[2]), -1):
         requests.get(f"{gateway.url}/recommend", params={"user_id": user}, timeout=5)
     requests.get(f"{gateway.url}/recommend", params={"user_id": "x"}, timeout=5)
@@ -145,6 +150,8 @@ def test_metrics_count_what_happened(gateway: Gateway, users: np.ndarray) -> Non
     )
     assert metric(gateway, "gateway_fallbacks_total") == before_fallback + 1
     assert metric(gateway, "gateway_triton_call_seconds_count", outcome="ok") == before_calls + 3
+    # one address: one replica, index 0
+    assert replica_ok(gateway) == before_replica + 3
     assert metric(gateway, "gateway_request_seconds_count", route="/recommend") >= 4
 
 
@@ -366,6 +373,7 @@ def test_error_bodies_name_no_addresses(limits_gateway: Gateway) -> None:
     assert response.json()["request_id"] == response.headers["X-Request-ID"]
     ready = requests.get(f"{limits_gateway.url}/readyz", timeout=5)
     assert ready.status_code == 503 and "triton: unreachable" in ready.json()["problems"]
+    assert ready.json()["replicas"] == [{"replica": 0, "state": "unreachable"}]
     assert "127.0.0.1" not in ready.text
 
 
