@@ -14,7 +14,7 @@ Pure numpy, no other imports: the Triton model copies this file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,15 @@ class CoClickTable:
     offsets: npt.NDArray[np.int64]
     neighbours: IdArray
     scores: npt.NDArray[np.float32]
+    universe: IdArray = field(init=False, repr=False, compare=False)
+    """Every neighbour id once, sorted: the columns of a batch's dense score matrix."""
+    slots: npt.NDArray[np.int64] = field(init=False, repr=False, compare=False)
+    """`neighbours` as positions in `universe`."""
+
+    def __post_init__(self) -> None:
+        universe, slots = np.unique(self.neighbours, return_inverse=True)
+        object.__setattr__(self, "universe", universe.astype(np.int32))
+        object.__setattr__(self, "slots", slots.astype(np.int64).reshape(-1))
 
     @classmethod
     def from_columns(
@@ -66,20 +75,65 @@ def coclick_candidates(
     """int32 [n, count]: per user, the items co-clicked with their `history` (past item ids),
     by summed score (ties: smaller id first), never a history item; -1 where none is left."""
     out = np.full((len(history), count), PAD, dtype=np.int32)
-    for row, past in enumerate(history):
-        past_ids = np.unique(np.asarray(past, dtype=np.int32))
-        found = [table.neighbours_of(int(item)) for item in past_ids]
-        if not found:
-            continue
-        ids = np.concatenate([ids for ids, _ in found])
-        scores = np.concatenate([scores for _, scores in found])
-        unique, inverse = np.unique(ids, return_inverse=True)
-        summed = np.bincount(inverse, weights=scores, minlength=len(unique))
-        keep = ~np.isin(unique, past_ids)
-        unique, summed = unique[keep], summed[keep]
-        best = unique[np.lexsort((unique, -summed))][:count]
-        out[row, : len(best)] = best
+    past_users, past_ids = _unique_pairs(history)
+    users, at = _gather_neighbours(table, past_users, past_ids)
+    if len(at) == 0 or count <= 0:
+        return out
+    if len(history) * len(table.universe) <= DENSE_CELLS:
+        rows, ids = _best_dense(table, users, at, (past_users, past_ids), len(history), count)
+    else:
+        rows, ids = _best_sparse(table, users, at, (past_users, past_ids))
+    _fill_rows(out, rows, ids)
     return out
+
+
+DENSE_CELLS = 1 << 21
+"""Batches up to this many (user, neighbour) cells sum scores in a dense matrix (16 MB)."""
+
+_Pairs = tuple[npt.NDArray[np.int64], IdArray]
+
+
+def _best_dense(
+    table: CoClickTable,
+    users: npt.NDArray[np.int64],
+    at: npt.NDArray[np.int64],
+    past: _Pairs,
+    n: int,
+    count: int,
+) -> _Pairs:
+    """(row, id) of each row's `count` best unseen neighbours, best first, via [n, universe]."""
+    width = len(table.universe)
+    cells = users * width + table.slots[at]
+    # bincount adds in array order: per user, past items ascending, each item's neighbours in
+    # table order, the order the per-user sums always had (float sums stay bit-identical)
+    summed = np.bincount(cells, weights=table.scores[at].astype(np.float64), minlength=n * width)
+    found = np.zeros(n * width, dtype=bool)
+    found[cells] = True
+    past_users, past_ids = past
+    slot = np.minimum(np.searchsorted(table.universe, past_ids), width - 1)
+    seen = table.universe[slot] == past_ids
+    found[past_users[seen] * width + slot[seen]] = False
+    matrix, found = summed.reshape(n, width), found.reshape(n, width)
+    if count < width:
+        # every cell at least as good as the row's count-th best: ties there are kept whole
+        worst = np.partition(np.where(found, matrix, -np.inf), width - count, axis=1)
+        found &= matrix >= worst[:, width - count, None]
+    rows, slots = np.nonzero(found)  # by row, then id: lexsort's stability breaks ties by id
+    order = np.lexsort((-matrix[rows, slots], rows))
+    return rows[order].astype(np.int64), table.universe[slots[order]]
+
+
+def _best_sparse(
+    table: CoClickTable, users: npt.NDArray[np.int64], at: npt.NDArray[np.int64], past: _Pairs
+) -> _Pairs:
+    """(row, id) of every row's unseen neighbours, best first, by sorting (user, id) keys."""
+    pairs, inverse = np.unique(_pair_keys(users, table.neighbours[at]), return_inverse=True)
+    summed = np.bincount(inverse, weights=table.scores[at].astype(np.float64), minlength=len(pairs))
+    unseen = ~_contains(_pair_keys(*past), pairs)
+    pairs, summed = pairs[unseen], summed[unseen]
+    pair_users, pair_ids = _split_keys(pairs)
+    order = np.lexsort((pair_ids, -summed, pair_users))
+    return pair_users[order], pair_ids[order]
 
 
 def second_source(
@@ -118,9 +172,16 @@ def merge_candidates(
         )
     combined = np.concatenate([tower, extra], axis=1)[:, _interleaving(tower, extra, tower_share)]
     out = np.full((len(combined), k), PAD, dtype=np.int32)
-    for row, (ids, skip) in enumerate(zip(combined, excluded, strict=True)):
-        kept = _first_occurrences(ids[(ids != PAD) & ~np.isin(ids, _as_ids(skip))])[:k]
-        out[row, : len(kept)] = kept
+    rows = np.repeat(np.arange(len(combined), dtype=np.int64), combined.shape[1])
+    ids = combined.reshape(-1)
+    keep = ids != PAD
+    rows, ids = rows[keep], ids[keep]
+    keys = _pair_keys(rows, ids)
+    keep = ~_contains(_excluded_keys(excluded), keys)
+    rows, ids, keys = rows[keep], ids[keep], keys[keep]
+    # np.unique's return_index is the first occurrence; row-major positions keep rank order
+    first = np.sort(np.unique(keys, return_index=True)[1])
+    _fill_rows(out, rows[first], ids[first])
     return out
 
 
@@ -132,14 +193,87 @@ def _interleaving(tower: IdArray, extra: IdArray, tower_share: float) -> npt.NDA
     return np.argsort(np.concatenate([tower_at, extra_at]), kind="stable")
 
 
-def _first_occurrences(ids: IdArray) -> IdArray:
-    _, first = np.unique(ids, return_index=True)
-    kept: IdArray = ids[np.sort(first)]
-    return kept
-
-
 def _as_ids(values: npt.ArrayLike | Any) -> npt.NDArray[np.int64]:
     """An excluded collection (array, list, set of ints) as a flat int64 array."""
     if isinstance(values, set | frozenset):
         values = list(values)
     return np.asarray(values, dtype=np.int64).reshape(-1)
+
+
+_ID_SPAN = np.int64(1) << np.int64(32)
+"""Keys `row * _ID_SPAN + (id - int32 min)` order by row, then id, and are unique per pair."""
+_ID_MIN = np.int64(np.iinfo(np.int32).min)
+
+
+def _pair_keys(rows: npt.NDArray[Any], ids: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    keys: npt.NDArray[np.int64] = rows.astype(np.int64) * _ID_SPAN + (
+        ids.astype(np.int64) - _ID_MIN
+    )
+    return keys
+
+
+def _split_keys(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], IdArray]:
+    rows = keys // _ID_SPAN
+    return rows, (keys - rows * _ID_SPAN + _ID_MIN).astype(np.int32)
+
+
+def _contains(
+    sorted_keys: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Whether each of `keys` is in `sorted_keys` (sorted ascending)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    found: npt.NDArray[np.bool_] = sorted_keys[at] == keys
+    return found
+
+
+def _unique_pairs(history: Sequence[npt.ArrayLike]) -> tuple[npt.NDArray[np.int64], IdArray]:
+    """(user row, past item) pairs, unique, by user then item."""
+    past = [np.asarray(items, dtype=np.int32).reshape(-1) for items in history]
+    if not past:
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
+    lengths = [len(items) for items in past]
+    users = np.repeat(np.arange(len(past), dtype=np.int64), lengths)
+    keys = np.unique(_pair_keys(users, np.concatenate(past)))
+    return _split_keys(keys)
+
+
+def _gather_neighbours(
+    table: CoClickTable, users: npt.NDArray[np.int64], items: IdArray
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(user, position in the table's flat arrays) of every neighbour of the users' items, in
+    input order, table order within an item."""
+    if len(table.item_ids) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.minimum(np.searchsorted(table.item_ids, items), len(table.item_ids) - 1)
+    known = table.item_ids[rows] == items
+    rows, known_users = rows[known], users[known]
+    starts = table.offsets[rows]
+    lengths = table.offsets[rows + 1] - starts
+    # position i of a run starting at `start` with run offset `o`: start + (i - o)
+    run_offsets = np.cumsum(lengths) - lengths
+    at = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - run_offsets, lengths)
+    return np.repeat(known_users, lengths), at
+
+
+def _excluded_keys(excluded: Sequence[npt.ArrayLike]) -> npt.NDArray[np.int64]:
+    """Sorted pair keys of every row's excluded ids (ids no int32 could equal are dropped)."""
+    values = [_as_ids(skip) for skip in excluded]
+    if not values:
+        return np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(values), dtype=np.int64), [len(v) for v in values])
+    ids = np.concatenate(values)
+    fits = (ids >= _ID_MIN) & (ids <= np.iinfo(np.int32).max)
+    return np.sort(_pair_keys(rows[fits], ids[fits]))
+
+
+def _fill_rows(out: IdArray, rows: npt.NDArray[np.int64], ids: IdArray) -> None:
+    """Writes `ids` (grouped by row, in rank order) into the first columns of their rows."""
+    if len(rows) == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    lengths = np.diff(np.r_[starts, len(rows)])
+    ranks = np.arange(len(rows)) - np.repeat(starts, lengths)
+    keep = ranks < out.shape[1]
+    out[rows[keep], ranks[keep]] = ids[keep]
