@@ -120,7 +120,9 @@ def test_item_features_in_memory_equal_feast_and_follow_a_new_materialize(
     # another build materialized over it, then ours again, as a materialize does.
     changed = table.copy()
     for name in ("item_category", "item_shop", "item_brand"):
-        changed[name] = changed[name] + 1
+        # other items' values: still valid encodings (a value past the vocabulary would make the
+        # ranking model's embedding lookup fail), but different for most items
+        changed[name] = np.roll(changed[name].to_numpy(), 1)
     changed["event_timestamp"] = pd.Timestamp.now(tz="UTC")
     changed["created"] = changed["event_timestamp"]
     store = open_feature_store(repo, own_db)
