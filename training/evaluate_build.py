@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 from nvtabular import Workflow
 
-from training import data, evaluate, features, manifest, synthetic
+from training import data, evaluate, evaluate_truth, features, manifest, synthetic
 from training.errors import BuildError
 from training.pipeline import ARTIFACTS
 
@@ -42,7 +42,9 @@ def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
             encoded, query_tower, items, item_vectors, popular, coclicked
         )
         lists = evaluate.candidate_lists(inputs)
-        table["true_click_probability"] = evaluate.top10_quality(truth, dlrm, encoded, items, lists)
+        table["true_click_probability"] = evaluate_truth.top10_quality(
+            truth, dlrm, encoded, items, lists
+        )
     return table
 
 
