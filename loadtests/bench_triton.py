@@ -19,25 +19,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import psutil
 import tritonclient.grpc as grpcclient
 
+from loadtests.machine import machine
+from loadtests.user_table import USER_TABLE, read_user_ids
 from services.ensemble.contract import INPUT, MODEL_NAME
 
 SERVER_PROCESSES = ("tritonserver", "triton_python_backend_stub")
 
 
 def known_users(build_dir: Path, count: int, seed: int = 0) -> np.ndarray:
-    table = pd.read_parquet(build_dir / "feature_repo" / "data" / "user_features.parquet")
-    return np.random.default_rng(seed).choice(table["user_id"].to_numpy(), size=count)
+    ids = np.asarray(read_user_ids(build_dir / USER_TABLE), dtype=np.int32)
+    return np.random.default_rng(seed).choice(ids, size=count)
 
 
 BATCHED = True
@@ -203,22 +203,6 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", type=Path, required=True)
@@ -235,7 +219,11 @@ def main() -> None:
     users = known_users(args.build, args.requests)
     batching = served_batching(args.url)
     BATCHED = batching["max_batch_size"] > 0
-    report: dict[str, Any] = {"machine": machine(), "url": args.url, "served": batching}
+    report: dict[str, Any] = {
+        "machine": machine("tritonclient"),
+        "url": args.url,
+        "served": batching,
+    }
     report["load_average_before"] = load_average()
     report["sequential"] = sequential(args.url, users)
     report["concurrent"] = concurrent(args.url, users, args.concurrency, args.duration)

@@ -22,37 +22,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import signal
 import sys
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import redis
 
-from deploy.stack import StackSettings, ensure_redis, ensure_triton, read_pid, running_redis_url
-from deploy.triton.launch import stop_server, terminate_group
-from deploy.triton.watchdog import stubs_of
+from deploy.stack import StackSettings, running_redis_url
+from loadtests.closed_loop import Load, Sample
+from loadtests.faults import FAULTS, INJECT
+from loadtests.loopback import is_loopback_url
+from loadtests.user_table import USER_TABLE, read_user_ids
 from services.ensemble.contract import online_interactions_key
-
-FAULTS = ("redis-pause", "redis-restart", "redis-kill", "instance-kill", "triton-restart")
-FRESH_ITEM_BASE = 2_000_000_000  # never a catalogue id: each recorded interaction is new
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float
-    kind: str  # "recommend" | "interaction"
-    status: int  # 0: no answer
-    latency_s: float
 
 
 @dataclass
@@ -68,135 +51,6 @@ class FaultResult:
     note: str = ""
 
 
-class Load:
-    """Closed-loop clients against the gateway; every sample and acknowledged interaction kept."""
-
-    def __init__(
-        self, base: str, users: list[int], clients: int, post_share: float, timeout: float
-    ):
-        self.base, self.users, self.clients = base, users, clients
-        self.post_share, self.timeout = post_share, timeout
-        self.samples: list[Sample] = []
-        self.acknowledged: list[tuple[float, int, int]] = []
-        self._next_item = FRESH_ITEM_BASE + random.randrange(10_000_000)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        for number in range(self.clients):
-            thread = threading.Thread(target=self._run, args=(number,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self.timeout + 5)
-
-    def _fresh_item(self) -> int:
-        with self._lock:
-            self._next_item += 1
-            return self._next_item
-
-    def _run(self, number: int) -> None:
-        chooser = random.Random(number)
-        while not self._stop.is_set():
-            user = chooser.choice(self.users)
-            if chooser.random() < self.post_share:
-                item = self._fresh_item()
-                body = json.dumps({"user_id": user, "item_id": item}).encode()
-                request = urllib.request.Request(
-                    f"{self.base}/interactions",
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                began = time.monotonic()
-                status = self._send(request)
-                if status == 201:
-                    with self._lock:
-                        self.acknowledged.append((began, user, item))
-                kind = "interaction"
-            else:
-                request = urllib.request.Request(f"{self.base}/recommend?user_id={user}&k=5")
-                kind = "recommend"
-                began = time.monotonic()
-                status = self._send(request)
-            sample = Sample(time.monotonic(), kind, status, time.monotonic() - began)
-            with self._lock:
-                self.samples.append(sample)
-            if status != 200 and status != 201:
-                time.sleep(0.05)  # a client backs off a little on errors
-
-    def _send(self, request: urllib.request.Request) -> int:
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except (urllib.error.URLError, OSError):
-            return 0
-
-
-# -- faults: each injects, waits, heals; returns a note -----------------------------------------
-def redis_pause(settings: StackSettings, fault_s: float) -> str:
-    pid = _pid(settings, "redis")
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        time.sleep(fault_s)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    return f"redis-server pid {pid} stopped {fault_s:g} s"
-
-
-def redis_restart(settings: StackSettings, fault_s: float) -> str:
-    pid = _pid(settings, "redis")
-    terminate_group(pid, timeout=10.0)
-    ensure_redis(settings)
-    return f"redis-server pid {pid} stopped (SIGTERM) and started again"
-
-
-def redis_kill(settings: StackSettings, fault_s: float) -> str:
-    pid = _pid(settings, "redis")
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(fault_s)
-    ensure_redis(settings)
-    return f"redis-server pid {pid} killed; restarted after {fault_s:g} s"
-
-
-def instance_kill(settings: StackSettings, fault_s: float) -> str:
-    server = _pid(settings, "triton")
-    stubs = [stub for stub in stubs_of(server) if not stub.dead]
-    if not stubs:
-        raise SystemExit("error: no live python-backend process under tritonserver")
-    os.kill(stubs[0].pid, signal.SIGKILL)
-    return f"killed stub pid {stubs[0].pid} ({stubs[0].instance})"
-
-
-def triton_restart(settings: StackSettings, fault_s: float) -> str:
-    message = stop_server(settings.pid_file("triton"))
-    ensure_triton(settings, running_redis_url(settings))
-    return message
-
-
-INJECT: dict[str, Callable[[StackSettings, float], str]] = {
-    "redis-pause": redis_pause,
-    "redis-restart": redis_restart,
-    "redis-kill": redis_kill,
-    "instance-kill": instance_kill,
-    "triton-restart": triton_restart,
-}
-
-
-def _pid(settings: StackSettings, name: str) -> int:
-    pid = read_pid(settings.pid_file(name))
-    if pid is None:
-        raise SystemExit(f"error: no {name} PID file in {settings.run_dir}: is `make run` up?")
-    return pid
-
-
-# -- measuring -------------------------------------------------------------------------------
 def summarize(
     load: Load, fault: str, began: float, healed: float, until: float, stable_s: float
 ) -> FaultResult:
@@ -233,11 +87,7 @@ def lost_interactions(client: redis.Redis, acknowledged: list[tuple[float, int, 
 
 
 def known_users(settings: StackSettings, count: int) -> list[int]:
-    import pyarrow.parquet as pq
-
-    path = settings.build_dir / "feature_repo" / "data" / "user_features.parquet"
-    ids = pq.read_table(path, columns=["user_id"]).column("user_id").to_pylist()
-    return [int(user) for user in ids[:count]]
+    return read_user_ids(settings.build_dir / USER_TABLE)[:count]
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -319,8 +169,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = [f for f in args.faults if f not in INJECT]
     if unknown:
         parser.exit(2, f"error: unknown fault {unknown[0]!r}; known: {', '.join(FAULTS)}\n")
-    host = urllib.parse.urlsplit(args.gateway).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback_url(args.gateway):
         parser.exit(2, f"error: --gateway must be a loopback address, got {args.gateway}\n")
     return args
 

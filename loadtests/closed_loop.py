@@ -1,0 +1,97 @@
+"""Closed-loop clients against the gateway, for the reliability run (loadtests/reliability.py).
+
+Each client sends GET /recommend for a known user and, for a share of requests, POST
+/interactions with a fresh item id; every answer (status 0 = none within the timeout) and
+every acknowledged interaction is kept with its time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+FRESH_ITEM_BASE = 2_000_000_000  # never a catalogue id: each recorded interaction is new
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    kind: str  # "recommend" | "interaction"
+    status: int  # 0: no answer
+    latency_s: float
+
+
+class Load:
+    """Closed-loop clients against the gateway; every sample and acknowledged interaction kept."""
+
+    def __init__(
+        self, base: str, users: list[int], clients: int, post_share: float, timeout: float
+    ):
+        self.base, self.users, self.clients = base, users, clients
+        self.post_share, self.timeout = post_share, timeout
+        self.samples: list[Sample] = []
+        self.acknowledged: list[tuple[float, int, int]] = []
+        self._next_item = FRESH_ITEM_BASE + random.randrange(10_000_000)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for number in range(self.clients):
+            thread = threading.Thread(target=self._run, args=(number,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + 5)
+
+    def _fresh_item(self) -> int:
+        with self._lock:
+            self._next_item += 1
+            return self._next_item
+
+    def _run(self, number: int) -> None:
+        chooser = random.Random(number)
+        while not self._stop.is_set():
+            user = chooser.choice(self.users)
+            if chooser.random() < self.post_share:
+                item = self._fresh_item()
+                body = json.dumps({"user_id": user, "item_id": item}).encode()
+                request = urllib.request.Request(
+                    f"{self.base}/interactions",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                began = time.monotonic()
+                status = self._send(request)
+                if status == 201:
+                    with self._lock:
+                        self.acknowledged.append((began, user, item))
+                kind = "interaction"
+            else:
+                request = urllib.request.Request(f"{self.base}/recommend?user_id={user}&k=5")
+                kind = "recommend"
+                began = time.monotonic()
+                status = self._send(request)
+            sample = Sample(time.monotonic(), kind, status, time.monotonic() - began)
+            with self._lock:
+                self.samples.append(sample)
+            if status != 200 and status != 201:
+                time.sleep(0.05)  # a client backs off a little on errors
+
+    def _send(self, request: urllib.request.Request) -> int:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (urllib.error.URLError, OSError):
+            return 0

@@ -1,0 +1,71 @@
+"""The faults the reliability run injects into a running `make run` stack: each injects,
+waits, heals and returns a note (loadtests/reliability.py lists what each does)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from deploy.stack import StackSettings, ensure_redis, ensure_triton, read_pid, running_redis_url
+from deploy.triton.launch import stop_server, terminate_group
+from deploy.triton.watchdog import stubs_of
+
+
+def redis_pause(settings: StackSettings, fault_s: float) -> str:
+    pid = _pid(settings, "redis")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(fault_s)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return f"redis-server pid {pid} stopped {fault_s:g} s"
+
+
+def redis_restart(settings: StackSettings, fault_s: float) -> str:
+    pid = _pid(settings, "redis")
+    terminate_group(pid, timeout=10.0)
+    ensure_redis(settings)
+    return f"redis-server pid {pid} stopped (SIGTERM) and started again"
+
+
+def redis_kill(settings: StackSettings, fault_s: float) -> str:
+    pid = _pid(settings, "redis")
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(fault_s)
+    ensure_redis(settings)
+    return f"redis-server pid {pid} killed; restarted after {fault_s:g} s"
+
+
+def instance_kill(settings: StackSettings, fault_s: float) -> str:
+    server = _pid(settings, "triton")
+    stubs = [stub for stub in stubs_of(server) if not stub.dead]
+    if not stubs:
+        raise SystemExit("error: no live python-backend process under tritonserver")
+    os.kill(stubs[0].pid, signal.SIGKILL)
+    return f"killed stub pid {stubs[0].pid} ({stubs[0].instance})"
+
+
+def triton_restart(settings: StackSettings, fault_s: float) -> str:
+    message = stop_server(settings.pid_file("triton"))
+    ensure_triton(settings, running_redis_url(settings))
+    return message
+
+
+INJECT: dict[str, Callable[[StackSettings, float], str]] = {
+    "redis-pause": redis_pause,
+    "redis-restart": redis_restart,
+    "redis-kill": redis_kill,
+    "instance-kill": instance_kill,
+    "triton-restart": triton_restart,
+}
+FAULTS = tuple(INJECT)
+"""The faults' names, in the default order of a run."""
+
+
+def _pid(settings: StackSettings, name: str) -> int:
+    pid = read_pid(settings.pid_file(name))
+    if pid is None:
+        raise SystemExit(f"error: no {name} PID file in {settings.run_dir}: is `make run` up?")
+    return pid
