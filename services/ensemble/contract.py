@@ -25,6 +25,11 @@ INPUT = "user_id"
 OUTPUTS: tuple[str, ...] = ("ordered_ids", "ordered_scores", "fallback")
 """INT32 [n, k] catalogue item ids, best first; FP32 [n, k] their ranking scores;
 BOOL [n] true where the user was unknown and popular items answered."""
+EXPLAIN_INPUT = "explain"
+"""Optional BOOL [n, 1]: true asks for EXPLAIN_OUTPUT too (a slower path, taken only then)."""
+EXPLAIN_OUTPUT = "explanation"
+"""BYTES [n, 1]: per user, a JSON document of what each stage found (explain.py); produced
+only for requests whose EXPLAIN_INPUT is true."""
 
 INTERACTIONS_PREFIX = "multi_stage_recsys:interactions:"
 """Redis SET per user of the catalogue item ids they clicked in the build's data: owned by the
