@@ -17,23 +17,11 @@ from training import manifest
 
 pytestmark = pytest.mark.slow
 
-GENERATORS = ("planted", "longtail")
-BUILD_FIXTURE = {"planted": "build_dir", "longtail": "longtail_build_dir"}
 NOT_MET_ON_LONGTAIL = {
     "auc": "longtail 50k rows: DLRM AUC 0.701 vs item CTR 0.672 (+0.029; 100k: +0.040)",
     "recall": "longtail 50k rows: merged recall@100 0.529 vs most clicked 0.549 "
     "(100k: 0.522 vs 0.486, 1.07x)",
 }
-
-
-@pytest.fixture(scope="module", params=GENERATORS)
-def generator(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def build(request: pytest.FixtureRequest, generator: str) -> Path:
-    return Path(request.getfixturevalue(BUILD_FIXTURE[generator]))
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,6 @@ from training.truth import ClickTruth
 
 pytestmark = pytest.mark.slow
 
-GENERATORS = ("planted", "longtail")
-BUILD_FIXTURE = {"planted": "build_dir", "longtail": "longtail_build_dir"}
 REDIS_DB = {"planted": 0, "longtail": 2}
 """The Redis databases conftest's session builds materialize into."""
 SERVED_USERS = 1000
@@ -42,16 +40,6 @@ REQUEST_USERS = 32
 """Users per request: within the executor model's max_batch_size."""
 CHUNK = 64
 SERVED_COLUMNS = ("retrieved_ids", "merged_ids", "candidate_ids")
-
-
-@pytest.fixture(scope="module", params=GENERATORS)
-def generator(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def build(request: pytest.FixtureRequest, generator: str) -> Path:
-    return Path(request.getfixturevalue(BUILD_FIXTURE[generator]))
 
 
 @pytest.fixture(scope="module")
