@@ -15,7 +15,7 @@ DATA ?=
 RULES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton reliability test lint format clean
+.PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton reliability soak test lint format clean
 .PHONY: compose-up compose-down compose-test
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
+	@echo "make reliability   faults under load; make soak  RATE=150 requests/s for DURATION_S=1800 s, memory watched"
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
 	@echo "make lint    ruff check, format check, mypy on services/"
@@ -103,14 +104,24 @@ bench-steps: setup
 	$(LOADTEST_VENV)/bin/python -m loadtests.run --build $(BUILD_DIR) --host $(GATEWAY_URL) \
 	  --step-load --steps 1,2,4,8,16,32 --step-seconds 15 --slo-ms 50 --out $(BENCH_OUT)
 
+# The in-process stage profile reads the stack's Redis: REDIS_URL, else the private one of make run.
 bench-triton: setup
-	$(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR)
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:$${RECSYS_REDIS_PORT:-6390}/0} \
+	  $(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR) --gateway-url $(GATEWAY_URL)
 
 # Faults injected under load into the running `make run` stack (loopback): pause/kill Redis, kill a
 # model instance, restart Triton; a table and a JSON file (about 2 minutes).
 reliability: setup
 	$(STACK_ENV) $(MERLIN_PY) -m loadtests.reliability --gateway $(GATEWAY_URL) \
 	  --out results/reliability-$(shell date +%Y%m%d-%H%M%S).json
+
+# A steady paced load through the running stack with its memory watched (RATE requests/s for
+# DURATION_S seconds; passes when the server's RSS grows < 2 %, no 5xx, no interaction lost).
+RATE ?= 150
+DURATION_S ?= 1800
+soak: setup
+	$(STACK_ENV) $(MERLIN_PY) -m loadtests.soak --gateway $(GATEWAY_URL) --rate $(RATE) \
+	  --duration-s $(DURATION_S) --out results/soak-$(shell date +%Y%m%d-%H%M%S).json
 
 # The gateway's in-process tests need its own environment (pydantic 2); the Merlin one skips them.
 test: setup

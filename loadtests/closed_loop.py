@@ -1,4 +1,4 @@
-"""Closed-loop clients against the gateway, for the reliability run (loadtests/reliability.py).
+"""Clients against the gateway, closed-loop or paced: the reliability run and the soak.
 
 Each client sends GET /recommend for a known user and, for a share of requests, POST
 /interactions with a fresh item id; every answer (status 0 = none within the timeout) and
@@ -30,10 +30,19 @@ class Load:
     """Closed-loop clients against the gateway; every sample and acknowledged interaction kept."""
 
     def __init__(
-        self, base: str, users: list[int], clients: int, post_share: float, timeout: float
+        self,
+        base: str,
+        users: list[int],
+        clients: int,
+        post_share: float,
+        timeout: float,
+        rate: float | None = None,
     ):
+        """`rate`: requests/s over all clients, paced (a client that falls behind skips the
+        missed slots rather than bursting); None: each client sends as fast as answers come."""
         self.base, self.users, self.clients = base, users, clients
         self.post_share, self.timeout = post_share, timeout
+        self.interval_s = clients / rate if rate else 0.0
         self.samples: list[Sample] = []
         self.acknowledged: list[tuple[float, int, int]] = []
         self._next_item = FRESH_ITEM_BASE + random.randrange(10_000_000)
@@ -59,7 +68,10 @@ class Load:
 
     def _run(self, number: int) -> None:
         chooser = random.Random(number)
+        next_slot = time.monotonic() + self.interval_s * number / max(1, self.clients)
         while not self._stop.is_set():
+            if self.interval_s:
+                next_slot = self._wait_for_slot(next_slot)
             user = chooser.choice(self.users)
             if chooser.random() < self.post_share:
                 item = self._fresh_item()
@@ -85,6 +97,15 @@ class Load:
                 self.samples.append(sample)
             if status != 200 and status != 201:
                 time.sleep(0.05)  # a client backs off a little on errors
+
+    def _wait_for_slot(self, slot: float) -> float:
+        """Sleeps until `slot`; returns the next one (past slots are skipped, not caught up)."""
+        now = time.monotonic()
+        if slot > now:
+            self._stop.wait(slot - now)
+            return slot + self.interval_s
+        following = slot + self.interval_s
+        return following if following > now else now + self.interval_s
 
     def _send(self, request: urllib.request.Request) -> int:
         try:
