@@ -19,6 +19,10 @@ class Recommendation(BaseModel):
         description="True when the user is unknown and the most popular items answered"
     )
     model: str = Field(description="Triton model that answered")
+    model_version: int | None = Field(
+        description="Version of the model that answered (fallback answers too): the A/B "
+        "split's version for this user, else Triton's latest; null if Triton named none"
+    )
     request_id: str = Field(description="Also sent as the X-Request-ID header")
 
 

@@ -13,6 +13,9 @@ from services.gateway.core.metrics import Metrics
 
 logger = logging.getLogger("services.gateway.requests")
 
+NO_VERSION = "none"
+"""model_version label of answers no model gave (other routes, errors); a route that got the
+model's answer puts the version in the request's state (`model_version`)."""
 NO_RESPONSE = 499
 """Status label when the client left before an answer (nginx's convention)."""
 INTERNAL_ERROR_BODY = json.dumps({"detail": "internal error"}).encode()
@@ -53,9 +56,10 @@ class ObserveRequests:
                 raise  # the answer is half sent: let the server drop the connection
             await _send_internal_error(send_observed)
         finally:
-            route = _route_of(scope)
-            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(route, str(status)).inc()
+            route, version = _route_of(scope), str(state.get("model_version", NO_VERSION))
+            seconds = time.perf_counter() - start
+            self.metrics.request_seconds.labels(route, version).observe(seconds)
+            self.metrics.requests.labels(route, str(status), version).inc()
             if status >= 500 and status != NO_RESPONSE:
                 _log_server_error(scope, status, request_id)
 

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.gateway.core.ab import ABSplit, parse_split
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     triton_url: str = "127.0.0.1:8001"
     """Triton's gRPC address, host:port; several replicas as a comma-separated list."""
     model_name: str = "executor_model"
+    ab: str = ""
+    """A/B split of the users over model versions, version:percent pairs (`2:90,3:10`); each
+    user's version is fixed by a hash of the user id. Empty: Triton's latest serves everyone."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis holding the online state (the same one the build wrote); may hold a password, so
     it is kept out of reprs and logs. `rediss://` for TLS."""
@@ -76,6 +81,13 @@ class Settings(BaseSettings):
             raise ValueError("an address listed twice")
         return ",".join(addresses)
 
+    @field_validator("ab", mode="after")
+    @classmethod
+    def _ab_split(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        return ",".join(f"{version}:{share:g}" for version, share in parse_split(value))
+
     @field_validator("redis_url", mode="after")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
@@ -104,6 +116,11 @@ class Settings(BaseSettings):
     def triton_urls(self) -> list[str]:
         """The Triton replicas' addresses, in the configured order (index = metrics label)."""
         return self.triton_url.split(",")
+
+    @property
+    def ab_split(self) -> ABSplit | None:
+        """The A/B split, or None: no version named in requests."""
+        return ABSplit(parse_split(self.ab)) if self.ab else None
 
     @property
     def redis_tls(self) -> bool:

@@ -16,23 +16,25 @@ class Metrics:
     def __post_init__(self) -> None:
         self.request_seconds = Histogram(
             "gateway_request_seconds",
-            "Time to answer an HTTP request",
-            ["route"],
+            "Time to answer an HTTP request; model_version: the model version that answered, "
+            "none for routes without a model answer and for failed ones",
+            ["route", "model_version"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.requests = Counter(
             "gateway_requests",
-            "HTTP requests answered",
-            ["route", "status"],
+            "HTTP requests answered (model_version as in gateway_request_seconds)",
+            ["route", "status", "model_version"],
             registry=self.registry,
         )
         self.triton_seconds = Histogram(
             "gateway_triton_call_seconds",
             "Time of one Triton inference call; outcome: ok, timeout, unavailable (Triton "
             "unreachable or the executor's UNAVAILABLE, e.g. Redis down), model_unavailable "
-            "(unknown, unloaded or not ready: Triton shutting down), error (other model errors)",
-            ["outcome"],
+            "(unknown, unloaded or not ready: Triton shutting down), error (other model errors); "
+            "model_version: the version that answered, else the one asked (latest: none named)",
+            ["outcome", "model_version"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -56,6 +58,7 @@ class Metrics:
         )
         self.fallbacks = Counter(
             "gateway_fallbacks",
-            "Answers given by the popular-items fallback",
+            "Answers given by the popular-items fallback, by the model version that gave them",
+            ["model_version"],
             registry=self.registry,
         )

@@ -34,7 +34,9 @@ READY = "ready"
 
 
 class ReplicaClient(Protocol):
-    async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking: ...
+    async def rank(
+        self, user_id: int, timeout_s: float | None = None, version: int | None = None
+    ) -> Ranking: ...
 
     async def model_state(self) -> ModelState: ...
 
@@ -90,6 +92,7 @@ class ReplicaPool:
         self._metrics = metrics
         self._clock = clock
         self._replicas = [Replica(index, client) for index, client in enumerate(clients)]
+        self._split = settings.ab_split
         self._next = 0
         self._watcher: asyncio.Task[None] | None = None
         for replica in self._replicas:
@@ -111,16 +114,21 @@ class ReplicaPool:
         """Indexes of the replicas taking requests."""
         return [replica.index for replica in self._replicas if replica.up]
 
+    def version_for(self, user_id: int) -> int | None:
+        """The model version the A/B split assigns the user; None without a split (latest)."""
+        return self._split.version_for(user_id) if self._split is not None else None
+
     async def rank(self, user_id: int) -> Ranking:
-        """The ranking from the next replica that is up; after a transport-level failure, once
-        more from another one if the request's timeout leaves time. TritonUnavailable when no
-        replica is up."""
+        """The ranking from the next replica that is up, by the user's model version; after a
+        transport-level failure, once more from another one if the request's timeout leaves
+        time. TritonUnavailable when no replica is up."""
+        version = self.version_for(user_id)
         deadline = self._clock() + self._settings.request_timeout_s
         first = self._pick(exclude=None)
         if first is None:
             raise TritonUnavailable("no Triton replica is up", "unavailable")
         try:
-            return await self._call(first, user_id, self._settings.request_timeout_s)
+            return await self._call(first, user_id, self._settings.request_timeout_s, version)
         except TritonUnavailable as exc:
             left = deadline - self._clock()
             second = self._pick(exclude=first) if exc.outcome in RETRY_ON_ANOTHER else None
@@ -130,7 +138,7 @@ class ReplicaPool:
             logger.info(
                 "retrying on replica %d after replica %d: %s", second.index, first.index, exc
             )
-            return await self._call(second, user_id, left)
+            return await self._call(second, user_id, left, version)
 
     async def replica_states(self, timeout_s: float) -> list[ReplicaState]:
         """Every replica's readiness, asked concurrently; also updates which replicas are up."""
@@ -153,11 +161,13 @@ class ReplicaPool:
                 return replica
         return None
 
-    async def _call(self, replica: Replica, user_id: int, timeout_s: float) -> Ranking:
+    async def _call(
+        self, replica: Replica, user_id: int, timeout_s: float, version: int | None
+    ) -> Ranking:
         calls = self._metrics.replica_calls
         label = str(replica.index)
         try:
-            ranking = await replica.client.rank(user_id, timeout_s)
+            ranking = await replica.client.rank(user_id, timeout_s, version)
         except TritonUnavailable as exc:
             calls.labels(label, exc.outcome).inc()
             if exc.outcome in RETRY_ON_ANOTHER:

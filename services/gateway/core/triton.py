@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from tritonclient.utils import InferenceServerException
 from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, OUTPUTS
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
+
+logger = logging.getLogger("services.gateway.triton")
 
 RECONNECT_FAST = [
     # gRPC's default backoff grows to minutes while Triton is down; cap it so the gateway answers
@@ -46,6 +49,8 @@ class Ranking:
     item_ids: list[int]
     scores: list[float]
     fallback: bool
+    model_version: int | None = None
+    """The version that answered (Triton's response names it), None if it named none."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,21 @@ class ModelState:
     ready: bool
     build_id: str | None
     """The config's build_id parameter; None when the export did not record one."""
+
+
+def served_version(text: str) -> int | None:
+    """Triton's response's model_version ("2") as a number; None if empty or not a number."""
+    return int(text) if text.isdigit() else None
+
+
+def version_label(version: int | None) -> str:
+    """A model version as a metrics label: its number, or `latest` when none was named."""
+    return "latest" if version is None else str(version)
+
+
+def _version_missing(exc: TritonUnavailable, version: int) -> bool:
+    """Triton's answer to a request for a version it does not serve (the model itself may)."""
+    return exc.outcome == "model_unavailable" and f"version {version}" in str(exc).lower()
 
 
 def outcome_of(exc: InferenceServerException) -> str:
@@ -78,23 +98,47 @@ class Recommender:
         self._client = grpcclient.InferenceServerClient(
             url or settings.triton_urls[0], channel_args=RECONNECT_FAST
         )
+        self._missing_versions: set[int] = set()
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking:
-        """timeout_s: what is left of the request's budget (default: the whole timeout)."""
+    async def rank(
+        self, user_id: int, timeout_s: float | None = None, version: int | None = None
+    ) -> Ranking:
+        """timeout_s: what is left of the request's budget (default: the whole timeout).
+        version: the model version to ask for (None: Triton's latest). A version Triton does not
+        serve (e.g. unloaded by a rollback) is answered by the latest, and logged once."""
+        timeout = timeout_s or self._settings.request_timeout_s
+        start = time.perf_counter()
+        try:
+            return await self._infer(user_id, timeout, version)
+        except TritonUnavailable as exc:
+            if version is None or not _version_missing(exc, version):
+                raise
+            self._warn_missing(version)
+            left = timeout - (time.perf_counter() - start)
+            if left <= 0:
+                raise
+            return await self._infer(user_id, left, None)
+
+    async def _infer(self, user_id: int, timeout: float, version: int | None) -> Ranking:
         request = grpcclient.InferInput(INPUT, [1, 1], "INT32")  # [users, 1]: batch dim = users
         request.set_data_from_numpy(np.array([[user_id]], dtype=np.int32))
         outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUTS]
-        timeout = timeout_s or self._settings.request_timeout_s
         start = time.perf_counter()
-        outcome = "ok"
+        outcome, label = "ok", version_label(version)
         try:
             async with asyncio.timeout(timeout):
                 result = await self._client.infer(
-                    self._settings.model_name, [request], outputs=outputs, client_timeout=timeout
+                    self._settings.model_name,
+                    [request],
+                    model_version="" if version is None else str(version),
+                    outputs=outputs,
+                    client_timeout=timeout,
                 )
+            served = served_version(result.get_response().model_version)
+            label = version_label(served)
         except TimeoutError as exc:
             outcome = "timeout"
             raise TritonUnavailable(f"no answer within {timeout} s", outcome) from exc
@@ -105,13 +149,21 @@ class Recommender:
                 raise TritonFailed(detail) from exc
             raise TritonUnavailable(detail, outcome) from exc
         finally:
-            self._metrics.triton_seconds.labels(outcome).observe(time.perf_counter() - start)
+            self._metrics.triton_seconds.labels(outcome, label).observe(time.perf_counter() - start)
         ids, scores, fallback = (result.as_numpy(name) for name in OUTPUTS)
         return Ranking(
             item_ids=[int(i) for i in ids[0]],
             scores=[float(s) for s in scores[0]],
             fallback=bool(fallback[0]),
+            model_version=served,
         )
+
+    def _warn_missing(self, version: int) -> None:
+        if version not in self._missing_versions:
+            self._missing_versions.add(version)
+            logger.warning(
+                "model version %d is not served: its users get the latest version", version
+            )
 
     async def model_state(self) -> ModelState:
         """Readiness and served build of the model; TritonUnavailable if Triton cannot say."""

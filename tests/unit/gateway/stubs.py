@@ -14,7 +14,10 @@ from services.gateway.core.triton import ModelState, Ranking, TritonFailed, Trit
 class StubRecommender:
     ranking: Ranking = field(
         default_factory=lambda: Ranking(
-            item_ids=list(range(100, 110)), scores=[1 - i / 10 for i in range(10)], fallback=False
+            item_ids=list(range(100, 110)),
+            scores=[1 - i / 10 for i in range(10)],
+            fallback=False,
+            model_version=1,
         )
     )
     failure: Exception | None = None
@@ -22,9 +25,13 @@ class StubRecommender:
         default_factory=lambda: ModelState(ready=True, build_id="build-1")
     )
     calls: list[int] = field(default_factory=list)
+    versions: list[int | None] = field(default_factory=list)
 
-    async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking:
+    async def rank(
+        self, user_id: int, timeout_s: float | None = None, version: int | None = None
+    ) -> Ranking:
         self.calls.append(user_id)
+        self.versions.append(version)
         if self.failure is not None:
             raise self.failure
         return self.ranking

@@ -16,6 +16,7 @@ def test_bad_settings_stop_the_start_with_one_line_each() -> None:
         "GATEWAY_MAX_BODY_BYTES": "lots",
         "GATEWAY_TRITON_URL": "triton-0:8001,,triton-1:8001",
         "GATEWAY_REDIS_URL": "http://:hunter2@cache:6379",
+        "GATEWAY_AB": "2:90,3:5",
     }
     result = subprocess.run(
         [sys.executable, "-m", "services.gateway"],
@@ -28,6 +29,7 @@ def test_bad_settings_stop_the_start_with_one_line_each() -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "error: GATEWAY_TRITON_URL: an empty address in the list (host:port, comma-separated)",
+        "error: GATEWAY_AB: the shares add up to 95, not 100",
         "error: GATEWAY_REDIS_URL: must start with redis://, rediss:// or unix://, got 'http'://",
         "error: GATEWAY_MAX_BODY_BYTES: Input should be a valid integer, unable to parse string "
         "as an integer",

@@ -3,11 +3,11 @@
 # No `from __future__ import annotations`: FastAPI must see k's Query, made per router, at once.
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from services.gateway.api.deps import MetricsDep, RecommenderDep, RequestIdDep, SettingsDep
 from services.gateway.api.errors import Problem
-from services.gateway.core.triton import TritonFailed, TritonUnavailable
+from services.gateway.core.triton import TritonFailed, TritonUnavailable, version_label
 from services.gateway.schemas import (
     INT32_MAX,
     INT32_MIN,
@@ -40,6 +40,7 @@ def build_router(max_k: int) -> APIRouter:
         },
     )
     async def recommend(
+        request: Request,
         settings: SettingsDep,
         recommender: RecommenderDep,
         metrics: MetricsDep,
@@ -60,8 +61,9 @@ def build_router(max_k: int) -> APIRouter:
             raise Problem(
                 status.HTTP_502_BAD_GATEWAY, "the model failed on this request", internal=str(exc)
             ) from exc
+        request.state.model_version = version_label(ranking.model_version)  # metrics' label
         if ranking.fallback:
-            metrics.fallbacks.inc()
+            metrics.fallbacks.labels(request.state.model_version).inc()
         items = [
             RecommendedItem(item_id=item, score=score)
             for item, score in zip(ranking.item_ids[:k], ranking.scores[:k], strict=True)
@@ -71,6 +73,7 @@ def build_router(max_k: int) -> APIRouter:
             items=items,
             fallback=ranking.fallback,
             model=settings.model_name,
+            model_version=ranking.model_version,
             request_id=request_id,
         )
 

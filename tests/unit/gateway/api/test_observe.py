@@ -24,10 +24,11 @@ def test_statuses_are_counted_by_route(make_client: Callable[..., TestClient]) -
     client.post("/interactions", content=b"x" * 11)
     text = client.get("/metrics").text
     for line in (
-        'gateway_requests_total{route="/recommend",status="200"} 1.0',
-        'gateway_requests_total{route="/recommend",status="422"} 1.0',
-        'gateway_requests_total{route="unmatched",status="404"} 1.0',
-        'gateway_requests_total{route="unmatched",status="413"} 1.0',
-        'gateway_request_seconds_count{route="/recommend"} 2.0',
+        'gateway_requests_total{model_version="1",route="/recommend",status="200"} 1.0',
+        'gateway_requests_total{model_version="none",route="/recommend",status="422"} 1.0',
+        'gateway_requests_total{model_version="none",route="unmatched",status="404"} 1.0',
+        'gateway_requests_total{model_version="none",route="unmatched",status="413"} 1.0',
+        'gateway_request_seconds_count{model_version="1",route="/recommend"} 1.0',
+        'gateway_request_seconds_count{model_version="none",route="/recommend"} 1.0',
     ):
         assert line in text

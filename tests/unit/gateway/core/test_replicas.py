@@ -37,8 +37,11 @@ class Replica(StubRecommender):
     takes_s: float = 0.0
     timeouts: list[float | None] = field(default_factory=list)
 
-    async def rank(self, user_id: int, timeout_s: float | None = None) -> Ranking:
+    async def rank(
+        self, user_id: int, timeout_s: float | None = None, version: int | None = None
+    ) -> Ranking:
         self.calls.append(user_id)
+        self.versions.append(version)
         self.timeouts.append(timeout_s)
         if self.clock is not None:
             self.clock.now += self.takes_s

@@ -73,7 +73,7 @@ def rank_with(exc: Exception) -> tuple[Exception, Metrics]:
 
 def count(metrics: Metrics, outcome: str) -> float:
     value = metrics.registry.get_sample_value(
-        "gateway_triton_call_seconds_count", {"outcome": outcome}
+        "gateway_triton_call_seconds_count", {"outcome": outcome, "model_version": "latest"}
     )
     return value or 0.0
 

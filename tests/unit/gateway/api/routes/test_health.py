@@ -71,7 +71,7 @@ def test_both_down_lists_both(
 def test_metrics_open_by_default(client: TestClient) -> None:
     client.get("/healthz")
     text = client.get("/metrics").text
-    assert 'gateway_requests_total{route="/healthz",status="200"} 1.0' in text
+    assert 'gateway_requests_total{model_version="none",route="/healthz",status="200"} 1.0' in text
 
 
 def test_metrics_behind_the_key_when_asked(make_client: Callable[..., TestClient]) -> None:

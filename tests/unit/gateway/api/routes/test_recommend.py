@@ -23,6 +23,7 @@ def test_answer_is_the_rankers_order_cut_to_k(
     assert [item["score"] for item in body["items"]] == pytest.approx([1.0, 0.9, 0.8])
     assert body["fallback"] is False
     assert body["model"] == "executor_model"
+    assert body["model_version"] == 1
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert recommender.calls == [42]
 
@@ -34,9 +35,12 @@ def test_default_k_is_the_maximum(client: TestClient) -> None:
 def test_fallback_answers_are_marked_and_counted(
     client: TestClient, recommender: StubRecommender
 ) -> None:
-    recommender.ranking = Ranking(item_ids=[7, 8], scores=[0.0, 0.0], fallback=True)
-    assert client.get("/recommend", params={"user_id": -5}).json()["fallback"] is True
-    assert "gateway_fallbacks_total 1.0" in client.get("/metrics").text
+    recommender.ranking = Ranking(
+        item_ids=[7, 8], scores=[0.0, 0.0], fallback=True, model_version=3
+    )
+    body = client.get("/recommend", params={"user_id": -5}).json()
+    assert body["fallback"] is True and body["model_version"] == 3
+    assert 'gateway_fallbacks_total{model_version="3"} 1.0' in client.get("/metrics").text
 
 
 @pytest.mark.parametrize(
