@@ -20,9 +20,9 @@ RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh --chec
     requirements/gateway.lock.txt requirements/py311-backports.lock.txt
 
 # Only the gateway's code and the serving contract it shares with the executor (names, Redis
-# keys; standard library only): it knows nothing about the models.
+# keys, the Redis URL forms; standard library only): it knows nothing about the models.
 COPY services/__init__.py services/__init__.py
-COPY services/ensemble/__init__.py services/ensemble/contract.py services/ensemble/
+COPY services/ensemble/__init__.py services/ensemble/contract.py services/ensemble/redis_url.py services/ensemble/
 COPY services/gateway services/gateway
 
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin gateway

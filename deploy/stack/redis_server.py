@@ -19,15 +19,15 @@ NO_REDIS_SERVER = (
 
 def check_redis_url(settings: StackSettings) -> str:
     """REDIS_URL, once it answered PING; exit 2 with one line if it does not."""
-    import redis
+    from services.ensemble.redis_store import REDIS_ERRORS, client_from_url
 
     assert settings.redis_url is not None
-    try:
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=settings.redis_ping_timeout_s
+    try:  # a redis+cluster:// URL gives a cluster client
+        client = client_from_url(
+            settings.redis_url, connect_timeout_s=settings.redis_ping_timeout_s
         )
         client.ping()
-    except (redis.RedisError, ValueError) as exc:
+    except (*REDIS_ERRORS, ValueError) as exc:
         raise StackError(f"REDIS_URL={settings.redis_url} does not answer: {exc}", 2) from exc
     return settings.redis_url
 

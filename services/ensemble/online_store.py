@@ -23,7 +23,11 @@ from numpy.typing import NDArray
 
 from services.ensemble import feast_layout
 from services.ensemble.redis_store import connect, unavailable_on_redis_errors
-from services.ensemble.settings import EnsembleSettings, feast_redis_connection
+from services.ensemble.settings import (
+    EnsembleSettings,
+    feast_redis_connection,
+    feast_redis_type,
+)
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,13 @@ def open_feature_store(repo_dir: Path, redis_url: str) -> FeatureStore:
     """A FeatureStore on `repo_dir` whose Redis connection comes from `redis_url`.
 
     The repository's feature_store.yaml is read here and its connection string replaced, so
-    neither the process environment nor the working directory is touched.
+    neither the process environment nor the working directory is touched. A cluster URL sets
+    Feast's `redis_type: redis_cluster`.
     """
     document: dict[str, Any] = yaml.safe_load((repo_dir / "feature_store.yaml").read_text())
     document["online_store"] = {
         **document.get("online_store", {}),
+        "redis_type": feast_redis_type(redis_url),
         "connection_string": feast_redis_connection(redis_url),
     }
     config = RepoConfig(**document)

@@ -1,19 +1,33 @@
-"""Redis connections of the serving graph, and their failures as one retryable error.
+"""Redis connections of the serving graph and the build, and their failures as one retryable error.
 
 Every stage that talks to Redis opens its client here (timeouts from the settings) and wraps
 its calls in `unavailable_on_redis_errors`, so an outage reaches the executor as
 `OnlineStoreUnavailable` (Triton status UNAVAILABLE), never as a driver exception that names
 internal addresses.
+
+A `redis+cluster://` URL (see `redis_url`) gives a `redis.cluster.RedisCluster`, created on
+first use: a cluster client asks the cluster for its slots when it is made, and the graph is
+also built where no Redis runs (the export). Non-transactional pipelines work on both clients
+(the cluster's sends one batch per node); multi-key commands need their keys in one slot, which
+the key names' hash tags (`contract.py`) ensure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 
+from services.ensemble.redis_url import is_cluster, parse_cluster
 from services.ensemble.settings import EnsembleSettings
+
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
+"""What the clients raise when Redis fails (the cluster client's own exception is not a
+RedisError in redis-py 4.2)."""
 
 
 class OnlineStoreUnavailable(Exception):
@@ -30,12 +44,43 @@ class BuildNotOnline(OnlineStoreUnavailable):
         self.held = held
 
 
-def connect(settings: EnsembleSettings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-    )
+def connect(settings: EnsembleSettings) -> Any:
+    """A client of settings.redis_url: `redis.Redis`, or a cluster client for a cluster URL."""
+    return client_from_url(settings.redis_url, settings.redis_timeout_s, settings.redis_timeout_s)
+
+
+def client_from_url(
+    url: str, timeout_s: float | None = None, connect_timeout_s: float | None = None
+) -> Any:
+    """`redis.Redis.from_url(url)`, or for `redis+cluster://` a RedisCluster made on first use."""
+    timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
+    if not is_cluster(url):
+        return redis.Redis.from_url(url, **timeouts)
+    target = parse_cluster(url)
+
+    def make() -> RedisCluster:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+            **timeouts,
+        )
+
+    return LazyClient(make)
+
+
+class LazyClient:
+    """Stands for the client `make` returns, made at the first attribute asked for."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._make()
+        return getattr(self._client, name)
 
 
 @contextmanager
@@ -44,7 +89,7 @@ def unavailable_on_redis_errors() -> Iterator[None]:
     holds the server's address)."""
     try:
         yield
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise OnlineStoreUnavailable(f"online store unavailable ({type(exc).__name__})") from exc
 
 
@@ -53,3 +98,23 @@ def check_build(held: bytes | None, expected: str) -> None:
     value = held.decode() if held else None
     if value != expected:
         raise BuildNotOnline(expected, value)
+
+
+def delete_each(client: Any, keys: Iterable[bytes | str], batch: int = 1000) -> int:
+    """DEL every key, one command per key in pipelined batches (a cluster's keys may each be in
+    another slot, where one multi-key DEL fails); the number deleted."""
+    return sum(_each(client, "delete", keys, batch))
+
+
+def count_existing(client: Any, keys: Iterable[bytes | str], batch: int = 1000) -> int:
+    """How many of `keys` exist, one pipelined EXISTS per key."""
+    return sum(_each(client, "exists", keys, batch))
+
+
+def _each(client: Any, command: str, keys: Iterable[bytes | str], batch: int) -> Iterator[int]:
+    keys = list(keys)
+    for start in range(0, len(keys), batch):
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys[start : start + batch]:
+                getattr(pipe, command)(key)
+            yield from (int(result) for result in pipe.execute())

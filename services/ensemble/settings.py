@@ -12,14 +12,19 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseSettings, validator  # pydantic 1: the Merlin environment pins pydantic < 2
 
+from services.ensemble.redis_url import check_url, is_cluster, parse_cluster
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONNECTION_ENV = "FEAST_REDIS_CONNECTION"
 """Where the checked-in feature_store.yaml reads its Redis connection from (offline build)."""
+REDIS_TYPE_ENV = "FEAST_REDIS_TYPE"
+"""Where it reads Feast's `redis_type` from: `redis`, or `redis_cluster` for a cluster URL."""
 
 
 class EnsembleSettings(BaseSettings):
     redis_url: str = DEFAULT_REDIS_URL
-    """Redis holding the Feast online store and the interaction sets (env REDIS_URL)."""
+    """Redis holding the Feast online store and the interaction sets (env REDIS_URL); a Redis
+    Cluster as `redis+cluster://host:port[,host:port...]` (see `redis_url.py`)."""
     feature_reader: Literal["redis", "feast"] = "redis"
     """`redis`: direct pipelined HMGET of Feast's layout; `feast`: the Feast SDK, as QueryFeast."""
     item_features: Literal["memory", "online_store"] = "memory"
@@ -50,6 +55,10 @@ class EnsembleSettings(BaseSettings):
         fields: ClassVar[dict[str, Any]] = {"redis_url": {"env": "REDIS_URL"}}
         allow_mutation = False
 
+    @validator("redis_url")
+    def _redis_url(cls, value: str) -> str:
+        return check_url(value)
+
     @validator(
         "redis_timeout_s",
         "threads_per_instance",
@@ -70,8 +79,16 @@ class EnsembleSettings(BaseSettings):
         return value
 
 
+def feast_redis_type(redis_url: str) -> str:
+    """Feast's `redis_type` for the URL: `redis_cluster` for a cluster URL, else `redis`."""
+    return "redis_cluster" if is_cluster(redis_url) else "redis"
+
+
 def feast_redis_connection(redis_url: str) -> str:
-    """`redis://[:password@]host:port[/db]` -> Feast's `host:port[,db=N][,password=...]`."""
+    """`redis://[:password@]host:port[/db]` -> Feast's `host:port[,db=N][,password=...]`;
+    `redis+cluster://[:password@]h1:p1,h2:p2` -> `h1:p1,h2:p2[,password=...]`."""
+    if is_cluster(redis_url):
+        return _feast_cluster_connection(redis_url)
     url = urlparse(redis_url)
     if url.scheme not in ("redis", "rediss") or not url.hostname:
         raise ValueError(f"REDIS_URL must look like redis://host:port/db, got {redis_url!r}")
@@ -82,5 +99,17 @@ def feast_redis_connection(redis_url: str) -> str:
     if url.password:
         parts.append(f"password={unquote(url.password)}")
     if url.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def _feast_cluster_connection(redis_url: str) -> str:
+    target = parse_cluster(redis_url)
+    parts = [f"{host}:{port}" for host, port in target.nodes]
+    if target.username:
+        parts.append(f"username={target.username}")
+    if target.password:
+        parts.append(f"password={target.password}")
+    if target.tls:
         parts.append("ssl=true")
     return ",".join(parts)

@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.ensemble.redis_url import check_url
 from services.gateway.core.ab import ABSplit, parse_split
-
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Settings(BaseSettings):
@@ -30,7 +29,8 @@ class Settings(BaseSettings):
     user's version is fixed by a hash of the user id. Empty: Triton's latest serves everyone."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis holding the online state (the same one the build wrote); may hold a password, so
-    it is kept out of reprs and logs. `rediss://` for TLS."""
+    it is kept out of reprs and logs. `rediss://` for TLS; a Redis Cluster as
+    `redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for TLS)."""
     redis_password: SecretStr | None = None
     """Redis's password, for a URL without one (keeps it out of the URL)."""
     redis_ca_file: Path | None = None
@@ -91,9 +91,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url", mode="after")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if scheme not in REDIS_SCHEMES:
-            raise ValueError(f"must start with redis://, rediss:// or unix://, got {scheme!r}://")
+        check_url(value.get_secret_value())  # a Redis Cluster: redis+cluster://h:p,h:p
         return value
 
     @model_validator(mode="after")
@@ -124,7 +122,7 @@ class Settings(BaseSettings):
 
     @property
     def redis_tls(self) -> bool:
-        return urlsplit(self._redis_url).scheme == "rediss"
+        return urlsplit(self._redis_url).scheme in ("rediss", "rediss+cluster")
 
     @property
     def _redis_url(self) -> str:

@@ -6,12 +6,14 @@ from collections.abc import Awaitable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from services.ensemble.contract import ONLINE_BUILD_KEY, online_interactions_key
+from services.ensemble.redis_url import is_cluster, parse_cluster
 from services.gateway.core.config import Settings
 
-REDIS_FAILURES = (RedisError, OSError, RuntimeError)
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, RuntimeError)
 """What a Redis call raises when the server is unreachable, slow, or drops the connection (uvloop
 raises RuntimeError when it does so during the handshake, e.g. plain text to a TLS port)."""
 
@@ -21,9 +23,10 @@ class OnlineStoreUnavailable(Exception):
     addresses: for the log, never for a response body."""
 
 
-def connect(settings: Settings) -> aioredis.Redis:
-    """A client for settings.redis_url, with the password and TLS settings applied. Connects
-    lazily: nothing is sent until the first command."""
+def connect(settings: Settings) -> aioredis.Redis | RedisCluster:
+    """A client for settings.redis_url, with the password and TLS settings applied; a cluster
+    client for a `redis+cluster://` URL. Connects lazily: nothing is sent until the first
+    command (the cluster client then asks a startup node for the slots)."""
     options: dict[str, Any] = {
         "socket_timeout": settings.request_timeout_s,
         "socket_connect_timeout": settings.request_timeout_s,
@@ -32,14 +35,27 @@ def connect(settings: Settings) -> aioredis.Redis:
         options["password"] = settings.redis_password.get_secret_value()
     if settings.redis_ca_file is not None:
         options["ssl_ca_certs"] = str(settings.redis_ca_file)
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), **options
-    )
+    url = settings.redis_url.get_secret_value()
+    if is_cluster(url):
+        return _cluster_client(url, options)
+    client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
     return client
 
 
+def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
+    target = parse_cluster(url)
+    if target.password is not None:
+        options.setdefault("password", target.password)
+    return RedisCluster(  # type: ignore[abstract]  # redis-py 5's typing quirk; it is concrete
+        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+        username=target.username,
+        ssl=target.tls,
+        **options,
+    )
+
+
 class OnlineStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
         self._client = client
 
     @classmethod

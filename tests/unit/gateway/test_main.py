@@ -30,7 +30,8 @@ def test_bad_settings_stop_the_start_with_one_line_each() -> None:
     assert result.stderr.splitlines() == [
         "error: GATEWAY_TRITON_URL: an empty address in the list (host:port, comma-separated)",
         "error: GATEWAY_AB: the shares add up to 95, not 100",
-        "error: GATEWAY_REDIS_URL: must start with redis://, rediss:// or unix://, got 'http'://",
+        "error: GATEWAY_REDIS_URL: must start with redis://, rediss://, unix:// or, for a Redis "
+        "Cluster, redis+cluster:// or rediss+cluster://; got 'http'",
         "error: GATEWAY_MAX_BODY_BYTES: Input should be a valid integer, unable to parse string "
         "as an integer",
     ]
