@@ -130,15 +130,17 @@ def test_exported_config_matches_the_contract(model_repository: Path) -> None:
     config = text_format.Parse(text, model_config_pb2.ModelConfig())
     assert config.backend == "python"
     assert [(i.name, model_config_pb2.DataType.Name(i.data_type)) for i in config.input] == [
-        ("user_id", "TYPE_INT32")
+        ("user_id", "TYPE_INT32"),
+        ("explain", "TYPE_BOOL"),  # optional: only explain requests carry it
     ]
     outputs = {o.name: model_config_pb2.DataType.Name(o.data_type) for o in config.output}
     assert outputs == {
         "ordered_ids": "TYPE_INT32",
         "ordered_scores": "TYPE_FP32",
         "fallback": "TYPE_BOOL",
+        "explanation": "TYPE_STRING",
     }
-    assert [list(i.dims) for i in config.input] == [[1]]  # batch dimension = users
+    assert [list(i.dims) for i in config.input] == [[1], [1]]  # batch dimension = users
     assert config.max_batch_size == 64 and config.HasField("dynamic_batching")
     assert sum(group.count for group in config.instance_group) == 1
 

@@ -12,6 +12,10 @@ gets an error response of its own; the model keeps serving:
 * UNAVAILABLE (retryable) when the online store cannot answer or does not hold this build
   (every request of that batch), logged once per outage rather than once per request;
 * INTERNAL for anything else.
+
+A request whose optional input `explain` (BOOL [n, 1]) is true is answered by a pass of its
+own (`Executor.explain`) that adds the output `explanation` (BYTES [n, 1], one JSON document
+per user); the other requests of the batch take the plain path, unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from services.ensemble.contract import INPUT, OUTPUTS
+from services.ensemble.contract import EXPLAIN_INPUT, EXPLAIN_OUTPUT, INPUT, OUTPUTS
 from services.ensemble.executor import BadRequest, Executor, OutageLog, limit_threads
 from services.ensemble.redis_store import OnlineStoreUnavailable
 from services.ensemble.settings import EnsembleSettings
@@ -46,10 +50,17 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         inputs = [pb_utils.get_input_tensor_by_name(request, INPUT) for request in requests]
         user_ids = [tensor.as_numpy() if tensor is not None else None for tensor in inputs]
+        explain = [_asks_explain(request) for request in requests]
+        plain = [position for position, asks in enumerate(explain) if not asks]
+        results: list[Any] = [None] * len(requests)
         try:
-            results = self.executor.answer_batch(user_ids)
+            answers = self.executor.answer_batch([user_ids[position] for position in plain])
         except Exception as exc:  # never expected: answer_batch returns errors per request
-            results = [exc] * len(requests)
+            answers = [exc] * len(plain)
+        for position, answer in zip(plain, answers, strict=True):
+            results[position] = answer
+        for position in (position for position, asks in enumerate(explain) if asks):
+            results[position] = self._explain(user_ids[position])
         if any(not isinstance(result, Exception) for result in results):
             self.outages.succeeded()  # an answer: the store answered this batch
         return [self._response(result) for result in results]
@@ -66,9 +77,16 @@ class TritonPythonModel:
             return _error(message, pb_utils.TritonError.INTERNAL)
         tensors = [
             pb_utils.Tensor(name, _batched(result[name]).astype(self.output_dtypes[name]))
-            for name in OUTPUTS
+            for name in (*OUTPUTS, EXPLAIN_OUTPUT)
+            if name in result
         ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
+
+    def _explain(self, user_ids: Any) -> dict[str, Any] | Exception:
+        try:
+            return self.executor.explain(user_ids)
+        except Exception as exc:  # mapped to the request's error like a plain request's
+            return exc
 
     def finalize(self) -> None:
         self.executor = None  # type: ignore[assignment]
@@ -79,6 +97,12 @@ def _log(line: str) -> None:
     made the failing request wait for the server, 0.25-1.2 s measured here."""
     stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     print(f"{stamp} executor_model: {line}", file=sys.stderr, flush=True)
+
+
+def _asks_explain(request: Any) -> bool:
+    """Whether the request carries the optional `explain` input set to true."""
+    tensor = pb_utils.get_input_tensor_by_name(request, EXPLAIN_INPUT)
+    return tensor is not None and bool(np.asarray(tensor.as_numpy()).any())
 
 
 def _batched(values: Any) -> Any:

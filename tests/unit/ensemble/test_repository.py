@@ -7,7 +7,14 @@ import ast
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, MODEL_NAME, OUTPUTS
+from services.ensemble.contract import (
+    BUILD_ID_PARAMETER,
+    EXPLAIN_INPUT,
+    EXPLAIN_OUTPUT,
+    INPUT,
+    MODEL_NAME,
+    OUTPUTS,
+)
 from services.ensemble.repository import TEMPLATE_DIR, Batching, model_config
 
 
@@ -17,8 +24,8 @@ def test_config_carries_the_build_id_and_instances() -> None:
     assert config.name == MODEL_NAME and config.backend == "python"
     assert config.parameters[BUILD_ID_PARAMETER].string_value == "2026-11-28T00:50:38+00:00"
     assert [group.count for group in config.instance_group] == [3]
-    assert [i.name for i in config.input] == [INPUT]
-    assert tuple(o.name for o in config.output) == OUTPUTS
+    assert [(i.name, i.optional) for i in config.input] == [(INPUT, False), (EXPLAIN_INPUT, True)]
+    assert tuple(o.name for o in config.output) == (*OUTPUTS, EXPLAIN_OUTPUT)
 
 
 def test_config_batches_users_dynamically() -> None:
@@ -27,12 +34,13 @@ def test_config_batches_users_dynamically() -> None:
     config = text_format.Parse(text, model_config_pb2.ModelConfig())
     assert config.max_batch_size == 32
     assert config.dynamic_batching.max_queue_delay_microseconds == 150
-    assert [list(i.dims) for i in config.input] == [[1]]
+    assert [list(i.dims) for i in config.input] == [[1], [1]]
     assert not any(i.HasField("reshape") for i in config.input)  # [0, 1] + reshape crashed 2.51
     assert {o.name: list(o.dims) for o in config.output} == {
         "ordered_ids": [-1],
         "ordered_scores": [-1],
         "fallback": [1],
+        "explanation": [1],
     }
 
 

@@ -1,0 +1,271 @@
+"""The explain view: one pass of the stages that keeps every column, and what each stage did.
+
+Taken only for requests that ask for it (the contract's EXPLAIN_INPUT); the plain answer's
+path (`Executor._run`) is untouched. `explain_pass` runs the stages as `_run` does, timing
+each, and returns the contract's outputs plus one JSON-ready document per user, built from the
+pass's own columns and the stages' loaded state (nothing is recomputed differently):
+
+* `user_features`: found or not, and the encoded values the models were given;
+* `past_items`: the union of the build's and the online interaction sets, with attributes;
+* `sources`: the Two-Tower's faiss list (inner-product scores) and, for builds with a second
+  source, the co-clicked items (summed co-click score) then the most clicked ones (rank);
+* `filter`: the sources' items dropped as seen (a past item) or denied (the rules' deny-list);
+* `merged`: the K candidates handed to ranking, in merge order, with their source;
+* `ranking`: every remaining candidate's ranking score and attributes, best first;
+* `category_cap`: candidates passed over for the per-category cap;
+* `final`: the answer, with attributes; `timings_ms`: each stage's time in this pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.ensemble.contract import INPUT, OUTPUTS
+from services.ensemble.stages import (
+    FetchCatalogueFeatures,
+    FetchFeatures,
+    FetchPastItems,
+    FilterCandidates,
+    MergeCandidates,
+    OrderByScore,
+    RetrieveCandidates,
+    Stage,
+)
+from services.ensemble.stages.base import Columns
+
+Document = dict[str, Any]
+ATTRIBUTES = {"item_category": "category", "item_shop": "shop", "item_brand": "brand"}
+"""Item feature columns shown with each item (encoded values), and their names in a document."""
+
+
+def explain_pass(
+    stages: list[Stage], user_ids: NDArray[np.int32]
+) -> tuple[Columns, list[Document]]:
+    """The contract's outputs for `user_ids` and one explain document per user."""
+    columns: Columns = {INPUT: user_ids}
+    timings = []
+    for stage in stages:
+        start = time.perf_counter()
+        columns.update(stage.run(columns))
+        timings.append({"stage": stage.label, "ms": (time.perf_counter() - start) * 1e3})
+    start = time.perf_counter()
+    documents = Explainer(stages, columns).documents()
+    for document in documents:
+        document["timings_ms"] = timings
+        document["explain_ms"] = (time.perf_counter() - start) * 1e3
+    return {name: columns[name] for name in OUTPUTS}, documents
+
+
+def _first(stages: list[Stage], kind: type[Any], exclude: type[Any] | None = None) -> Any:
+    for stage in stages:
+        if isinstance(stage, kind) and not (exclude and isinstance(stage, exclude)):
+            return stage
+    return None
+
+
+class Explainer:
+    """Reads a finished pass's columns through the stages that wrote them."""
+
+    def __init__(self, stages: list[Stage], columns: Columns) -> None:
+        self.columns = columns
+        self.users_stage: FetchFeatures = _first(stages, FetchFeatures, FetchCatalogueFeatures)
+        self.past_stage: FetchPastItems = _first(stages, FetchPastItems)
+        self.tower: RetrieveCandidates = _first(stages, RetrieveCandidates)
+        self.merge: MergeCandidates | None = _first(stages, MergeCandidates)
+        self.filter: FilterCandidates = _first(stages, FilterCandidates)
+        self.items_stage: FetchCatalogueFeatures = _first(stages, FetchCatalogueFeatures)
+        self.order: OrderByScore = _first(stages, OrderByScore)
+        self.deny = frozenset(int(i) for i in self.order.rules.deny_items)
+
+    def documents(self) -> list[Document]:
+        users = self.columns[INPUT].reshape(-1)
+        past = self.columns[self.past_stage.past]
+        history = [row[row >= 0] for row in past]
+        tower = self._tower_lists()
+        second = self._second_lists(history)
+        return [
+            self._document(row, int(user), history[row], tower[row], second[row])
+            for row, user in enumerate(users)
+        ]
+
+    # -- one user ------------------------------------------------------------------------------
+    def _document(
+        self,
+        row: int,
+        user: int,
+        history: NDArray[Any],
+        tower: list[Document],
+        second: list[Document],
+    ) -> Document:
+        ids, scores, fallback = (self.columns[name][row] for name in OUTPUTS)
+        ranking = self._ranking(row)
+        final = [
+            {**item, "score": float(score)}
+            for item, score in zip(self._items(ids), scores.tolist(), strict=True)
+            if item["item_id"] >= 0
+        ]
+        return {
+            "user_id": user,
+            "fallback": bool(np.asarray(fallback).reshape(-1)[0]),
+            "user_features": self._user_features(row),
+            "past_items": self._items(history),
+            "sources": [
+                {"name": "two_tower", "candidates": tower},
+                *([{"name": "second_source", "candidates": second}] if self.merge else []),
+            ],
+            "filter": {"removed": self._removed(history, tower + second)},
+            "merged": self._merged(row, tower, second),
+            "ranking": ranking,
+            "category_cap": self._category_cap(ranking, final),
+            "final": final,
+        }
+
+    def _user_features(self, row: int) -> Document:
+        stage = self.users_stage
+        found = bool(self.columns[stage.found].reshape(-1)[row])
+        values = {name: int(self.columns[name].reshape(-1)[row]) for name in stage.features}
+        return {"found": found, "values": values if found else {}}
+
+    def _items(self, ids: NDArray[Any]) -> list[Document]:
+        """Items with their attributes, read from the catalogue stage (as ranking reads them)."""
+        ids = np.asarray(ids, dtype=np.int32).reshape(-1)
+        stage = self.items_stage
+        epochs = self.columns[stage.build_epoch].reshape(-1)
+        values, found = stage.read({stage.ids: ids[None, :], stage.build_epoch: epochs[:1]})
+        items = []
+        for position, item in enumerate(ids.tolist()):
+            attributes = {
+                label: int(values[position, stage.features.index(name)])
+                for name, label in ATTRIBUTES.items()
+                if name in stage.features
+            }
+            items.append({"item_id": item, "found": bool(found[position]), **attributes})
+        return items
+
+    # -- the sources ---------------------------------------------------------------------------
+    def _tower_lists(self) -> list[list[Document]]:
+        """The tower's retrieved ids (the pass's column) with their faiss inner products."""
+        from services.ensemble.faiss_index import search
+
+        retrieved = self.columns[self.tower.retrieved]
+        query = self.columns[self.tower.reads[0]]
+        scores, ids = search(self.tower.state, query, retrieved.shape[1])
+        lists = []
+        for row in range(len(retrieved)):
+            by_id = dict(zip(ids[row].tolist(), scores[row].tolist(), strict=True))
+            lists.append(
+                [
+                    {"item_id": item, "score": _number(by_id.get(item))}
+                    for item in retrieved[row].tolist()
+                ]
+            )
+        return lists
+
+    def _second_lists(self, history: list[NDArray[Any]]) -> list[list[Document]]:
+        """The second source's list per user, as the merge stage computes it, each item with
+        its origin: co-clicked (summed score over the user's past items) or most clicked
+        (score = 1 / popularity rank)."""
+        if self.merge is None:
+            return [[] for _ in history]
+        from services.ensemble.candidates import coclick_candidates, second_source
+
+        source = self.merge.state
+        ids = second_source(source.coclick, source.popular_ids, history, self.merge.topk)
+        coclicked = coclick_candidates(source.coclick, history, self.merge.topk)
+        popular_rank = {item: rank for rank, item in enumerate(source.popular_ids.tolist())}
+        lists = []
+        for row, past in enumerate(history):
+            sums = _coclick_sums(source.coclick, past)
+            from_coclick = set(coclicked[row][coclicked[row] >= 0].tolist())
+            entries = []
+            for item in ids[row][ids[row] >= 0].tolist():
+                if item in from_coclick:
+                    entries.append(
+                        {"item_id": item, "score": sums.get(item, 0.0), "origin": "co-clicked"}
+                    )
+                else:
+                    score = 1.0 / (popular_rank.get(item, len(popular_rank)) + 1)
+                    entries.append({"item_id": item, "score": score, "origin": "most clicked"})
+            lists.append(entries)
+        return lists
+
+    def _removed(self, history: NDArray[Any], candidates: list[Document]) -> list[Document]:
+        """The sources' items the filter drops: seen (a past item) before denied."""
+        seen = set(history.tolist())
+        removed, done = [], set()
+        for entry in candidates:
+            item = entry["item_id"]
+            if item in done or (item not in seen and item not in self.deny):
+                continue
+            done.add(item)
+            reason = "seen" if item in seen else "denied"
+            source = entry.get("origin", "two_tower")
+            removed.append({"item_id": item, "source": source, "reason": reason})
+        return removed
+
+    def _merged(self, row: int, tower: list[Document], second: list[Document]) -> list[Document]:
+        """The filter's output (the K candidates ranked), each with the list it came from."""
+        origin = {entry["item_id"]: entry.get("origin", "two_tower") for entry in second}
+        origin.update({entry["item_id"]: "two_tower" for entry in tower})
+        ids = self.columns[self.filter.candidates][row]
+        return [
+            {"item_id": item, "source": origin.get(item, "?")} for item in ids.tolist() if item >= 0
+        ]
+
+    # -- ranking and order ---------------------------------------------------------------------
+    def _ranking(self, row: int) -> list[Document]:
+        """Every candidate the ranking model scored, best first, with its attributes."""
+        names = self.order.inputs
+        candidates = self.columns[names.candidates][row]
+        width = len(candidates)
+        scores = self.columns[names.scores].reshape(-1)[row * width : (row + 1) * width]
+        found = self.columns[names.item_found].reshape(-1)[row * width : (row + 1) * width]
+        stage = self.items_stage
+        ranking = []
+        for column, item in enumerate(candidates.tolist()):
+            if item < 0:
+                continue
+            attributes = {
+                label: int(self.columns[name].reshape(-1)[row * width + column])
+                for name, label in ATTRIBUTES.items()
+                if name in stage.features
+            }
+            entry = {"item_id": item, "score": float(scores[column]), "found": bool(found[column])}
+            ranking.append({**entry, **attributes})
+        ranking.sort(key=lambda entry: (not entry["found"], -entry["score"]))
+        return ranking
+
+    def _category_cap(self, ranking: list[Document], final: list[Document]) -> Document:
+        """The candidates that score above the last item of the answer but were passed over:
+        their category had max_per_category items already (deterministic order only)."""
+        cap = self.order.rules.max_per_category
+        answer = {item["item_id"] for item in final}
+        skipped: list[Document] = []
+        fallback = bool(final) and all(item["score"] == 0.0 for item in final)
+        if cap and final and not fallback and self.order.temperature == 0:
+            lowest = min(item["score"] for item in final)
+            skipped = [
+                {key: entry[key] for key in ("item_id", "score", "category") if key in entry}
+                for entry in ranking
+                if entry["item_id"] not in answer and entry["found"] and entry["score"] > lowest
+            ]
+        return {"max_per_category": cap, "skipped": skipped}
+
+
+def _number(value: float | None) -> float | None:
+    """A finite float, or None (JSON has no NaN or infinity)."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _coclick_sums(table: Any, past: NDArray[Any]) -> dict[int, float]:
+    """item -> summed co-click score over the user's past items."""
+    sums: dict[int, float] = {}
+    for item in np.unique(past).tolist():
+        neighbours, scores = table.neighbours_of(int(item))
+        for neighbour, score in zip(neighbours.tolist(), scores.tolist(), strict=True):
+            sums[neighbour] = sums.get(neighbour, 0.0) + float(score)
+    return sums
