@@ -1,7 +1,8 @@
 """Command line: `python -m training build --out DIR [--rows N] [--data DIR] [--seed S]`
 `python -m training export --build DIR --out MODEL_REPOSITORY [--rules FILE]` and
 `python -m training materialize --build DIR [--if-needed]` (online state into REDIS_URL) and
-`python -m training evaluate --build DIR [--data DIR]` (the build's evaluation table).
+`python -m training evaluate --build DIR [--data DIR]` (the build's evaluation table) and
+`python -m training rules set FILE | show | clear` (business rules in Redis, no export needed).
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -17,7 +18,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from training import data, manifest
+from training import data, manifest, rules_command
 from training.distributed import check_scheduler
 from training.errors import BuildError
 
@@ -79,6 +80,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     evaluation.add_argument(
         "--data", type=Path, help="the build's data, if not synthetic (DIR/train, DIR/valid)"
     )
+    rules_command.add_parser(commands)
     return parser.parse_args(argv)
 
 
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": _export,
         "materialize": _materialize,
         "evaluate": _evaluate,
+        "rules": rules_command.run,
     }[args.command]
     try:
         return command(args)

@@ -54,3 +54,10 @@ ONLINE_BUILD_KEY = "multi_stage_recsys:build"
 BUILD_ID_PARAMETER = "build_id"
 """Parameter of the executor model's config.pbtxt naming the build it serves (= the manifest's
 created_at): Redis must hold that build's state (ONLINE_BUILD_KEY) for the model to answer."""
+
+
+RULES_KEY = "multi_stage_recsys:rules"
+"""Redis hash of the business rules that replace the exported ones without an export: field
+`rules` the JSON document (services/ensemble/rules.py), field `version` a counter raised by every
+write (`python -m training rules set`). The model checks `version` once per pass; no key: the
+exported rules apply."""

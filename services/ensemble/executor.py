@@ -12,7 +12,6 @@ back per request: an invalid request gets its own BadRequest and never fails the
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,8 +21,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.ensemble.contract import EXPLAIN_OUTPUT, INPUT, OUTPUTS
-from services.ensemble.redis_store import OnlineStoreUnavailable
+from services.ensemble.contract import INPUT, OUTPUTS
+from services.ensemble.live_rules import LiveRules, attach
+from services.ensemble.redis_store import OnlineStoreUnavailable, connect
+from services.ensemble.settings import EnsembleSettings
 from services.ensemble.stages import Columns, Stage
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -61,12 +62,15 @@ def load_stages(ensemble_dir: Path) -> list[Stage]:
 
 
 class Executor:
-    def __init__(self, stages: list[Stage]) -> None:
+    def __init__(self, stages: list[Stage], rules: LiveRules | None = None) -> None:
         self.stages = stages
+        self.rules = rules
+        """The stages' business rules, refreshed from Redis once per pass (live_rules.py)."""
 
     @classmethod
     def from_version_dir(cls, version_dir: Path) -> Executor:
-        return cls(load_stages(version_dir / "ensemble"))
+        stages = load_stages(version_dir / "ensemble")
+        return cls(stages, attach(stages, connect(EnsembleSettings())))
 
     def answer(self, user_ids: Any) -> Columns:
         """The contract's outputs for `user_ids` (one row per id)."""
@@ -104,17 +108,6 @@ class Executor:
             results[position] = {name: merged[name][end - len(ids) : end] for name in OUTPUTS}
         return results
 
-    def explain(self, user_ids: Any) -> Columns:
-        """The contract's outputs for `user_ids` plus EXPLAIN_OUTPUT: per user a JSON document
-        of what each stage found (explain.py). A pass of its own, never batched with plain
-        requests: the plain answers' path stays as it is."""
-        from services.ensemble.explain import explain_pass
-
-        outputs, documents = explain_pass(self.stages, checked_user_ids(user_ids))
-        encoded = [json.dumps(document, allow_nan=False).encode() for document in documents]
-        outputs[EXPLAIN_OUTPUT] = np.array(encoded, dtype=np.object_)
-        return outputs
-
     def _answer_alone(self, user_ids: NDArray[np.int32]) -> Columns | Exception:
         try:
             return self._run(user_ids)
@@ -122,6 +115,8 @@ class Executor:
             return exc
 
     def _run(self, user_ids: NDArray[np.int32]) -> Columns:
+        if self.rules is not None:
+            self.rules.refresh()
         columns: Columns = {INPUT: user_ids}
         for stage in self.stages:
             columns.update(stage.run(columns))

@@ -11,17 +11,22 @@ from services.ensemble.rules import Rules
 from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
 
 
-def excluded_mask(ids: NDArray[Any], past: NDArray[Any], deny: frozenset[int]) -> NDArray[np.bool_]:
-    """True where ids[row, j] is one of the row's past items or on the deny-list."""
+def excluded_mask(
+    ids: NDArray[Any], past: NDArray[Any], deny: frozenset[int] | NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """True where ids[row, j] is one of the row's past items or on the deny-list (a set, or an
+    array as `Rules.deny_array`)."""
     mask = (ids[:, :, None] == past[:, None, :]).any(axis=2)
-    if deny:
-        mask |= np.isin(ids, np.fromiter(deny, dtype=np.int64))
+    if len(deny):
+        denied = deny if isinstance(deny, np.ndarray) else np.fromiter(deny, dtype=np.int64)
+        mask |= np.isin(ids, denied)
     return np.asarray(mask, dtype=bool)
 
 
 class FilterCandidates(Stage):
     """`retrieved` minus `past` and denied items -> the best K in `candidates` (padded with -1
-    only when the catalogue has fewer left)."""
+    only when the catalogue has fewer left). `rules`: the export's Rules, or the LiveRules the
+    executor swaps in (services/ensemble/live_rules.py)."""
 
     def __init__(self, topk: int, rules: Rules, retrieved: str, past: str, candidates: str) -> None:
         super().__init__(reads=(retrieved, past), writes={candidates: (np.int32, PER_USER_LIST)})
@@ -29,7 +34,7 @@ class FilterCandidates(Stage):
 
     def run(self, columns: Columns) -> Columns:
         retrieved, past = (columns[name] for name in self.reads)
-        excluded = excluded_mask(retrieved, past, self.rules.deny_items)
+        excluded = excluded_mask(retrieved, past, self.rules.deny_array)
         candidates = np.full((len(retrieved), self.topk), -1, dtype=np.int32)
         for row in range(len(retrieved)):
             kept = retrieved[row][~excluded[row]][: self.topk]
