@@ -12,6 +12,7 @@ back per request: an invalid request gets its own BadRequest and never fails the
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.ensemble.contract import INPUT, OUTPUTS
+from services.ensemble.contract import EXPLAIN_OUTPUT, INPUT, OUTPUTS
 from services.ensemble.live_rules import LiveRules, attach
 from services.ensemble.redis_store import OnlineStoreUnavailable, connect
 from services.ensemble.settings import EnsembleSettings
@@ -107,6 +108,17 @@ class Executor:
         for (position, ids), end in zip(valid, ends, strict=True):
             results[position] = {name: merged[name][end - len(ids) : end] for name in OUTPUTS}
         return results
+
+    def explain(self, user_ids: Any) -> Columns:
+        """The contract's outputs for `user_ids` plus EXPLAIN_OUTPUT: per user a JSON document
+        of what each stage found (explain.py). A pass of its own, never batched with plain
+        requests: the plain answers' path stays as it is."""
+        from services.ensemble.explain import explain_pass
+
+        outputs, documents = explain_pass(self.stages, checked_user_ids(user_ids))
+        encoded = [json.dumps(document, allow_nan=False).encode() for document in documents]
+        outputs[EXPLAIN_OUTPUT] = np.array(encoded, dtype=np.object_)
+        return outputs
 
     def _answer_alone(self, user_ids: NDArray[np.int32]) -> Columns | Exception:
         try:
