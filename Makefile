@@ -16,7 +16,7 @@ RULES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton reliability soak test lint format clean
-.PHONY: compose-up compose-down compose-test
+.PHONY: compose-up compose-down compose-test browser
 
 help:
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
@@ -123,8 +123,19 @@ soak: setup
 	$(STACK_ENV) $(MERLIN_PY) -m loadtests.soak --gateway $(GATEWAY_URL) --rate $(RATE) \
 	  --duration-s $(DURATION_S) --out results/soak-$(shell date +%Y%m%d-%H%M%S).json
 
+# Headless Chromium for the page's browser test (tests/integration/test_page_browser.py, driven by
+# Playwright from the merlin lock): Debian's package, installed when absent (Playwright's own
+# browser download needs a CDN these machines cannot reach).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else echo "error: chromium missing and apt-get not usable as root: install Debian's chromium"; exit 1; fi
+
 # The gateway's in-process tests need its own environment (pydantic 2); the Merlin one skips them.
-test: setup
+test: setup browser
 	$(GATEWAY_VENV)/bin/python -m pytest tests/unit/gateway -q
 	$(MERLIN_PY) -m pytest $(PYTEST_ARGS)
 

@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from services.gateway.api.body_limit import BodyLimit
 from services.gateway.api.errors import Problem, problem_response, validation_problem
 from services.gateway.api.observe import ObserveRequests
-from services.gateway.api.routes import health, interactions, recommend
+from services.gateway.api.routes import health, interactions, page, recommend
 from services.gateway.core.config import Settings, get_settings
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
 from services.gateway.core.replicas import ReplicaPool
+from services.gateway.core.stats import RecentStats
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,9 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.stats = RecentStats(metrics.registry)  # the page's live panel
     app.include_router(recommend.build_router(settings.max_k))
     app.include_router(interactions.router)
     app.include_router(health.router)
+    app.include_router(page.router)
+    page.mount_static(app)
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(Problem, problem_response)
     # Added last = outermost: ObserveRequests also sees BodyLimit's 413 and 408.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.schemas_page import Explanation
+
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -24,6 +26,9 @@ class Recommendation(BaseModel):
         "split's version for this user, else Triton's latest; null if Triton named none"
     )
     request_id: str = Field(description="Also sent as the X-Request-ID header")
+    explain: Explanation | None = Field(
+        default=None, description="Only with explain=true: what each stage found and did"
+    )
 
 
 class ProblemBody(BaseModel):

@@ -35,7 +35,11 @@ READY = "ready"
 
 class ReplicaClient(Protocol):
     async def rank(
-        self, user_id: int, timeout_s: float | None = None, version: int | None = None
+        self,
+        user_id: int,
+        timeout_s: float | None = None,
+        version: int | None = None,
+        explain: bool = False,
     ) -> Ranking: ...
 
     async def model_state(self) -> ModelState: ...
@@ -118,17 +122,18 @@ class ReplicaPool:
         """The model version the A/B split assigns the user; None without a split (latest)."""
         return self._split.version_for(user_id) if self._split is not None else None
 
-    async def rank(self, user_id: int) -> Ranking:
+    async def rank(self, user_id: int, explain: bool = False) -> Ranking:
         """The ranking from the next replica that is up, by the user's model version; after a
         transport-level failure, once more from another one if the request's timeout leaves
-        time. TritonUnavailable when no replica is up."""
+        time. TritonUnavailable when no replica is up. explain: ask for the explanation too."""
         version = self.version_for(user_id)
         deadline = self._clock() + self._settings.request_timeout_s
         first = self._pick(exclude=None)
         if first is None:
             raise TritonUnavailable("no Triton replica is up", "unavailable")
         try:
-            return await self._call(first, user_id, self._settings.request_timeout_s, version)
+            timeout = self._settings.request_timeout_s
+            return await self._call(first, user_id, timeout, version, explain)
         except TritonUnavailable as exc:
             left = deadline - self._clock()
             second = self._pick(exclude=first) if exc.outcome in RETRY_ON_ANOTHER else None
@@ -138,7 +143,7 @@ class ReplicaPool:
             logger.info(
                 "retrying on replica %d after replica %d: %s", second.index, first.index, exc
             )
-            return await self._call(second, user_id, left, version)
+            return await self._call(second, user_id, left, version, explain)
 
     async def replica_states(self, timeout_s: float) -> list[ReplicaState]:
         """Every replica's readiness, asked concurrently; also updates which replicas are up."""
@@ -162,12 +167,20 @@ class ReplicaPool:
         return None
 
     async def _call(
-        self, replica: Replica, user_id: int, timeout_s: float, version: int | None
+        self,
+        replica: Replica,
+        user_id: int,
+        timeout_s: float,
+        version: int | None,
+        explain: bool = False,
     ) -> Ranking:
         calls = self._metrics.replica_calls
         label = str(replica.index)
         try:
-            ranking = await replica.client.rank(user_id, timeout_s, version)
+            if explain:
+                ranking = await replica.client.rank(user_id, timeout_s, version, explain=True)
+            else:
+                ranking = await replica.client.rank(user_id, timeout_s, version)
         except TritonUnavailable as exc:
             calls.labels(label, exc.outcome).inc()
             if exc.outcome in RETRY_ON_ANOTHER:

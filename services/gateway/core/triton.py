@@ -11,7 +11,13 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, OUTPUTS
+from services.ensemble.contract import (
+    BUILD_ID_PARAMETER,
+    EXPLAIN_INPUT,
+    EXPLAIN_OUTPUT,
+    INPUT,
+    OUTPUTS,
+)
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
 
@@ -51,6 +57,8 @@ class Ranking:
     fallback: bool
     model_version: int | None = None
     """The version that answered (Triton's response names it), None if it named none."""
+    explanation: str | None = None
+    """The executor's explain document (JSON), only when asked for."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,14 @@ def version_label(version: int | None) -> str:
 def _version_missing(exc: TritonUnavailable, version: int) -> bool:
     """Triton's answer to a request for a version it does not serve (the model itself may)."""
     return exc.outcome == "model_unavailable" and f"version {version}" in str(exc).lower()
+
+
+def _explanation(result: grpcclient.InferResult) -> str | None:
+    document = result.as_numpy(EXPLAIN_OUTPUT)
+    if document is None or document.size == 0:
+        return None
+    value = document.reshape(-1)[0]
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def outcome_of(exc: InferenceServerException) -> str:
@@ -104,15 +120,20 @@ class Recommender:
         await self._client.close()
 
     async def rank(
-        self, user_id: int, timeout_s: float | None = None, version: int | None = None
+        self,
+        user_id: int,
+        timeout_s: float | None = None,
+        version: int | None = None,
+        explain: bool = False,
     ) -> Ranking:
         """timeout_s: what is left of the request's budget (default: the whole timeout).
         version: the model version to ask for (None: Triton's latest). A version Triton does not
-        serve (e.g. unloaded by a rollback) is answered by the latest, and logged once."""
+        serve (e.g. unloaded by a rollback) is answered by the latest, and logged once.
+        explain: also ask for the executor's explanation (a slower pass of its own)."""
         timeout = timeout_s or self._settings.request_timeout_s
         start = time.perf_counter()
         try:
-            return await self._infer(user_id, timeout, version)
+            return await self._infer(user_id, timeout, version, explain)
         except TritonUnavailable as exc:
             if version is None or not _version_missing(exc, version):
                 raise
@@ -120,19 +141,26 @@ class Recommender:
             left = timeout - (time.perf_counter() - start)
             if left <= 0:
                 raise
-            return await self._infer(user_id, left, None)
+            return await self._infer(user_id, left, None, explain)
 
-    async def _infer(self, user_id: int, timeout: float, version: int | None) -> Ranking:
+    async def _infer(
+        self, user_id: int, timeout: float, version: int | None, explain: bool = False
+    ) -> Ranking:
         request = grpcclient.InferInput(INPUT, [1, 1], "INT32")  # [users, 1]: batch dim = users
         request.set_data_from_numpy(np.array([[user_id]], dtype=np.int32))
-        outputs = [grpcclient.InferRequestedOutput(name) for name in OUTPUTS]
+        inputs, names = [request], list(OUTPUTS)
+        if explain:  # the optional input: only then does the executor explain
+            flag = grpcclient.InferInput(EXPLAIN_INPUT, [1, 1], "BOOL")
+            flag.set_data_from_numpy(np.array([[True]]))
+            inputs, names = [request, flag], [*OUTPUTS, EXPLAIN_OUTPUT]
+        outputs = [grpcclient.InferRequestedOutput(name) for name in names]
         start = time.perf_counter()
         outcome, label = "ok", version_label(version)
         try:
             async with asyncio.timeout(timeout):
                 result = await self._client.infer(
                     self._settings.model_name,
-                    [request],
+                    inputs,
                     model_version="" if version is None else str(version),
                     outputs=outputs,
                     client_timeout=timeout,
@@ -156,6 +184,7 @@ class Recommender:
             scores=[float(s) for s in scores[0]],
             fallback=bool(fallback[0]),
             model_version=served,
+            explanation=_explanation(result) if explain else None,
         )
 
     def _warn_missing(self, version: int) -> None:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from services.gateway.api.deps import MetricsDep, RecommenderDep, RequestIdDep, SettingsDep
 from services.gateway.api.errors import Problem
+from services.gateway.api.explain import read_explanation
 from services.gateway.core.triton import TritonFailed, TritonUnavailable, version_label
 from services.gateway.schemas import (
     INT32_MAX,
@@ -21,6 +22,16 @@ UserIdQuery = Annotated[
 ]
 
 
+ExplainQuery = Annotated[
+    bool,
+    Query(
+        description="Add what each stage found and did (features, candidate sources, the "
+        "filter's removals, every ranking score, the category cap, stage times): a slower pass "
+        "of its own, for people looking, not for traffic"
+    ),
+]
+
+
 def build_router(max_k: int) -> APIRouter:
     """The route with k's range (1..max_k, the ensemble's answer size) in its schema."""
     router = APIRouter()
@@ -29,6 +40,7 @@ def build_router(max_k: int) -> APIRouter:
     @router.get(
         "/recommend",
         response_model=Recommendation,
+        response_model_exclude_unset=True,  # `explain` only when asked for
         responses={
             422: {"description": f"user_id not an int32, or k outside 1..{max_k}"},
             502: {"model": ProblemBody, "description": "the model failed on this request"},
@@ -47,9 +59,12 @@ def build_router(max_k: int) -> APIRouter:
         request_id: RequestIdDep,
         user_id: UserIdQuery,
         k: k_query = max_k,
+        explain: ExplainQuery = False,
     ) -> Recommendation:
         try:
-            ranking = await recommender.rank(user_id)
+            ranking = await (
+                recommender.rank(user_id, explain=True) if explain else recommender.rank(user_id)
+            )
         except TritonUnavailable as exc:
             raise Problem(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -75,6 +90,7 @@ def build_router(max_k: int) -> APIRouter:
             model=settings.model_name,
             model_version=ranking.model_version,
             request_id=request_id,
+            **({"explain": read_explanation(ranking.explanation)} if explain else {}),
         )
 
     return router

@@ -1,0 +1,59 @@
+"""The page (GET /, static files under /static), its live panel's figures (GET /stats) and a
+few known users to pick from (GET /users/sample)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from services.gateway.api.deps import SettingsDep
+from services.gateway.api.errors import Problem
+from services.gateway.core.known_users import sample_users as scan_sample
+from services.gateway.core.online_store import OnlineStoreUnavailable
+from services.gateway.core.stats import ROUTE, RecentStats
+from services.gateway.schemas import ProblemBody
+from services.gateway.schemas_page import LiveStats
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+router = APIRouter()
+
+
+def mount_static(app: FastAPI) -> None:
+    """The page's script and style, under /static."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+@router.get("/", response_class=FileResponse, include_in_schema=False)
+async def page() -> FileResponse:
+    """A page to pick a user and see the answer, its explanation and the live panel."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/stats", response_model=LiveStats)
+async def stats(request: Request) -> LiveStats:
+    """/recommend over the last minutes (since the previous call within 5 minutes, or since the
+    start): requests/s, p50/p99, errors and the model versions that answered."""
+    recent: RecentStats = request.app.state.stats
+    return LiveStats(route=ROUTE, **asdict(recent.summary()))
+
+
+@router.get(
+    "/users/sample",
+    response_model=list[int],
+    responses={503: {"model": ProblemBody, "description": "Redis unavailable"}},
+)
+async def sample_users(
+    settings: SettingsDep, count: int = Query(default=6, ge=1, le=50)
+) -> list[int]:
+    """A few user ids with past interactions in the online store, to pick on the page."""
+    try:
+        return await scan_sample(settings, count)
+    except OnlineStoreUnavailable as exc:
+        raise Problem(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "Redis unavailable", internal=str(exc)
+        ) from exc

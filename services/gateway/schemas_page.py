@@ -1,0 +1,105 @@
+"""Bodies of the explain view (GET /recommend?explain=true) and of the page's live panel.
+
+`Explanation` mirrors the executor's explain document (services/ensemble/explain.py); item
+attributes are the catalogue's encoded values, as the ranking model sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    item_id: int
+    found: bool = Field(description="Whether the catalogue holds the item's features")
+    category: int | None = None
+    shop: int | None = None
+    brand: int | None = None
+
+
+class RankedItem(Item):
+    score: float = Field(description="Ranking model's click probability")
+
+
+class SourceCandidate(BaseModel):
+    item_id: int
+    score: float | None = Field(
+        description="two_tower: inner product of query and item; co-clicked: summed co-click "
+        "score over the user's past items; most clicked: 1 / popularity rank"
+    )
+    origin: str | None = Field(default=None, description="co-clicked or most clicked")
+
+
+class CandidateSource(BaseModel):
+    name: str = Field(description="two_tower (faiss) or second_source")
+    candidates: list[SourceCandidate] = Field(description="Best first")
+
+
+class RemovedItem(BaseModel):
+    item_id: int
+    source: str = Field(description="The list it came from")
+    reason: Literal["seen", "denied"] = Field(
+        description="seen: one of the user's past items; denied: on the rules' deny-list"
+    )
+
+
+class FilterReport(BaseModel):
+    removed: list[RemovedItem]
+
+
+class MergedItem(BaseModel):
+    item_id: int
+    source: str
+
+
+class CappedItem(BaseModel):
+    item_id: int
+    score: float
+    category: int | None = None
+
+
+class CategoryCap(BaseModel):
+    max_per_category: int = Field(description="0: no cap")
+    skipped: list[CappedItem] = Field(
+        description="Candidates scored above the last answer item but passed over: their "
+        "category was full"
+    )
+
+
+class UserFeatures(BaseModel):
+    found: bool
+    values: dict[str, int] = Field(description="Encoded feature values (empty when not found)")
+
+
+class StageTiming(BaseModel):
+    stage: str
+    ms: float
+
+
+class Explanation(BaseModel):
+    user_id: int
+    fallback: bool
+    user_features: UserFeatures
+    past_items: list[Item] = Field(description="Build and online interactions, with attributes")
+    sources: list[CandidateSource]
+    filter: FilterReport
+    merged: list[MergedItem] = Field(description="The candidates the ranking model scored")
+    ranking: list[RankedItem] = Field(description="Every scored candidate, best first")
+    category_cap: CategoryCap
+    final: list[RankedItem] = Field(description="The answer, best first, with attributes")
+    timings_ms: list[StageTiming] = Field(description="Each stage's time in the explain pass")
+    explain_ms: float = Field(description="Time to assemble this explanation")
+
+
+class LiveStats(BaseModel):
+    route: str
+    window_s: float = Field(description="Seconds the figures cover (up to the last 5 minutes)")
+    requests: int
+    requests_per_s: float
+    p50_ms: float | None = Field(description="None without requests in the window")
+    p99_ms: float | None
+    errors: int = Field(description="5xx answers")
+    client_errors: int = Field(description="4xx answers")
+    model_versions: dict[str, int] = Field(description="Answers per model version")
