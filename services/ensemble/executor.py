@@ -115,6 +115,8 @@ class Executor:
         requests: the plain answers' path stays as it is."""
         from services.ensemble.explain import explain_pass
 
+        if self.rules is not None:  # the rules a plain pass would apply now
+            self.rules.refresh()
         outputs, documents = explain_pass(self.stages, checked_user_ids(user_ids))
         encoded = [json.dumps(document, allow_nan=False).encode() for document in documents]
         outputs[EXPLAIN_OUTPUT] = np.array(encoded, dtype=np.object_)
