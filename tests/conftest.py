@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -10,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -121,23 +123,30 @@ def model_repository(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) 
     return repository
 
 
-@pytest.fixture(scope="session")
-def triton(model_repository: Path, redis_url: str) -> Iterator[object]:
-    """A real tritonserver serving the exported repository on free ports."""
+@contextlib.contextmanager
+def serving(repository: Path, redis_url: str) -> Iterator[Any]:
+    """A real tritonserver (deploy.triton's TritonServer) serving `repository` on free ports,
+    its online store `redis_url`; stopped on exit."""
     from deploy.triton.launch import TritonServer
 
     server = TritonServer(
-        model_repository,
+        repository,
         http_port=free_port(),
         grpc_port=free_port(),
         metrics_port=free_port(),
         extra_env={"REDIS_URL": redis_url},
-    )
-    server.start(timeout=180)
+    ).start(timeout=180)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def triton(model_repository: Path, redis_url: str) -> Iterator[object]:
+    """A real tritonserver serving the exported repository on free ports."""
+    with serving(model_repository, redis_url) as server:
+        yield server
 
 
 GATEWAY_PYTHON = REPO_ROOT / ".venvs" / "gateway" / "bin" / "python"

@@ -19,7 +19,7 @@ from services.ensemble.contract import (
     interactions_key,
     online_interactions_key,
 )
-from tests.conftest import TEST_ROWS, TEST_SEED, Gateway, free_port
+from tests.conftest import TEST_ROWS, TEST_SEED, Gateway, serving
 from training import data
 from training.pipeline import ARTIFACTS
 
@@ -147,7 +147,6 @@ def rules_server(
 ) -> Iterator[tuple[str, set[int]]]:  # type: ignore[no-untyped-def]
     """A second repository exported with rules: the default server's favourite items denied,
     at most 2 items per category."""
-    from deploy.triton.launch import TritonServer
     from training.export import export_repository
 
     users = pd.read_parquet(
@@ -160,17 +159,8 @@ def rules_server(
     rules.write_text(json.dumps({"deny_items": sorted(denied), "max_per_category": 2}))
     repository = tmp_path_factory.mktemp("rules_repository")
     export_repository(build_dir, repository, rules_file=rules)
-    server = TritonServer(
-        repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": redis_url},
-    ).start(timeout=180)
-    try:
+    with serving(repository, redis_url) as server:
         yield server.grpc_url, denied
-    finally:
-        server.stop()
 
 
 def test_denied_items_never_appear(rules_server, build_dir: Path) -> None:  # type: ignore[no-untyped-def]

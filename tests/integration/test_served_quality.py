@@ -25,7 +25,7 @@ from services.ensemble.candidates import merge_candidates, second_source
 from services.ensemble.contract import INPUT
 from services.ensemble.executor import Executor
 from services.ensemble.stages import FetchPastItems, FilterCandidates, MergeCandidates
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.integration.test_serving import infer
 from training import evaluate, manifest
 from training.pipeline import ARTIFACTS
@@ -71,20 +71,8 @@ def triton_url(
     if generator == "planted":
         yield str(request.getfixturevalue("triton").grpc_url)
         return
-    from deploy.triton.launch import TritonServer
-
-    server = TritonServer(
-        repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": db_url},
-    )
-    server.start(timeout=180)
-    try:
+    with serving(repository, db_url) as server:
         yield str(server.grpc_url)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
