@@ -139,7 +139,9 @@ def print_table(report: dict[str, object]) -> None:
         f"\n{'fault':<16}{'requests':>9}  {'statuses':<34}{'max ms':>9}{'recover s':>10}"
         f"{'lost':>6}"
     )
-    for row in report["faults"]:  # type: ignore[union-attr]
+    rows = report["faults"]
+    assert isinstance(rows, list)
+    for row in rows:
         statuses = " ".join(f"{k}:{v}" for k, v in row["statuses"].items())
         recover = "-" if row["recover_s"] is None else f"{row['recover_s']:.2f}"
         print(

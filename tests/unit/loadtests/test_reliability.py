@@ -6,7 +6,7 @@ import pytest
 
 from loadtests.closed_loop import Sample
 from loadtests.faults import FAULTS, INJECT
-from loadtests.reliability import parse_args, time_to_recover
+from loadtests.reliability import parse_args, print_table, time_to_recover
 
 
 def answers(*timed: tuple[float, int]) -> list[Sample]:
@@ -60,3 +60,18 @@ def test_defaults_run_every_fault_against_the_local_gateway() -> None:
     args = parse_args([])
     assert args.faults == list(FAULTS)
     assert args.gateway == "http://127.0.0.1:8080"
+
+
+def test_the_table_has_a_row_per_fault(capsys: pytest.CaptureFixture[str]) -> None:
+    row = {
+        "fault": "redis-pause",
+        "requests": 10,
+        "statuses": {"0": 1, "200": 9},
+        "max_latency_ms": 12.0,
+        "recover_s": None,
+        "interactions_lost": 0,
+    }
+    print_table({"faults": [row], "interactions_acknowledged": 3, "interactions_lost": 0})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split() == ["redis-pause", "10", "0:1", "200:9", "12", "-", "0"]
+    assert lines[-1] == "interactions acknowledged 3, lost 0"
