@@ -400,6 +400,22 @@ def _source_problems(project: Project, service: str, context: str, source: str) 
     return problems
 
 
+def makefile_installs(makefile: str, lock: str) -> bool:
+    """`make setup` installs from `lock`: named in a recipe, or through the one environment rule
+    (`.venvs/%/.installed: requirements/%.lock.txt`) for an environment `setup` makes."""
+    if re.search(rf"-r {re.escape(lock)}(\s|$)", makefile):
+        return True
+    named = re.fullmatch(r"requirements/([\w-]+)\.lock\.txt", lock)
+    rule = re.search(r"^\.venvs/%/\.installed:\s*requirements/%\.lock\.txt\s*$", makefile, re.M)
+    if not (named and rule):
+        return False
+    env = rf"\.venvs/{named.group(1)}"
+    variables = re.findall(rf"^(\w+)\s*:?=\s*{env}\s*$", makefile, re.M)
+    stamps = [env, *(rf"\$\({variable}\)" for variable in variables)]
+    setup = re.search(r"^setup:(.*)$", makefile, re.M)
+    return bool(setup and re.search(rf"(^|\s)({'|'.join(stamps)})/\.installed(\s|$)", setup[1]))
+
+
 def lock_problems(project: Project) -> list[str]:
     """Each image installs from its lock file, with the pip version of the local setup."""
     problems = []
@@ -413,7 +429,7 @@ def lock_problems(project: Project) -> list[str]:
         if not text:
             problems.append(f"{name}: no Dockerfile")
             continue
-        if lock not in project.makefile:
+        if not makefile_installs(project.makefile, lock):
             problems.append(f"{name}: the local setup (Makefile) does not install from {lock}")
         instructions = parse_dockerfile(text)
         copied = {s for i in instructions if i.name in ("COPY", "ADD") for s in copy_sources(i)}
