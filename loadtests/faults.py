@@ -43,8 +43,30 @@ def instance_kill(settings: StackSettings, fault_s: float) -> str:
     stubs = [stub for stub in stubs_of(server) if not stub.dead]
     if not stubs:
         raise SystemExit("error: no live python-backend process under tritonserver")
-    os.kill(stubs[0].pid, signal.SIGKILL)
-    return f"killed stub pid {stubs[0].pid} ({stubs[0].instance})"
+    killed = stubs[0]
+    os.kill(killed.pid, signal.SIGKILL)
+    began = time.monotonic()
+    replaced = _wait_for_replacement(server, killed.pid, len(stubs))
+    waited = time.monotonic() - began
+    if not replaced:
+        return f"killed stub pid {killed.pid} ({killed.instance}); not replaced in {waited:.0f} s"
+    return f"killed stub pid {killed.pid} ({killed.instance}); replaced after {waited:.1f} s"
+
+
+RELOAD_TIMEOUT_S = 300.0
+"""How long the watchdog may take to reload the model (seconds on a quiet machine, more under
+load): the recovery is measured from the replacement on, as for Redis and Triton."""
+
+
+def _wait_for_replacement(server: int, killed: int, count: int) -> bool:
+    """True once `count` live stubs run under `server`, none of them the killed one."""
+    deadline = time.monotonic() + RELOAD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        stubs = stubs_of(server)
+        if len(stubs) == count and not any(s.dead or s.pid == killed for s in stubs):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def triton_restart(settings: StackSettings, fault_s: float) -> str:
