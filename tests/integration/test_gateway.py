@@ -51,13 +51,15 @@ def direct(triton_url: str, user: int) -> tuple[list[int], list[float]]:
 
 
 def metric(gateway: Gateway, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels` (e.g. over model versions)."""
     text = requests.get(f"{gateway.url}/metrics", timeout=5).text
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    wanted = {f'{key}="{value}"' for key, value in labels.items()}
+    total = 0.0
     for line in text.splitlines():
         match = re.match(rf"^{name}(?:{{(.*)}})? (\S+)$", line)
-        if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
-            return float(match.group(2))
-    return 0.0
+        if match and wanted <= set((match.group(1) or "").split(",")):
+            total += float(match.group(2))
+    return total
 
 
 def replica_ok(gateway: Gateway, replica: int = 0) -> float:

@@ -28,6 +28,7 @@ import requests
 from services.ensemble.contract import MODEL_NAME
 from services.gateway.core.ab import ABSplit, parse_split
 from tests.conftest import Gateway, free_port
+from tests.integration.test_gateway import metric
 from training.pipeline import ARTIFACTS
 
 SPLIT = "1:70,2:30"
@@ -100,15 +101,6 @@ def answers(gateway: Gateway, users: list[int]) -> list[dict]:  # type: ignore[t
         return list(pool.map(one, users))
 
 
-def metric_sum(gateway: Gateway, name: str, **labels: str) -> float:
-    """The sum of `name`'s samples whose labels include `labels`."""
-    total = 0.0
-    for line in requests.get(f"{gateway.url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 @pytest.mark.slow
 def test_each_user_gets_the_assigned_version_in_the_configured_shares(
     ab_gateway: Gateway, users: list[int]
@@ -125,10 +117,10 @@ def test_each_user_gets_the_assigned_version_in_the_configured_shares(
         assert abs(100 * served[version] / len(users) - share) <= tolerance, served
     # the metrics tell the versions apart
     for version, count in served.items():
-        seen = metric_sum(ab_gateway, "gateway_requests_total", model_version=str(version))
+        seen = metric(ab_gateway, "gateway_requests_total", model_version=str(version))
         assert seen >= count
         assert (
-            metric_sum(ab_gateway, "gateway_triton_call_seconds_count", model_version=str(version))
+            metric(ab_gateway, "gateway_triton_call_seconds_count", model_version=str(version))
             >= count
         )
 
