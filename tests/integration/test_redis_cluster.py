@@ -29,7 +29,7 @@ from services.ensemble.contract import (
 from services.ensemble.online_store import FeastFeatureReader, open_feature_store, open_reader
 from services.ensemble.redis_store import client_from_url
 from services.ensemble.settings import EnsembleSettings
-from tests.conftest import Gateway, free_port
+from tests.conftest import Gateway, serving
 from tests.redis_cluster import RedisCluster, redis_cluster  # noqa: F401 (the fixture)
 from training import manifest
 from training.pipeline import ARTIFACTS, materialize
@@ -62,20 +62,8 @@ def users(build_dir: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def cluster_triton(model_repository: Path, cluster_url: str) -> Iterator[object]:
     """The session export served by a second tritonserver whose REDIS_URL is the cluster."""
-    from deploy.triton.launch import TritonServer
-
-    server = TritonServer(
-        model_repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": cluster_url},
-    )
-    server.start(timeout=180)
-    try:
+    with serving(model_repository, cluster_url) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def recommend(url: str, users: list[int]) -> dict[str, np.ndarray]:
