@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # one line for the user, the traceback in a log
-        target: Path = getattr(args, "out", None) or args.build
+        target: Path | None = getattr(args, "out", None) or getattr(args, "build", None)
+        if target is None:  # `rules`: no build folder to hold a log
+            return _fail(f"{type(exc).__name__}: {exc}".splitlines()[0], 1)
         log_path = target.with_name(f"{target.name}.error.log")
         log_path.write_text(traceback.format_exc())
         return _fail(f"{type(exc).__name__}: {exc} (traceback in {log_path})".splitlines()[0], 1)
