@@ -1,8 +1,10 @@
 """Feast: write the feature tables, apply the definitions and materialize them into Redis.
 
-The build owns the project's keys in Redis, and replaces them without a gap: materializing
-overwrites every entity's hash in place (a reader sees the old or the new values, never a
-missing entity), and only afterwards deletes the keys of entities the new build does not have.
+Each build is its own Feast project (`contract.feast_project(build_id)`, set in the build's
+feature_store.yaml): Feast's Redis keys end with the project name, so a build's keys never
+collide with those of another build a served model version reads. Materializing the same build
+again overwrites every entity's hash in place (a reader sees the old or the new values, never a
+missing entity), and only afterwards deletes the keys of its entities the build no longer has.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -19,8 +22,14 @@ from types import ModuleType
 import pandas as pd
 import redis
 
-from services.ensemble.contract import ONLINE_BUILD_KEY, interactions_key
-from services.ensemble.settings import CONNECTION_ENV, feast_redis_connection
+from services.ensemble.contract import build_key, feast_project, interactions_key
+from services.ensemble.redis_store import REDIS_ERRORS, client_from_url, count_existing, delete_each
+from services.ensemble.settings import (
+    CONNECTION_ENV,
+    REDIS_TYPE_ENV,
+    feast_redis_connection,
+    feast_redis_type,
+)
 from training.errors import BuildError
 from training.schema import ITEM_FEATURES, USER_FEATURES
 
@@ -52,23 +61,50 @@ def _stamped(table: pd.DataFrame, event_time: datetime) -> pd.DataFrame:
     return table
 
 
-def write_repo(repo_dir: Path, tables: dict[str, pd.DataFrame]) -> None:
-    """Copy the checked-in definitions into `repo_dir` and write the tables under data/."""
+def write_repo(repo_dir: Path, tables: dict[str, pd.DataFrame], build_id: str) -> None:
+    """Copy the checked-in definitions into `repo_dir` (as build `build_id`'s project) and
+    write the tables under data/."""
     (repo_dir / "data").mkdir(parents=True, exist_ok=True)
     for name in REPO_FILES:
         shutil.copy2(REPO_SOURCE / name, repo_dir / name)
+    set_project(repo_dir, feast_project(build_id))
     for name, table in tables.items():
         table.to_parquet(repo_dir / "data" / f"{name}.parquet", index=False)
 
 
-def materialize(repo_dir: Path, redis_url: str) -> dict[str, int]:
-    """Apply the definitions, overwrite every row's hash, then delete the stale entities' keys.
+PROJECT_LINE = re.compile(r"^project:.*$", re.MULTILINE)
+
+
+def set_project(repo_dir: Path, project: str) -> bool:
+    """Name the repo's Feast project `project` in its feature_store.yaml; True if it changed
+    (a build made before projects were per build is renamed on its next materialize)."""
+    path = repo_dir / "feature_store.yaml"
+    text = path.read_text()
+    updated = PROJECT_LINE.sub(f"project: {project}", text, count=1)
+    if updated == text:
+        return False
+    path.write_text(updated)
+    return True
+
+
+def ensure_project(repo_dir: Path, build_id: str, redis_url: str) -> None:
+    """The repo names build `build_id`'s project and its registry holds that project (applied
+    if the name changed; applying writes no Redis key)."""
+    if set_project(repo_dir, feast_project(build_id)):
+        with feast_env(repo_dir, redis_url):
+            open_store(repo_dir).apply(load_definitions(repo_dir).DEFINITIONS)
+
+
+def materialize(repo_dir: Path, redis_url: str, build_id: str) -> dict[str, int]:
+    """Apply the definitions as build `build_id`'s project, overwrite every row's hash, then
+    delete the keys of the project's entities the build does not have (no other project's).
 
     The window spans the tables' own timestamps, so no row falls outside it. Feast skips a row
     whose stored timestamp is not older than the row's; the stored timestamps are dropped first
-    (the feature values stay readable), so every row is written, even from an older build.
+    (the feature values stay readable), so every row is written again.
     """
     start, end = _time_span(repo_dir / "data")
+    set_project(repo_dir, feast_project(build_id))
     with feast_env(repo_dir, redis_url):
         store = open_store(repo_dir)
         store.apply(load_definitions(repo_dir).DEFINITIONS)
@@ -128,18 +164,21 @@ def feast_env(repo_dir: Path, redis_url: str) -> Iterator[None]:
     """Feast reads relative source paths from the working directory and its Redis connection
     from the environment: set both for the duration."""
     previous_cwd = Path.cwd()
-    previous_env = os.environ.get(CONNECTION_ENV)
-    os.environ[CONNECTION_ENV] = feast_redis_connection(redis_url)
+    values = {CONNECTION_ENV: feast_redis_connection(redis_url)}
+    values[REDIS_TYPE_ENV] = feast_redis_type(redis_url)
+    previous_env = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     os.environ.setdefault("FEAST_USAGE", "False")
     os.chdir(repo_dir)
     try:
         yield
     finally:
         os.chdir(previous_cwd)
-        if previous_env is None:
-            os.environ.pop(CONNECTION_ENV, None)
-        else:
-            os.environ[CONNECTION_ENV] = previous_env
+        for name, previous in previous_env.items():
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
 
 
 def load_definitions(repo_dir: Path) -> ModuleType:
@@ -158,18 +197,14 @@ def project_keys(client: redis.Redis, project: str) -> Iterator[bytes]:
 
 
 def delete_keys(client: redis.Redis, keys: Iterable[bytes | str]) -> int:
-    deleted = 0
-    batch = list(keys)
-    for start in range(0, len(batch), BATCH_KEYS):
-        deleted += client.delete(*batch[start : start + BATCH_KEYS])
-    return deleted
+    return delete_each(client, keys, BATCH_KEYS)
 
 
 def check_redis(redis_url: str) -> redis.Redis:
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+    client = client_from_url(redis_url, connect_timeout_s=5)
     try:
         client.ping()
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise BuildError(f"cannot reach Redis at {redis_url}: {exc}") from exc
     return client
 
@@ -177,24 +212,22 @@ def check_redis(redis_url: str) -> redis.Redis:
 def missing_online_state(build_dir: Path, redis_url: str, build_id: str) -> str | None:
     """None when Redis holds build `build_id`'s online state, else what is missing, in words.
 
-    Checks the build marker, then every entity key and every user's interaction set of the
+    Checks the build's marker, then every entity key and every user's interaction set of the
     build (pipelined EXISTS: well under a second for 100k users), so a Redis restarted empty
     or a marker left without its data is seen.
     """
     client = check_redis(redis_url)
-    marker = client.get(ONLINE_BUILD_KEY)
-    if marker is None:
-        return "Redis holds no build's online state"
-    if marker.decode() != build_id:
-        return f"Redis holds build {marker.decode()}'s online state"
+    if client.get(build_key(build_id)) is None:
+        return f"Redis holds no online state of build {build_id}"
     repo_dir = build_dir / "feature_repo"
+    ensure_project(repo_dir, build_id, redis_url)
     with feast_env(repo_dir, redis_url):
         feature_keys = build_keys(open_store(repo_dir))
     absent = count_missing(client, feature_keys)
     if absent:
         return f"{absent} of the build's {len(feature_keys)} feature keys are missing"
     users = pd.read_parquet(build_dir / "interactions.parquet", columns=["user_id"])["user_id"]
-    set_keys = {interactions_key(int(user)) for user in users.unique().tolist()}
+    set_keys = {interactions_key(int(user), build_id) for user in users.unique().tolist()}
     absent = count_missing(client, set_keys)
     if absent:
         return f"{absent} of the build's {len(set_keys)} interaction sets are missing"
@@ -203,10 +236,7 @@ def missing_online_state(build_dir: Path, redis_url: str, build_id: str) -> str 
 
 def count_missing(client: redis.Redis, keys: Iterable[bytes | str]) -> int:
     batch = list(keys)
-    present = 0
-    for start in range(0, len(batch), BATCH_KEYS):
-        present += int(client.exists(*batch[start : start + BATCH_KEYS]))
-    return len(batch) - present
+    return len(batch) - count_existing(client, batch, BATCH_KEYS)
 
 
 def now_utc() -> datetime:

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.ensemble.contract import ONLINE_BUILD_KEY
+from services.ensemble.contract import BUILDS_KEY, ONLINE_BUILD_KEY, build_key, feast_project
 from training import (
     coclick,
     data,
@@ -32,6 +32,7 @@ from training import (
     index,
     interactions,
     manifest,
+    migrate_keys,
     ranking,
     retrieval,
 )
@@ -167,10 +168,12 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
     with timer.stage("online_store"):
         event_time = feature_store.now_utc()
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
-        feature_store.write_repo(repo_dir, feature_store.feature_tables(encoded["all"], event_time))
+        tables = feature_store.feature_tables(encoded["all"], event_time)
+        feature_store.write_repo(repo_dir, tables, event_time.isoformat())
         pairs = interactions.clicks(pd.concat([raw.train, raw.valid]))
         pairs.to_parquet(build_dir / ARTIFACTS["interactions"], index=False)
-        online = materialize(build_dir, config.redis_url, event_time.isoformat())
+        # its own namespace: a serving version keeps reading its own build's state
+        online = materialize(build_dir, config.redis_url, event_time.isoformat(), serve=False)
     document = {
         "source": raw.source,
         "seed": config.seed,
@@ -198,14 +201,25 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
     return document
 
 
-def materialize(build_dir: Path, redis_url: str, build_id: str) -> dict[str, Any]:
-    """Write a build's online state into Redis (features through Feast, interaction sets)."""
-    features_online = feature_store.materialize(build_dir / ARTIFACTS["feature_repo"], redis_url)
+def materialize(
+    build_dir: Path, redis_url: str, build_id: str, serve: bool = True
+) -> dict[str, Any]:
+    """Write a build's online state into its own namespace (features through Feast, interaction
+    sets), then its marker, and register it in BUILDS_KEY; no other build's key is touched.
+
+    `serve`: also name it the served build (ONLINE_BUILD_KEY); else only if none is named yet
+    (a rebuild beside a serving stack leaves the served build alone: the rollout switches).
+    """
+    repo_dir = build_dir / ARTIFACTS["feature_repo"]
+    features_online = feature_store.materialize(repo_dir, redis_url, build_id)
     client = feature_store.check_redis(redis_url)
+    migrate_keys.tag_online_sets(client)  # online sets named before the hash tags: kept
     pairs = pd.read_parquet(build_dir / ARTIFACTS["interactions"])
-    written = interactions.write(client, interactions.clicked_items(pairs))
-    client.set(ONLINE_BUILD_KEY, build_id)
-    return {"project": "multi_stage_recsys", **features_online, "interactions": written}
+    written = interactions.write(client, interactions.clicked_items(pairs), build_id)
+    client.set(build_key(build_id), build_id)
+    client.zadd(BUILDS_KEY, {build_id: time.time()})
+    client.set(ONLINE_BUILD_KEY, build_id, nx=not serve)
+    return {"project": feast_project(build_id), **features_online, "interactions": written}
 
 
 def _raw_data(config: BuildConfig) -> data.RawData:

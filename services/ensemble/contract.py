@@ -31,29 +31,73 @@ EXPLAIN_OUTPUT = "explanation"
 """BYTES [n, 1]: per user, a JSON document of what each stage found (explain.py); produced
 only for requests whose EXPLAIN_INPUT is true."""
 
-INTERACTIONS_PREFIX = "multi_stage_recsys:interactions:"
-"""Redis SET per user of the catalogue item ids they clicked in the build's data: owned by the
-build (a build or materialize replaces them), excluded from recommendations."""
+KEY_PREFIX = "multi_stage_recsys"
+"""Every Redis key of the system starts with it (Feast's keys end with `feast_project`)."""
+
+
+def build_namespace(build_id: str) -> str:
+    """A build's namespace in Redis: its id's letters and digits, lower case (Feast project
+    names allow only [a-z0-9_]). Each build's online state lives under its own namespace, so
+    a build, materialize or rollout never touches the state another served version reads."""
+    token = "".join(ch for ch in build_id.lower() if ch.isascii() and ch.isalnum())
+    if not token:
+        raise ValueError(f"build id {build_id!r} has no letters or digits")
+    return token
+
+
+def build_prefix(build_id: str) -> str:
+    """`multi_stage_recsys:<namespace>:`: the prefix of the build's own keys (not Feast's)."""
+    return f"{KEY_PREFIX}:{build_namespace(build_id)}:"
+
+
+def feast_project(build_id: str) -> str:
+    """The build's Feast project: Feast's Redis keys end with the project name, so each build's
+    feature hashes are keys of their own."""
+    return f"{KEY_PREFIX}_{build_namespace(build_id)}"
+
+
+def build_key(build_id: str) -> str:
+    """The build's marker (value: the build id), written last when its state is complete: the
+    model answers only while its build's marker is there."""
+    return f"{build_prefix(build_id)}build"
+
+
+BUILDS_KEY = f"{KEY_PREFIX}:builds"
+"""Sorted set of the builds whose namespace Redis holds, scored by materialize time (unix s):
+the rollout's garbage collection keeps the newest ones."""
 
 ONLINE_INTERACTIONS_PREFIX = "multi_stage_recsys:online_interactions:"
 """Redis SET per user of the item ids recorded online by the gateway's POST /interactions. No
 build, materialize or rollout deletes them; the filter excludes the union of both sets."""
 
 
-def interactions_key(user_id: int) -> str:
-    return f"{INTERACTIONS_PREFIX}{user_id}"
+def user_tag(user_id: int) -> str:
+    """`{<user_id>}`: a Redis Cluster hash tag, so every set of one user lands in one slot (the
+    model reads a user's build and online sets with one SUNION)."""
+    return f"{{{user_id}}}"
+
+
+def interactions_key(user_id: int, build_id: str) -> str:
+    """Redis SET of the catalogue item ids `user_id` clicked in build `build_id`'s data: owned by
+    that build's namespace, excluded from recommendations."""
+    return f"{build_prefix(build_id)}interactions:{user_tag(user_id)}"
 
 
 def online_interactions_key(user_id: int) -> str:
-    return f"{ONLINE_INTERACTIONS_PREFIX}{user_id}"
+    return f"{ONLINE_INTERACTIONS_PREFIX}{user_tag(user_id)}"
 
 
 ONLINE_BUILD_KEY = "multi_stage_recsys:build"
-"""Which build's online state Redis holds (the build manifest's created_at)."""
+"""The build the served model version serves (a build id): set by `training materialize` and by
+the rollout when it switches versions. Each version checks its own build's marker (`build_key`)."""
 
 BUILD_ID_PARAMETER = "build_id"
-"""Parameter of the executor model's config.pbtxt naming the build it serves (= the manifest's
-created_at): Redis must hold that build's state (ONLINE_BUILD_KEY) for the model to answer."""
+"""Parameter of the executor model's config.pbtxt once naming its build. A config is shared by
+every loaded version (and changing it reloads them all), so exports leave it empty: a version's
+build is in its folder's build.json (`BUILD_FILE`) and in its pickled graph."""
+
+BUILD_FILE = "build.json"
+"""In each version folder of the executor model: {"build_id": ..., "namespace": ...}."""
 
 
 RULES_KEY = "multi_stage_recsys:rules"

@@ -1,16 +1,22 @@
 """Export of the serving graph as a self-contained Triton model repository.
 
     <repository>/executor_model/
-        config.pbtxt           model_template/config.pbtxt, with instances and build_id filled in
-        1/model.py             model_template/model.py, copied as is
-        1/ensemble/            the pickled graph and its artifacts (merlin-systems' export)
-        1/services/ensemble/   this package's code (Triton puts 1/ on the model's sys.path)
+        config.pbtxt           model_template/config.pbtxt, with instances and batching filled in
+        <v>/model.py           model_template/model.py, copied as is
+        <v>/build.json         the build this version serves: {"build_id", "namespace"}
+        <v>/ensemble/          the pickled graph and its artifacts (merlin-systems' export)
+        <v>/services/ensemble/ this package's code (Triton puts <v>/ on the model's sys.path)
 
+<v> is 1 for a fresh export; the rollout (deploy/rollout) adds the next version beside the
+served one. The config is the same for every version (Triton shares one config among a model's
+versions, and a changed config reloads all of them), so it names no build.
 Nothing in it names a path of the build machine, so it serves from anywhere.
 """
 
 from __future__ import annotations
 
+import compileall
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +24,7 @@ from pathlib import Path
 
 from merlin.systems.dag import Ensemble
 
-from services.ensemble.contract import BUILD_ID_PARAMETER, MODEL_NAME
+from services.ensemble.contract import BUILD_FILE, MODEL_NAME, build_namespace
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "model_template"
@@ -31,16 +37,20 @@ def export(
     build_id: str,
     instances: int = 1,
     batching: Batching | None = None,
+    version: int = 1,
 ) -> Path:
-    """Write the executor model into `repository`; returns its folder."""
+    """Write the executor model (its version `version` only) into `repository`; returns its
+    folder."""
     model_dir = repository / MODEL_NAME
-    version_dir = model_dir / VERSION
+    version_dir = model_dir / str(version)
     with tempfile.TemporaryDirectory() as scratch:
         # merlin-systems writes the pickled graph and calls each stage's save_artifacts
         ensemble.export(scratch, name=MODEL_NAME)
         shutil.rmtree(model_dir, ignore_errors=True)
         version_dir.mkdir(parents=True)
         shutil.move(str(Path(scratch) / MODEL_NAME / VERSION / "ensemble"), version_dir)
+    build = {"build_id": build_id, "namespace": build_namespace(build_id)}
+    (version_dir / BUILD_FILE).write_text(json.dumps(build, indent=2) + "\n")
     shutil.copy2(TEMPLATE_DIR / "model.py", version_dir / "model.py")
     shutil.copytree(
         PACKAGE_DIR,
@@ -48,7 +58,10 @@ def export(
         ignore=shutil.ignore_patterns("__pycache__", TEMPLATE_DIR.name),
     )
     (version_dir / "services" / "__init__.py").write_text("")
-    (model_dir / "config.pbtxt").write_text(model_config(build_id, instances, batching))
+    # compiled now: a model process that wrote __pycache__ into the version folder would change
+    # its modification time, and Triton would reload that version when a rollout loads another
+    compileall.compile_dir(str(version_dir), quiet=1)
+    (model_dir / "config.pbtxt").write_text(model_config(instances, batching))
     return model_dir
 
 
@@ -62,9 +75,9 @@ class Batching:
     """Longest a request waits in the queue for others to join its batch."""
 
 
-def model_config(build_id: str, instances: int, batching: Batching | None = None) -> str:
-    """The template's config.pbtxt with `instances` CPU instances (one process each), the
-    dynamic batcher's limits and the build_id parameter."""
+def model_config(instances: int, batching: Batching | None = None) -> str:
+    """The template's config.pbtxt with `instances` CPU instances (one process each) and the
+    dynamic batcher's limits (its build_id parameter stays empty: see the module's doc)."""
     batching = batching or Batching()
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
@@ -74,5 +87,4 @@ def model_config(build_id: str, instances: int, batching: Batching | None = None
     config.instance_group[0].count = instances
     config.max_batch_size = batching.max_batch_size
     config.dynamic_batching.max_queue_delay_microseconds = batching.delay_us
-    config.parameters[BUILD_ID_PARAMETER].string_value = build_id
     return str(text_format.MessageToString(config))

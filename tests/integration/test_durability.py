@@ -1,7 +1,7 @@
 """Durable online state on a real Redis: a build or materialize never deletes online
-interactions, never leaves a known user missing while it runs, removes what the new build no
-longer has; the private Redis of `make run` keeps its state across a kill; `make run`'s
-online-state step refills a Redis that lost it."""
+interactions nor another build's namespace, never leaves a known user missing while it runs,
+removes what its build no longer has; the private Redis of `make run` keeps its state across a
+kill; `make run`'s online-state step refills a Redis that lost it."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from feast.protos.feast.types.Value_pb2 import Value
 from deploy.stack import StackSettings, ensure_online_state, ensure_redis, read_pid
 from deploy.triton.launch import terminate_group
 from services.ensemble.contract import (
-    INTERACTIONS_PREFIX,
     ONLINE_BUILD_KEY,
+    build_key,
+    build_prefix,
+    feast_project,
     interactions_key,
     online_interactions_key,
 )
@@ -49,10 +51,14 @@ def known_users(build_dir: Path, count: int) -> list[int]:
     return sorted(pairs["user_id"].unique().tolist())[:count]
 
 
-def user_key(user: int) -> bytes:
-    """Feast 0.31's Redis key of a user's features (serialization version 2)."""
+def build_id_of(build_dir: Path) -> str:
+    return str(json.loads((build_dir / "manifest.json").read_text())["created_at"])
+
+
+def user_key(user: int, build_id: str) -> bytes:
+    """Feast 0.31's Redis key of a user's features in build `build_id`'s project (v2)."""
     entity = EntityKey(join_keys=["user_id"], entity_values=[Value(int32_val=user)])
-    key: bytes = _redis_key("multi_stage_recsys", entity, 2)
+    key: bytes = _redis_key(feast_project(build_id), entity, 2)
     return key
 
 
@@ -65,6 +71,8 @@ def dump(client: redis.Redis) -> dict[bytes, object]:
             state[key] = client.hgetall(key)
         elif kind == b"set":
             state[key] = client.smembers(key)
+        elif kind == b"zset":
+            state[key] = client.zrange(key, 0, -1)  # members (scores: materialize times)
         else:
             state[key] = client.get(key)
     return state
@@ -74,29 +82,38 @@ def test_online_interactions_survive_a_build_write_and_a_materialize(
     build_dir: Path, redis_server: str
 ) -> None:
     url, client = fresh_db(redis_server, 4)
-    materialize(build_dir, url, "build-1")
+    build_id = build_id_of(build_dir)
+    materialize(build_dir, url, build_id)
     user = known_users(build_dir, 1)[0]
     client.sadd(online_interactions_key(user), 101, 102)
     client.sadd(online_interactions_key(UNKNOWN_USER), 103)
+    # another build's namespace (e.g. the version being served while this one is deployed)
+    client.sadd(interactions_key(user, "other-build"), 9)
+    client.hset(user_key(user, "other-build"), b"field", b"value")
+    client.set(build_key("other-build"), "other-build")
 
-    interactions.write(client, pd.Series({user: [1, 2]}))
-    materialize(build_dir, url, "build-2")
+    interactions.write(client, pd.Series({user: [1, 2]}), build_id)
+    materialize(build_dir, url, build_id)
 
     assert client.smembers(online_interactions_key(user)) == {b"101", b"102"}
     assert client.smembers(online_interactions_key(UNKNOWN_USER)) == {b"103"}
-    assert client.get(ONLINE_BUILD_KEY) == b"build-2"
-    assert client.exists(interactions_key(user)) == 1
+    assert client.get(ONLINE_BUILD_KEY) == build_id.encode()
+    assert client.exists(interactions_key(user, build_id)) == 1
+    assert client.smembers(interactions_key(user, "other-build")) == {b"9"}
+    assert client.hgetall(user_key(user, "other-build")) == {b"field": b"value"}
+    assert client.get(build_key("other-build")) == b"other-build"
 
 
 def test_a_reader_never_misses_a_known_user_during_materialize(
     build_dir: Path, redis_server: str
 ) -> None:
     url, client = fresh_db(redis_server, 5)
-    materialize(build_dir, url, "build-1")
+    build_id = build_id_of(build_dir)
+    materialize(build_dir, url, build_id)
     users = known_users(build_dir, 5)
-    feature_keys = [user_key(user) for user in users]
+    feature_keys = [user_key(user, build_id) for user in users]
     age = _mmh3("user_features:user_age")
-    set_keys = [interactions_key(user) for user in users]
+    set_keys = [interactions_key(user, build_id) for user in users]
     polls, misses = 0, []
     done = threading.Event()
 
@@ -115,7 +132,7 @@ def test_a_reader_never_misses_a_known_user_during_materialize(
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
     try:
-        materialize(build_dir, url, "build-2")
+        materialize(build_dir, url, build_id)
     finally:
         done.set()
         thread.join(timeout=10)
@@ -125,33 +142,40 @@ def test_a_reader_never_misses_a_known_user_during_materialize(
 
 def test_stale_entities_and_sets_are_gone_afterwards(build_dir: Path, redis_server: str) -> None:
     url, client = fresh_db(redis_server, 6)
-    materialize(build_dir, url, "build-1")
+    build_id = build_id_of(build_dir)
+    materialize(build_dir, url, build_id)
     repo = build_dir / ARTIFACTS["feature_repo"]
     with feature_store.feast_env(repo, url):
         store = feature_store.open_store(repo)
         before = feature_store.build_keys(store)
-    stale_key = user_key(UNKNOWN_USER)
+    stale_key = user_key(UNKNOWN_USER, build_id)
     client.hset(stale_key, b"field", b"value")
-    client.sadd(interactions_key(UNKNOWN_USER), 7)
+    client.sadd(interactions_key(UNKNOWN_USER, build_id), 7)
     client.sadd(online_interactions_key(UNKNOWN_USER), 8)
+    others = [user_key(UNKNOWN_USER, "other-build"), interactions_key(UNKNOWN_USER, "other-build")]
+    client.hset(others[0], b"field", b"value")
+    client.sadd(others[1], 7)
 
-    result = materialize(build_dir, url, "build-2")
+    result = materialize(build_dir, url, build_id)
 
     assert client.exists(stale_key) == 0
-    assert client.exists(interactions_key(UNKNOWN_USER)) == 0
+    assert client.exists(interactions_key(UNKNOWN_USER, build_id)) == 0
     assert client.smembers(online_interactions_key(UNKNOWN_USER)) == {b"8"}
+    assert client.exists(*others) == 2  # another build's namespace: never this one's to clean
     assert result["keys_deleted"] == 1 and result["interactions"]["keys_deleted"] == 1
-    assert set(feature_store.project_keys(client, "multi_stage_recsys")) == before
+    assert set(feature_store.project_keys(client, feast_project(build_id))) == before
 
 
 def test_materializing_twice_gives_the_same_state(build_dir: Path, redis_server: str) -> None:
     url, client = fresh_db(redis_server, 7)
-    materialize(build_dir, url, "build-1")
+    build_id = build_id_of(build_dir)
+    materialize(build_dir, url, build_id)
     first = dump(client)
-    materialize(build_dir, url, "build-1")
+    materialize(build_dir, url, build_id)
     assert dump(client) == first
     users = pd.read_parquet(build_dir / ARTIFACTS["interactions"])["user_id"].nunique()
-    assert len(list(client.scan_iter(match=f"{INTERACTIONS_PREFIX}*"))) == users
+    match = f"{build_prefix(build_id)}interactions:*"
+    assert len(list(client.scan_iter(match=match))) == users
 
 
 @pytest.fixture()
@@ -189,15 +213,17 @@ def test_make_run_refills_a_redis_that_lost_the_state(
 ) -> None:
     url = ensure_redis(stack_settings)
     client = redis.Redis.from_url(url)
-    build_id = json.loads((build_dir / "manifest.json").read_text())["created_at"]
-    assert "no build" in str(feature_store.missing_online_state(build_dir, url, build_id))
+    build_id = build_id_of(build_dir)
+    assert "holds no online state" in str(
+        feature_store.missing_online_state(build_dir, url, build_id)
+    )
 
     ensure_online_state(stack_settings, url, build_id)
     assert feature_store.missing_online_state(build_dir, url, build_id) is None
 
     # the marker alone is not taken for the state
-    client.set(ONLINE_BUILD_KEY, build_id)
-    client.delete(interactions_key(known_users(build_dir, 1)[0]))
+    client.set(build_key(build_id), build_id)
+    client.delete(interactions_key(known_users(build_dir, 1)[0], build_id))
     assert "interaction sets are missing" in str(
         feature_store.missing_online_state(build_dir, url, build_id)
     )

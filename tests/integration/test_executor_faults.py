@@ -22,7 +22,7 @@ import redis
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from services.ensemble.contract import INPUT, MODEL_NAME, ONLINE_BUILD_KEY
+from services.ensemble.contract import INPUT, MODEL_NAME, build_key
 from services.ensemble.graph import build_id
 from tests.conftest import free_port, wait_for_redis
 from training.pipeline import ARTIFACTS, materialize
@@ -162,15 +162,15 @@ def test_redis_without_the_build_is_unavailable_not_fallback(  # type: ignore[no
     server, own_redis, user, build_dir: Path
 ) -> None:
     client = redis.Redis.from_url(own_redis.url)
-    client.delete(ONLINE_BUILD_KEY)
+    ours = build_id(build_dir)
+    client.delete(build_key(ours))
     try:
         errors = [failure(server.grpc_url, unknown)[0] for unknown in (user, -1)]
-        client.set(ONLINE_BUILD_KEY, "some-other-build")
-        other = failure(server.grpc_url, user)[0]
+        client.set(build_key("some-other-build"), "some-other-build")  # another build's state
+        errors.append(failure(server.grpc_url, user)[0])
     finally:
-        client.set(ONLINE_BUILD_KEY, build_id(build_dir))
+        client.set(build_key(ours), ours)
     for error in errors:
         assert error.status() == str(grpc.StatusCode.UNAVAILABLE)
-        assert f"online store does not hold build {build_id(build_dir)}" in error.message()
-    assert "some-other-build" in other.message()
+        assert f"online store does not hold build {ours}" in error.message()
     assert not infer(server.grpc_url, user).as_numpy("fallback")[0]

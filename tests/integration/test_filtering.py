@@ -19,6 +19,7 @@ from services.ensemble.contract import (
     interactions_key,
     online_interactions_key,
 )
+from services.ensemble.graph import build_id
 from tests.conftest import TEST_ROWS, TEST_SEED, Gateway, serving
 from training import data
 from training.pipeline import ARTIFACTS
@@ -126,7 +127,7 @@ def test_bad_interaction_bodies_get_422(gateway: Gateway, body: object) -> None:
 
 
 def test_k_items_remain_when_the_filter_removes_most_candidates(
-    triton, redis_url: str, clicked: pd.Series
+    triton, redis_url: str, clicked: pd.Series, build_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """Nine rounds of marking every recommended item as seen: 90 of the first 100 gone."""
     user = int(clicked.index[len(clicked) // 2])
@@ -136,7 +137,7 @@ def test_k_items_remain_when_the_filter_removes_most_candidates(
         items = recommend(triton.grpc_url, [user])["ordered_ids"][0].tolist()
         assert len(set(items)) == 10
         assert not set(items) & excluded
-        client.sadd(interactions_key(user), *items)
+        client.sadd(interactions_key(user, build_id(build_dir)), *items)
         excluded |= set(items)
     assert len(excluded) >= 90
 

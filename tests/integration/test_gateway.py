@@ -539,11 +539,11 @@ def test_redis_down_gives_503_then_recovers(
             time.sleep(0.1)
         assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
 
+        # another build named the served one (a rollout elsewhere): each model version reads
+        # its own build's namespace, so this one keeps answering and the gateway stays ready
         redis.Redis.from_url(redis_url).set(ONLINE_BUILD_KEY, "another-build")
-        ready = requests.get(f"{gateway.url}/readyz", timeout=5)
-        assert ready.status_code == 503
-        expected = f"redis: holds build another-build, the model serves build {build_id}"
-        assert ready.json()["problems"] == [expected]
+        assert requests.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
+        assert requests.get(url, params=params, timeout=5).status_code == 200
     finally:
         gateway.stop()
         server.stop()

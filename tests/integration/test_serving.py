@@ -157,16 +157,23 @@ def test_exported_repository_does_not_depend_on_the_build(
     assert offenders == []
 
 
-def test_served_config_names_the_build_redis_must_hold(
-    client, build_dir: Path, redis_url: str
+def test_served_version_names_its_build_and_redis_holds_it(
+    client, build_dir: Path, redis_url: str, model_repository: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The gateway compares this parameter with ONLINE_BUILD_KEY for /readyz."""
+    """The version folder's build.json names the build whose namespace it reads; the config,
+    shared by every loaded version, names none (the gateway then checks only the marker)."""
+    import json
+
     import redis
 
-    from services.ensemble.contract import ONLINE_BUILD_KEY
+    from services.ensemble.contract import BUILD_FILE, ONLINE_BUILD_KEY, build_key
     from training import manifest
 
     config = client.get_model_config(MODEL_NAME, as_json=True)["config"]
-    served = config["parameters"][BUILD_ID_PARAMETER]["string_value"]
-    assert served == manifest.read(build_dir)["created_at"]
-    assert redis.Redis.from_url(redis_url).get(ONLINE_BUILD_KEY).decode() == served
+    assert config["parameters"][BUILD_ID_PARAMETER].get("string_value", "") == ""
+    built = manifest.read(build_dir)["created_at"]
+    version = json.loads((model_repository / MODEL_NAME / "1" / BUILD_FILE).read_text())
+    assert version["build_id"] == built
+    store = redis.Redis.from_url(redis_url)
+    assert store.get(build_key(built)).decode() == built
+    assert store.get(ONLINE_BUILD_KEY).decode() == built

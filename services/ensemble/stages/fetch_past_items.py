@@ -6,11 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from services.ensemble.contract import (
-    ONLINE_BUILD_KEY,
-    interactions_key,
-    online_interactions_key,
-)
+from services.ensemble.contract import build_key, interactions_key, online_interactions_key
 from services.ensemble.redis_store import (
     BuildNotOnline,
     check_build,
@@ -24,9 +20,12 @@ from services.ensemble.stages.base import PER_ROW, PER_USER_LIST, Columns, Colum
 class FetchPastItems(Stage):
     """`users` -> `past`: the union of each user's build set and online set, padded with -1.
 
-    The same pipelined round trip reads Redis' build marker: if Redis does not hold `build_id`'s
-    state (e.g. it restarted empty), the request fails with BuildNotOnline instead of answering
-    known users with fallbacks.
+    The build set is build `build_id`'s own (its namespace: another build's rollout never
+    changes it). The same pipelined round trip reads the build's marker (`build_key`): if Redis
+    does not hold `build_id`'s state (e.g. it restarted empty), the request fails with
+    BuildNotOnline instead of answering known users with fallbacks. Both sets are read with
+    SMEMBERS and joined here: a Redis Cluster pipeline refuses multi-key commands; the sets'
+    hash tag keeps them on one node.
     """
 
     def __init__(
@@ -50,10 +49,12 @@ class FetchPastItems(Stage):
     def run(self, columns: Columns) -> Columns:
         users = columns[self.users].reshape(-1).tolist()
         with unavailable_on_redis_errors(), self.state.pipeline(transaction=False) as pipe:
-            pipe.get(ONLINE_BUILD_KEY)
+            pipe.get(build_key(self.build_id))
             for user in users:
-                pipe.sunion(interactions_key(user), online_interactions_key(user))
-            held, *sets = pipe.execute()
+                pipe.smembers(interactions_key(user, self.build_id))
+                pipe.smembers(online_interactions_key(user))
+            held, *replies = pipe.execute()
+        sets = [build | online for build, online in zip(replies[::2], replies[1::2], strict=True)]
         try:
             check_build(held, self.build_id)
         except BuildNotOnline:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import redis
 
-from services.ensemble.contract import ONLINE_BUILD_KEY, interactions_key, online_interactions_key
+from services.ensemble.contract import build_key, interactions_key, online_interactions_key
 from services.ensemble.redis_store import BuildNotOnline, OnlineStoreUnavailable
 from services.ensemble.stages import FetchPastItems
 
@@ -32,8 +32,9 @@ def stage(client: redis.Redis, build: str = "build-1") -> FetchPastItems:
 
 
 def test_past_items_are_the_union_of_both_sets(client: redis.Redis) -> None:
-    client.set(ONLINE_BUILD_KEY, "build-1")
-    client.sadd(interactions_key(1), 30, 10)
+    client.set(build_key("build-1"), "build-1")
+    client.sadd(interactions_key(1, "build-1"), 30, 10)
+    client.sadd(interactions_key(1, "build-2"), 40)  # another build's namespace: not read
     client.sadd(online_interactions_key(1), 20, 10)
     client.sadd(online_interactions_key(2), 5)
     out = stage(client).run({"user_id": np.array([1, 2, 3], dtype=np.int32)})
@@ -43,7 +44,7 @@ def test_past_items_are_the_union_of_both_sets(client: redis.Redis) -> None:
 @pytest.mark.parametrize("held", [None, "build-0"])
 def test_another_or_no_build_in_redis_is_an_error(client: redis.Redis, held: str | None) -> None:
     if held:
-        client.set(ONLINE_BUILD_KEY, held)
+        client.set(build_key(held), held)
     with pytest.raises(BuildNotOnline, match="online store does not hold build build-1"):
         stage(client).run({"user_id": np.array([1], dtype=np.int32)})
 
@@ -61,10 +62,12 @@ def test_the_build_epoch_counts_the_marker_changes_this_process_saw(client: redi
     op = FetchPastItems("build-1", "user_id", "past_ids", build_epoch="build_epoch")
     op._state = client
     users = {"user_id": np.array([1, 2], dtype=np.int32)}
-    client.set(ONLINE_BUILD_KEY, "build-1")
+    client.set(build_key("build-1"), "build-1")
     assert op.run(users)["build_epoch"].tolist() == [0, 0]
-    client.set(ONLINE_BUILD_KEY, "build-2")  # another build materialized over it
+    client.set(build_key("build-2"), "build-2")  # another build materialized beside it
+    assert op.run(users)["build_epoch"].tolist() == [0, 0]
+    client.delete(build_key("build-1"))  # e.g. Redis restarted empty
     with pytest.raises(BuildNotOnline):
         op.run(users)
-    client.set(ONLINE_BUILD_KEY, "build-1")  # ours materialized again
+    client.set(build_key("build-1"), "build-1")  # ours materialized again
     assert op.run(users)["build_epoch"].tolist() == [1, 1]

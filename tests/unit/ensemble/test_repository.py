@@ -18,11 +18,12 @@ from services.ensemble.contract import (
 from services.ensemble.repository import TEMPLATE_DIR, Batching, model_config
 
 
-def test_config_carries_the_build_id_and_instances() -> None:
-    text = model_config("2026-11-28T00:50:38+00:00", instances=3)
+def test_config_carries_the_instances_and_no_build() -> None:
+    """One config serves every loaded version (a changed one reloads them all): no build in it."""
+    text = model_config(instances=3)
     config = text_format.Parse(text, model_config_pb2.ModelConfig())
     assert config.name == MODEL_NAME and config.backend == "python"
-    assert config.parameters[BUILD_ID_PARAMETER].string_value == "2026-11-28T00:50:38+00:00"
+    assert config.parameters[BUILD_ID_PARAMETER].string_value == ""
     assert [group.count for group in config.instance_group] == [3]
     assert [(i.name, i.optional) for i in config.input] == [(INPUT, False), (EXPLAIN_INPUT, True)]
     assert tuple(o.name for o in config.output) == (*OUTPUTS, EXPLAIN_OUTPUT)
@@ -30,7 +31,7 @@ def test_config_carries_the_build_id_and_instances() -> None:
 
 def test_config_batches_users_dynamically() -> None:
     """Batch dimension = users: user_id [n, 1] in, [n, k], [n, k], [n, 1] out."""
-    text = model_config("b", instances=1, batching=Batching(max_batch_size=32, delay_us=150))
+    text = model_config(instances=1, batching=Batching(max_batch_size=32, delay_us=150))
     config = text_format.Parse(text, model_config_pb2.ModelConfig())
     assert config.max_batch_size == 32
     assert config.dynamic_batching.max_queue_delay_microseconds == 150
