@@ -24,6 +24,8 @@ help:
 	@echo "make setup   create the three environments (.venvs/merlin, gateway, loadtest) from requirements/*.lock.txt"
 	@echo "make build   build into $(BUILD_DIR)/ and export $(MODEL_REPOSITORY)/ (ROWS=$(ROWS); DATA=DIR; RULES=rules.json)"
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
+	@echo "make deploy  BUILD_DIR=DIR: serve that build on the running stack as the next model version, no downtime"
+	@echo "make rollback  serve the previous model version again (the same way)"
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
 	@echo "make reliability   faults under load; make soak  RATE=150 requests/s for DURATION_S=1800 s, memory watched"
@@ -86,6 +88,15 @@ triton: setup
 
 triton-stop: setup
 	$(MERLIN_PY) -m deploy.triton.launch stop --pid-file $(RUN_DIR)/triton.pid
+
+# Ship a build to the running stack without downtime (deploy/rollout): its own Redis namespace,
+# the next version of executor_model loaded beside the served one, checked, then served alone.
+.PHONY: deploy rollback
+deploy: setup
+	$(STACK_ENV) $(MERLIN_PY) -m deploy.rollout deploy
+
+rollback: setup
+	$(STACK_ENV) $(MERLIN_PY) -m deploy.rollout rollback
 
 gateway: setup
 	$(GATEWAY_VENV)/bin/python -m services.gateway

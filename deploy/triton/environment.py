@@ -129,6 +129,9 @@ def server_env(env: PythonEnv, server_root: Path) -> dict[str, str]:
     result["LD_LIBRARY_PATH"] = _prepend(libs, result.get("LD_LIBRARY_PATH", ""))
     result["PATH"] = _prepend([str(env.bin_dir)], result.get("PATH", ""))
     result["VIRTUAL_ENV"] = str(env.prefix)
+    # Triton reloads a loaded model version whose folder changed since its load (rollouts load
+    # a new version beside it): a model process must not write __pycache__ into it.
+    result["PYTHONDONTWRITEBYTECODE"] = "1"
     return result
 
 

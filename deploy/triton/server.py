@@ -196,6 +196,7 @@ class TritonServer:
                 log_file,
                 self.settings,
                 self.watchdog_pid_file,
+                self.model_repository,
             )
         return self
 

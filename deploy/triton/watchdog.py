@@ -11,14 +11,15 @@ model through Triton's repository API. A reload of a READY model brings up fresh
 before it retires the old ones, so the model's healthy instances keep serving meanwhile.
 
 It exits when the server is gone. Models that are not READY (being loaded, or unloaded on
-purpose) are never reloaded.
+purpose) are never reloaded. With several versions of a model loaded (a rollout), a stub is
+one version's: its death reloads the model only if that version is READY (the stubs of a
+version the rollout unloads exit with it), and the reload keeps the READY versions, no others.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import signal
 import sys
 import time
@@ -26,11 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from deploy.triton.environment import STUB_NAME
 from deploy.triton.procs import proc_stat, process_alive
+from deploy.triton.repository_api import Repository
 from deploy.triton.settings import TritonSettings
+
+__all__ = ["Repository", "Stub", "Watchdog", "main", "stubs_of"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,13 @@ class Stub:
     model: str
     instance: str
     dead: bool  # exiting (its command line already gone) or a zombie not yet reaped
+    version: str = ""
+    """The model version it serves ("" when unknown: it died before it was seen)."""
+
+    @property
+    def slot(self) -> tuple[str, str, str]:
+        """What a successor must match: the same instance of the same model version."""
+        return self.model, self.version, self.instance
 
 
 def stubs_of(server_pid: int) -> list[Stub]:
@@ -65,73 +75,11 @@ def stubs_of(server_pid: int) -> list[Stub]:
         # teardown after kill -9 can take seconds, and it must not be mistaken for a live stub
         exiting = len(argv) < 9 or not argv[1]
         model = "" if exiting else Path(argv[1]).parent.parent.name
+        version = "" if exiting else Path(argv[1]).parent.name
         instance = "" if exiting else argv[8]
-        stubs.append(Stub(int(entry.name), model, instance, dead=exiting or stat.state == "Z"))
+        dead = exiting or stat.state == "Z"
+        stubs.append(Stub(int(entry.name), model, instance, dead, version))
     return stubs
-
-
-class Repository:
-    """Triton's model repository API over HTTP (loopback, no proxy)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-
-    def _call(
-        self, method: str, path: str, timeout: float, body: bytes | None = None
-    ) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            headers = {"Content-Type": "application/json"}
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
-
-    def ready_models(self) -> set[str]:
-        status, body = self._call("POST", "/v2/repository/index", timeout=5.0, body=b"{}")
-        if status != 200:
-            return set()
-        return {m["name"] for m in json.loads(body) if m.get("state") == "READY"}
-
-    def config(self, model: str) -> dict[str, Any]:
-        status, body = self._call("GET", f"/v2/models/{model}/config", timeout=10.0)
-        if status != 200:
-            raise ValueError(f"cannot read the config of '{model}' (HTTP {status})")
-        config: dict[str, Any] = json.loads(body)
-        return config
-
-    def instance_count(self, model: str) -> int:
-        """Python-backend instances the model runs (0 for an ensemble: no process of its own)."""
-        config = self.config(model)
-        if config.get("backend") != "python":
-            return 0
-        return sum(int(group.get("count", 1)) for group in config.get("instance_group", []))
-
-    def reload(self, model: str, timeout: float) -> str | None:
-        """None on success, else Triton's error message.
-
-        A plain load of a loaded model whose files did not change is a no-op in Triton 2.51
-        (measured: it returned at once, the dead instance stayed). So the load carries the
-        model's own config with one parameter changed: a new config forces fresh instances,
-        and the old ones are retired only once those are ready.
-        """
-        try:
-            config = self.config(model)
-        except ValueError as exc:
-            return str(exc)
-        config.setdefault("parameters", {})["watchdog_reload"] = {
-            "string_value": str(time.time_ns())
-        }
-        request = json.dumps({"parameters": {"config": json.dumps(config)}}).encode()
-        path = f"/v2/repository/models/{model}/load"
-        status, body = self._call("POST", path, timeout=timeout, body=request)
-        if status == 200:
-            return None
-        try:
-            return str(json.loads(body).get("error", body[:200]))
-        except ValueError:
-            return body[:200].decode(errors="replace")
 
 
 class Watchdog:
@@ -145,14 +93,14 @@ class Watchdog:
     def dead_stubs(self) -> list[Stub]:
         """Stubs that died since the last look: zombies, or vanished without a successor."""
         current = stubs_of(self.server_pid)
-        live_instances = {s.instance for s in current if not s.dead}
+        live_slots = {s.slot for s in current if not s.dead}
         current_pids = {s.pid for s in current}
         # a dead stub's command line is empty: name it from when it was alive
         dead = [self.live.get(s.pid, s) for s in current if s.dead and s.pid not in self.handled]
         dead += [
             s
             for pid, s in self.live.items()
-            if pid not in current_pids and s.instance not in live_instances
+            if pid not in current_pids and s.slot not in live_slots
         ]
         self.live = {s.pid: s for s in current if not s.dead}
         return dead
@@ -163,11 +111,14 @@ class Watchdog:
             return
         self.handled.update(s.pid for s in dead)
         try:
-            ready = self.repository.ready_models()
+            index = self.repository.index()
         except (OSError, http.client.HTTPException, ValueError) as exc:
             say(f"cannot read the model index ({exc}); will look again")
             self.handled.difference_update(s.pid for s in dead)
             return
+        ready = {
+            (str(m["name"]), str(m.get("version", ""))) for m in index if m.get("state") == "READY"
+        }
         unknown = [s for s in dead if not s.model]
         if unknown:
             # died before the first look: its model is whichever runs fewer instances than set
@@ -179,8 +130,8 @@ class Watchdog:
             ]
         for model in sorted({s.model for s in dead}):
             pids = ", ".join(str(s.pid) for s in dead if s.model == model)
-            if model not in ready:
-                say(f"stub {pids} of model '{model}' died; the model is not READY: left alone")
+            if not any(is_ready(ready, s) for s in dead if s.model == model):
+                say(f"stub {pids} of model '{model}' died; its version is not READY: left alone")
                 continue
             say(f"stub {pids} of model '{model}' died: reloading '{model}'")
             began = time.monotonic()
@@ -195,15 +146,17 @@ class Watchdog:
                 say(f"reloading '{model}' failed after {took:.1f} s: {error}")
         self.live = {s.pid: s for s in stubs_of(self.server_pid) if not s.dead}
 
-    def short_models(self, ready: set[str]) -> list[str]:
+    def short_models(self, ready: set[tuple[str, str]]) -> list[str]:
+        """Models with fewer live stubs than instances x READY versions."""
         live = [s.model for s in stubs_of(self.server_pid) if not s.dead]
         short = []
-        for model in sorted(ready):
+        for model in sorted({name for name, _ in ready}):
             try:
                 expected = self.repository.instance_count(model)
             except (OSError, http.client.HTTPException, ValueError):
                 continue
-            if expected and live.count(model) < expected:
+            versions = sum(1 for name, _ in ready if name == model)
+            if expected and live.count(model) < expected * versions:
                 short.append(model)
         return short
 
@@ -212,6 +165,13 @@ class Watchdog:
             self.check()
             time.sleep(interval)
         return 0
+
+
+def is_ready(ready: set[tuple[str, str]], stub: Stub) -> bool:
+    """The stub's model version is READY (any version of its model, if its version is unknown)."""
+    if stub.version:
+        return (stub.model, stub.version) in ready
+    return any(name == stub.model for name, _ in ready)
 
 
 def say(message: str) -> None:
@@ -228,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1", help="Triton's HTTP address")
     parser.add_argument("--http-port", type=int, required=True)
+    parser.add_argument(
+        "--model-repository", type=Path, help="the server's repository (loads use its configs)"
+    )
     settings = TritonSettings.from_env()
     parser.add_argument(
         "--interval",
@@ -243,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
-    watchdog = Watchdog(args.server_pid, Repository(args.host, args.http_port), args.load_timeout)
+    watchdog = Watchdog(
+        args.server_pid,
+        Repository(args.host, args.http_port, args.model_repository),
+        args.load_timeout,
+    )
     say(f"watching the model instances of tritonserver pid {args.server_pid}")
     try:
         return watchdog.run(args.interval)

@@ -25,6 +25,7 @@ def start_watchdog(
     log_file: Path,
     settings: TritonSettings,
     pid_file: Path | None = None,
+    model_repository: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """``python -m deploy.triton.watchdog`` in its own session, its output appended to the log."""
     with log_file.open("ab") as log:
@@ -38,6 +39,7 @@ def start_watchdog(
                 f"--http-port={http_port}",
                 f"--interval={settings.watchdog_interval_s}",
                 f"--load-timeout={settings.watchdog_load_timeout_s}",
+                *([f"--model-repository={model_repository}"] if model_repository else []),
             ],
             cwd=PACKAGE_ROOT,
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,5 @@
+import sys
+
+from deploy.rollout.cli import main
+
+sys.exit(main())
