@@ -27,7 +27,9 @@ ITEM_ID = "item_id"
 @dataclass(frozen=True)
 class RetrievalConfig:
     max_epochs: int = 8
-    patience: int = 1
+    patience: int = 2
+    """Two epochs without a better held-out recall: early epochs can dip (planted, 20k rows: a
+    dip at epoch 2 stopped a run at recall 0.22 whose next epochs reached 0.48)."""
     early_stopping_share: float = 0.1
     """Share of the train clicks held out to choose the epoch by recall@100."""
     batch_size: int = 1024
@@ -37,6 +39,13 @@ class RetrievalConfig:
     logq_correction: bool = True
     """Subtract log(item frequency) from the in-batch logits (popular items are sampled more
     often as negatives); Merlin's PopularityLogitsCorrection."""
+    logq_strength: float = 1.5
+    """The correction subtracts `logq_strength` * log(item frequency). At 1.0 the in-batch softmax
+    estimates the full softmax over items; above 1.0 the learned scores keep
+    (strength - 1) * log(frequency) of popularity, which a click-recall measure rewards (what
+    users click depends on what they were shown). Chosen on a 70/30 split of train of both
+    generators (50k rows, recall@100 of unseen items): 1.5 beat 1.0 on both (longtail
+    0.594-0.607 vs 0.570-0.579, planted 0.345-0.367 vs 0.336-0.338); 2.0 was between."""
 
 
 @dataclass
@@ -71,7 +80,7 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
         prediction_tasks=mm.ItemRetrievalTask(
             inputs,
             samplers=[mm.InBatchSampler()],
-            post_logits=_logq(inputs, fit_rows) if config.logq_correction else None,
+            post_logits=_logq(inputs, fit_rows, config) if config.logq_correction else None,
         ),
     )
     model.compile(
@@ -98,11 +107,16 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
     return trained
 
 
-def _logq(inputs: Schema, clicks: pd.DataFrame) -> PopularityLogitsCorrection:
-    """Item click frequencies (add-one smoothed) over the encoded item id's whole domain."""
+def _logq(
+    inputs: Schema, clicks: pd.DataFrame, config: RetrievalConfig
+) -> PopularityLogitsCorrection:
+    """Item click frequencies (add-one smoothed) over the encoded item id's whole domain; the
+    logits lose `config.logq_strength` times their log (Merlin's `reg_factor`)."""
     cardinality = categorical_cardinalities(inputs)[ITEM_ID]
     counts = np.bincount(clicks[ITEM_ID].to_numpy(), minlength=cardinality)[:cardinality] + 1.0
-    return PopularityLogitsCorrection(counts.astype(np.float32), schema=inputs)
+    return PopularityLogitsCorrection(
+        counts.astype(np.float32), reg_factor=config.logq_strength, schema=inputs
+    )
 
 
 def embed(tower: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
