@@ -60,14 +60,24 @@ load): the recovery is measured from the replacement on, as for Redis and Triton
 
 def _wait_for_replacement(server: int, killed: int, count: int) -> bool:
     """True once `count` live stubs other than the killed one run under `server` (Triton never
-    reaps the killed one: it stays a zombie)."""
+    reaps the killed one: it stays a zombie) and stay for STEADY_S (a version's load starts a
+    short-lived process too)."""
     deadline = time.monotonic() + RELOAD_TIMEOUT_S
     while time.monotonic() < deadline:
-        live = [s for s in stubs_of(server) if not s.dead and s.pid != killed]
+        live = _live_stubs(server, killed)
         if len(live) >= count:
-            return True
+            time.sleep(STEADY_S)
+            if _live_stubs(server, killed) == live:
+                return True
         time.sleep(0.2)
     return False
+
+
+STEADY_S = 2.0
+
+
+def _live_stubs(server: int, killed: int) -> set[int]:
+    return {s.pid for s in stubs_of(server) if not s.dead and s.pid != killed}
 
 
 def triton_restart(settings: StackSettings, fault_s: float) -> str:
