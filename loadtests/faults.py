@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from deploy.stack import StackSettings, ensure_redis, ensure_triton, read_pid, running_redis_url
 from deploy.triton.launch import stop_server, terminate_group
@@ -44,40 +45,36 @@ def instance_kill(settings: StackSettings, fault_s: float) -> str:
     if not stubs:
         raise SystemExit("error: no live python-backend process under tritonserver")
     killed = stubs[0]
+    log = settings.run_dir / "triton.log"
+    offset = log.stat().st_size if log.exists() else 0
     os.kill(killed.pid, signal.SIGKILL)
     began = time.monotonic()
-    replaced = _wait_for_replacement(server, killed.pid, len(stubs))
+    reloaded = _wait_for_reload(log, offset)
     waited = time.monotonic() - began
-    if not replaced:
-        return f"killed stub pid {killed.pid} ({killed.instance}); not replaced in {waited:.0f} s"
-    return f"killed stub pid {killed.pid} ({killed.instance}); replaced after {waited:.1f} s"
+    if not reloaded:
+        return f"killed stub pid {killed.pid} ({killed.instance}); no reload in {waited:.0f} s"
+    return f"killed stub pid {killed.pid} ({killed.instance}); reloaded after {waited:.1f} s"
 
 
 RELOAD_TIMEOUT_S = 300.0
 """How long the watchdog may take to reload the model (seconds on a quiet machine, more under
-load): the recovery is measured from the replacement on, as for Redis and Triton."""
+load): the recovery is measured from the reload on, as for Redis and Triton."""
+RELOADED = "reloaded '"
+"""What the watchdog writes to Triton's log once fresh instances serve the model."""
 
 
-def _wait_for_replacement(server: int, killed: int, count: int) -> bool:
-    """True once `count` live stubs other than the killed one run under `server` (Triton never
-    reaps the killed one: it stays a zombie) and stay for STEADY_S (a version's load starts a
-    short-lived process too)."""
+def _wait_for_reload(log: Path, offset: int) -> bool:
+    """True once the watchdog logged a finished reload after `offset` (a new stub process alone
+    is not enough: it loads the models for seconds before it serves)."""
     deadline = time.monotonic() + RELOAD_TIMEOUT_S
     while time.monotonic() < deadline:
-        live = _live_stubs(server, killed)
-        if len(live) >= count:
-            time.sleep(STEADY_S)
-            if _live_stubs(server, killed) == live:
-                return True
+        if log.exists():
+            with log.open("rb") as file:
+                file.seek(offset)
+                if RELOADED.encode() in file.read():
+                    return True
         time.sleep(0.2)
     return False
-
-
-STEADY_S = 2.0
-
-
-def _live_stubs(server: int, killed: int) -> set[int]:
-    return {s.pid for s in stubs_of(server) if not s.dead and s.pid != killed}
 
 
 def triton_restart(settings: StackSettings, fault_s: float) -> str:
