@@ -3,11 +3,14 @@
 deploy: materialize the build's namespace (no other build's key is touched) -> export it as the
 next version folder of executor_model beside the served one -> load both versions (Triton's
 load with the live config, only `version_policy` changed: the served version is not reloaded)
--> check the new version answers a known user and an unknown user correctly -> load only the
-new version (the old one is unloaded once the new one serves) -> name its build the served one
-(ONLINE_BUILD_KEY) -> garbage-collect old version folders and namespaces (keep the newest N).
-Requests that name no version go to the highest READY version: the new one from the moment it
-is READY, the old one until then.
+-> check the new version answers a known user and an unknown user correctly -> the switch: name
+it the served version (SERVED_VERSION_KEY) and its build the served build (ONLINE_BUILD_KEY), wait
+RECSYS_ROLLOUT_SWITCH_WAIT_S for every gateway to follow -> load only the new version (the old one
+is unloaded) -> garbage-collect old version folders and namespaces (keep the newest N).
+The gateways name SERVED_VERSION_KEY's version in their requests, so the new version takes no
+gateway traffic before the switch, although Triton serves requests that name no version from its
+highest READY version. Before the first rollout the key is unset: the load step first names the
+served version there (and waits the same time), so the gateways keep to it.
 
 rollback: the same towards the highest version folder below the served one (its namespace must
 still be in Redis); the version rolled back from is unloaded and its folder removed, so a
@@ -20,6 +23,7 @@ was loaded) and its folder removed, and one line says which step failed and why 
 from __future__ import annotations
 
 import fcntl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +33,12 @@ from typing import Any
 from deploy.rollout import checks, namespaces, versions
 from deploy.rollout.settings import RolloutError, RolloutSettings
 from deploy.triton.repository_api import Repository
-from services.ensemble.contract import MODEL_NAME, ONLINE_BUILD_KEY, build_key
+from services.ensemble.contract import (
+    MODEL_NAME,
+    ONLINE_BUILD_KEY,
+    SERVED_VERSION_KEY,
+    build_key,
+)
 
 
 def say(message: str) -> None:
@@ -67,10 +76,13 @@ def connect(settings: RolloutSettings) -> Live:
         redis = check_redis(settings.online_store)
     except BuildError as exc:
         raise RolloutError(str(exc)) from None
+    key = redis.get(SERVED_VERSION_KEY)
+    named = int(key) if key and key.isdigit() else None
+    served = named if named in ready else max(ready)  # an interrupted rollout loaded two
     model_dir = settings.model_repository / MODEL_NAME
-    if max(ready) not in versions.version_dirs(model_dir):
-        raise RolloutError(f"{model_dir} has no folder of served version {max(ready)}", 2)
-    return Live(settings, api, model_dir, redis, served=max(ready))
+    if served not in versions.version_dirs(model_dir):
+        raise RolloutError(f"{model_dir} has no folder of served version {served}", 2)
+    return Live(settings, api, model_dir, redis, served=served)
 
 
 @contextmanager
@@ -175,6 +187,7 @@ def switch(live: Live, action: str, new: int) -> None:
     """Load `new` beside the served version, check it, then serve it alone."""
     old = live.served
     with step(live, action, f"load of version {new}"):
+        name_served(live, old)  # the gateways keep to it while the new one loads
         failed = live.api.load_versions(MODEL_NAME, [old, new], live.timeout)
         if failed or new not in live.api.ready_versions(MODEL_NAME):
             raise ValueError(failed or f"version {new} is not READY after its load")
@@ -185,26 +198,52 @@ def switch(live: Live, action: str, new: int) -> None:
         if wrong:
             raise ValueError(wrong)
     say(f"version {new} answers known user {known} and unknown user {unknown} correctly")
+    with step(live, action, f"switch to version {new}"):
+        build_id = versions.build_of(live.model_dir, new)
+        live.redis.set(ONLINE_BUILD_KEY, str(build_id))
+        name_served(live, new)
+    say(f"version {new} (build {build_id}) serves; version {old} stays loaded until the switch")
     with step(live, action, f"unload of version {old}"):
         failed = live.api.load_versions(MODEL_NAME, [new], live.timeout)
         if failed or live.api.ready_versions(MODEL_NAME) != [new]:
             raise ValueError(failed or f"versions {live.api.ready_versions(MODEL_NAME)} READY")
-    build_id = versions.build_of(live.model_dir, new)
-    live.redis.set(ONLINE_BUILD_KEY, str(build_id))
-    say(f"version {new} (build {build_id}) serves; version {old} unloaded")
+    say(f"version {old} unloaded")
     live.served = new
+
+
+def name_served(live: Live, version: int) -> None:
+    """Name `version` the served one in Redis (if it is not already), then wait until every
+    gateway follows and what they sent to the version named before is answered."""
+    if live.redis.get(SERVED_VERSION_KEY) == str(version).encode():
+        return
+    live.redis.set(SERVED_VERSION_KEY, version)
+    say(f"served version {version} named; waiting {live.settings.switch_wait_s:g} s for gateways")
+    time.sleep(live.settings.switch_wait_s)
 
 
 def revert(live: Live, new: int, remove: bool = True) -> None:
     """Serve the old version alone again; remove the new version's folder (a deploy's)."""
     try:  # also when the load failed: the live config's version policy names the old alone
+        put_back_served(live)
         failed = live.api.load_versions(MODEL_NAME, [live.served], live.timeout)
         if remove and new not in live.api.ready_versions(MODEL_NAME):
             versions.remove(live.model_dir, new)
-    except (OSError, ValueError) as exc:
-        failed = str(exc)
+    except Exception as exc:  # best effort: the step's own error is what gets reported
+        failed = str(exc) or type(exc).__name__
     if failed:
         say(f"could not bring back version {live.served} alone: {failed}")
+
+
+def put_back_served(live: Live) -> None:
+    """The served version (and its build) named in Redis again if the switch had named the new
+    one; untouched otherwise (a failure before the switch). Never unset here: the gateways would
+    then ask for Triton's latest, which may be the new version until its unload."""
+    if live.redis.get(SERVED_VERSION_KEY) == str(live.served).encode():
+        return
+    live.redis.set(SERVED_VERSION_KEY, live.served)
+    build_id = versions.build_of(live.model_dir, live.served)
+    if build_id is not None:
+        live.redis.set(ONLINE_BUILD_KEY, build_id)
 
 
 def collect(live: Live) -> None:

@@ -40,6 +40,10 @@ class RolloutSettings(EnvSettings):
     """How long one load request to Triton may take (a version loads in 5-30 s here)."""
     check_timeout_s: PositiveFloat = 10.0
     """Timeout of one check request to the new version."""
+    switch_wait_s: PositiveFloat = 2.0
+    """After naming the new version served in Redis: how long until every gateway names it and
+    the requests they sent to the old version are answered (GATEWAY_SERVED_VERSION_REFRESH_S
+    x 2 + GATEWAY_REQUEST_TIMEOUT_S, 0.5 x 2 + 1 s by default); then the old one is unloaded."""
 
     class Config:
         env_prefix = "RECSYS_ROLLOUT_"

@@ -91,6 +91,11 @@ ONLINE_BUILD_KEY = "multi_stage_recsys:build"
 """The build the served model version serves (a build id): set by `training materialize` and by
 the rollout when it switches versions. Each version checks its own build's marker (`build_key`)."""
 
+SERVED_VERSION_KEY = "multi_stage_recsys:served_version"
+"""The executor model version the gateways name in requests without an A/B split (an integer):
+written by the rollout's switch once the new version passed its checks (and by rollback). Unset:
+the gateways name no version and Triton's highest READY version answers."""
+
 BUILD_ID_PARAMETER = "build_id"
 """Parameter of the executor model's config.pbtxt once naming its build. A config is shared by
 every loaded version (and changing it reloads them all), so exports leave it empty: a version's

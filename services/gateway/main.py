@@ -16,6 +16,7 @@ from services.gateway.core.config import Settings, get_settings
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
 from services.gateway.core.replicas import ReplicaPool
+from services.gateway.core.served_version import ServedVersion
 from services.gateway.core.stats import RecentStats
 
 
@@ -25,12 +26,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.recommender = ReplicaPool(settings, metrics)  # one channel per replica
+        app.state.online_store = store = OnlineStore.from_settings(settings)
+        served = ServedVersion(store.served_version, settings.served_version_refresh_s)
+        await served.start()
+        # one channel per replica; names the served version in requests without an A/B split
+        app.state.recommender = ReplicaPool(settings, metrics, served=lambda: served.current)
         app.state.recommender.start()
-        app.state.online_store = OnlineStore.from_settings(settings)
         try:
             yield
         finally:
+            await served.close()
             await app.state.recommender.close()
             await app.state.online_store.close()
 

@@ -1,5 +1,6 @@
 """The load of tests/integration/test_rollout.py: gateway and direct gRPC requests from threads,
-every answer recorded with the version that gave it, and the figures it reports."""
+every answer recorded with the version that gave it and when it was asked and answered (wall
+clock), the changes of the served-version key in Redis with their times, and the figures."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import redis
 import requests
 
-from services.ensemble.contract import INPUT, MODEL_NAME
+from services.ensemble.contract import INPUT, MODEL_NAME, SERVED_VERSION_KEY
 from tests.conftest import Gateway
 
 THREADS = 6  # gateway requests; one more thread sends direct gRPC requests
@@ -24,6 +26,12 @@ class Stack:
     repository: Path
     triton: object
     gateway: Gateway
+    more_gateways: list[Gateway] = field(default_factory=list)
+    """Further gateways on the same Triton and Redis: the load spreads over all of them."""
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        return [gateway.url for gateway in (self.gateway, *self.more_gateways)]
 
 
 def answers(
@@ -47,9 +55,10 @@ class Load:
     stack: Stack
     users: list[int]
     stop: threading.Event = field(default_factory=threading.Event)
-    records: list[tuple[str, int, int, tuple[int, ...], bool, str, float]] = field(
+    records: list[tuple[str, int, int, tuple[int, ...], bool, str, float, float, float]] = field(
         default_factory=list
     )
+    """(gateway|grpc, user, status, items, fallback, version, seconds, asked at, answered at)"""
     failures: list[str] = field(default_factory=list)
 
     def __enter__(self) -> Load:
@@ -68,15 +77,14 @@ class Load:
 
     def _gateway(self, offset: int) -> None:
         session = requests.Session()
+        url = self.stack.gateway_urls[offset % len(self.stack.gateway_urls)]
         count = offset
         while not self.stop.is_set():
             user = self.users[count % len(self.users)]
             count += 1
-            began = time.perf_counter()
+            began, asked = time.perf_counter(), time.time()
             try:
-                reply = session.get(
-                    f"{self.stack.gateway.url}/recommend", params={"user_id": user}, timeout=15
-                )
+                reply = session.get(f"{url}/recommend", params={"user_id": user}, timeout=15)
             except requests.RequestException as exc:
                 self.failures.append(f"gateway: {exc}")
                 continue
@@ -87,7 +95,8 @@ class Load:
             body = reply.json()
             items = tuple(item["item_id"] for item in body["items"])
             version = str(body.get("model_version") or "")
-            self.records.append(("gateway", user, 200, items, body["fallback"], version, took))
+            record = ("gateway", user, 200, items, body["fallback"], version, took)
+            self.records.append((*record, asked, time.time()))
 
     def _grpc(self) -> None:
         import tritonclient.grpc as grpcclient
@@ -97,20 +106,52 @@ class Load:
         while not self.stop.is_set():
             user = self.users[count % len(self.users)]
             count += 1
-            began = time.perf_counter()
+            began, asked = time.perf_counter(), time.time()
             try:
                 got, version = answers(self.stack, [user], client=client)
             except Exception as exc:  # any failure counts
                 self.failures.append(f"grpc: {exc}")
                 continue
             took = time.perf_counter() - began
-            self.records.append(("grpc", user, 200, tuple(got[user]), False, version, took))
+            record = ("grpc", user, 200, tuple(got[user]), False, version, took)
+            self.records.append((*record, asked, time.time()))
+
+
+@dataclass
+class ServedKeyWatch:
+    """Polls SERVED_VERSION_KEY every few ms: each change as (new value, written after, written
+    by), wall-clock times bracketing the write (the poll before saw the old value)."""
+
+    url: str
+    changes: list[tuple[str | None, float, float]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> ServedKeyWatch:
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        client = redis.Redis.from_url(self.url)
+        before, last = time.time(), client.get(SERVED_VERSION_KEY)
+        while not self.stop.is_set():
+            began = time.time()
+            value = client.get(SERVED_VERSION_KEY)
+            if value != last:
+                self.changes.append((value.decode() if value else None, before, time.time()))
+                last = value
+            before = began
+            time.sleep(0.005)
 
 
 def from_one_version(record: tuple, expected: dict[str, dict[int, list[int]]]) -> bool:  # type: ignore[type-arg]
     """The answer is the whole answer of the version that gave it (or, without a version, of
     either version), up to the order of equal scores."""
-    _, user, _, items, _, version, _ = record
+    _, user, _, items, _, version, *_ = record
     candidates = [expected[version]] if version in expected else list(expected.values())
     return any(set(items) == set(answer[user]) for answer in candidates)
 

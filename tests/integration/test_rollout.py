@@ -4,8 +4,12 @@ watchdog, the real gateway, `python -m deploy.rollout` as a subprocess).
 Under a steady load of gateway and direct gRPC requests: a rebuild (its own Redis namespace),
 `deploy` of it as version 2 and `rollback` to version 1 fail no request, give no known user a
 fallback, and every answer is one version's whole answer for that user (never a mix). An
-interaction posted before the rebuild stays excluded after each step. A deploy whose model
-cannot load leaves version 1 serving, without a failed request, and says in one line why.
+interaction posted before the rebuild stays excluded after each step. The gateways (two, on
+the same Redis) name the served version the rollout writes to Redis: no gateway answer comes
+from version 2 before the switch to it was written, every one does from the switch + the
+rollout's wait on, and version 1 again after the rollback's switch. A deploy whose model cannot
+load leaves version 1 serving and the served-version key untouched, without a failed request,
+and says in one line why.
 """
 
 from __future__ import annotations
@@ -24,14 +28,28 @@ import pytest
 import redis
 import requests
 
-from services.ensemble.contract import MODEL_NAME, ONLINE_BUILD_KEY, build_key
+from services.ensemble.contract import (
+    MODEL_NAME,
+    ONLINE_BUILD_KEY,
+    SERVED_VERSION_KEY,
+    build_key,
+)
 from tests.conftest import REPO_ROOT, TEST_ROWS, TEST_SEED, Gateway, free_port
-from tests.integration.rollout_load import Load, Stack, answers, from_one_version, report
+from tests.integration.rollout_load import (
+    Load,
+    ServedKeyWatch,
+    Stack,
+    answers,
+    from_one_version,
+    report,
+)
 from training.pipeline import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 
 DB = 12  # a database no other test uses
+REFRESH_S = 0.2  # the gateways' GATEWAY_SERVED_VERSION_REFRESH_S
+SWITCH_WAIT_S = 1.0  # the rollout's wait after a switch: 2 refreshes + the requests in flight
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +74,14 @@ def stack(
         extra_env={"REDIS_URL": url},
     )
     server.start(timeout=180)
-    gateway = Gateway(server.grpc_url, url, timeout_s=10.0)  # lenient: 2 cores shared
+    env = {"GATEWAY_SERVED_VERSION_REFRESH_S": str(REFRESH_S)}
+    # lenient timeouts: 2 cores shared
+    gateways = [Gateway(server.grpc_url, url, timeout_s=10.0, extra_env=env) for _ in range(2)]
     try:
-        yield Stack(url, repository, server, gateway)
+        yield Stack(url, repository, server, gateways[0], gateways[1:])
     finally:
-        gateway.stop()
+        for gateway in gateways:
+            gateway.stop()
         server.stop()
         redis.Redis.from_url(url).flushdb()
 
@@ -84,6 +105,7 @@ def rollout(
         "TRITON_HTTP_PORT": str(stack.triton.http_port),  # type: ignore[attr-defined]
         "BUILD_DIR": str(build or ""),
         "RECSYS_ROLLOUT_LOAD_TIMEOUT_S": "900",  # a version loads in 5-30 s, minutes when busy
+        "RECSYS_ROLLOUT_SWITCH_WAIT_S": str(SWITCH_WAIT_S),
     }
     return subprocess.run(
         [sys.executable, "-m", "deploy.rollout", command],
@@ -131,16 +153,16 @@ def test_rebuild_deploy_and_rollback_under_load(
 
     users = sorted((user_ids(build_dir) & user_ids(second)) - {watched})[:40]
     expected = {"1": answers(stack, users, "1")[0]}
-    with Load(stack, users) as load:
-        time.sleep(3)
+    with ServedKeyWatch(stack.url) as watch, Load(stack, users) as load:
+        time.sleep(2)
         deployed = rollout(stack, "deploy", second)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         expected["2"] = answers(stack, users, "2")[0]
         after_deploy = excluded(stack, watched, posted)
-        time.sleep(3)
+        time.sleep(2)
         rolled_back = rollout(stack, "rollback")
         assert rolled_back.returncode == 0, rolled_back.stdout + rolled_back.stderr
-        time.sleep(3)
+        time.sleep(2)
     assert after_deploy == []
     assert excluded(stack, watched, posted) == []  # version 1 again: it would rank them first
 
@@ -150,12 +172,36 @@ def test_rebuild_deploy_and_rollback_under_load(
     assert mixed == [], mixed[:5]
     versions = {r[5] for r in load.records if r[0] == "grpc"}
     assert versions == {"1", "2"}, versions
+    served_switches(load, watch)
+    assert client.get(SERVED_VERSION_KEY) == b"1"
     assert answers(stack, users)[1] == "1"
     folders = sorted(p.name for p in (stack.repository / MODEL_NAME).iterdir() if p.is_dir())
     assert folders == ["1"]  # the one served: a restarted Triton serves it too
     assert client.get(ONLINE_BUILD_KEY).decode() == build_id_of(build_dir)
     assert client.exists(build_key(build_id_of(second)))  # kept: the newest builds stay
     report(load, "deploy + rollback")
+
+
+def served_switches(load: Load, watch: ServedKeyWatch) -> None:
+    """The gateways' answers follow the served-version key: deploy (unset -> 1 named before the
+    load, -> 2 at the switch), rollback (-> 1 at its switch)."""
+    assert [value for value, _, _ in watch.changes] == ["1", "2", "1"], watch.changes
+    (_, _, pinned), (_, to_2, to_2_by), (_, to_1, to_1_by) = watch.changes
+    gateway = [r for r in load.records if r[0] == "gateway"]
+    early = [r for r in gateway if r[5] == "2" and r[8] < to_2]
+    assert early == [], early[:5]  # version 2 answered before the switch to it was written
+    on_1 = [r[5] for r in gateway if pinned + SWITCH_WAIT_S < r[7] and r[8] < to_2]
+    on_2 = [r[5] for r in gateway if to_2_by + SWITCH_WAIT_S < r[7] and r[8] < to_1]
+    back = [r[5] for r in gateway if to_1_by + SWITCH_WAIT_S < r[7]]
+    assert on_1 and set(on_1) == {"1"}, set(on_1)
+    assert on_2 and set(on_2) == {"2"}, set(on_2)
+    assert back and set(back) == {"1"}, set(back)
+    # Triton's latest (requests naming no version) was version 2 before the switch already
+    latest_2 = [r for r in load.records if r[0] == "grpc" and r[5] == "2" and r[8] < to_2]
+    print(
+        f"switch to 2: {len(on_1)} gateway answers from 1 before it, {len(on_2)} from 2 after it; "
+        f"{len(latest_2)} unversioned gRPC answers from 2 before it"
+    )
 
 
 def test_a_deploy_whose_model_cannot_load_leaves_version_1_serving(
@@ -181,7 +227,8 @@ def test_a_deploy_whose_model_cannot_load_leaves_version_1_serving(
         triton_http_port=stack.triton.http_port,  # type: ignore[attr-defined]
         load_timeout_s=900,
     )
-    with Load(stack, users) as load:
+    key_before = redis.Redis.from_url(stack.url).get(SERVED_VERSION_KEY)
+    with ServedKeyWatch(stack.url) as watch, Load(stack, users) as load:
         time.sleep(2)
         failed = rollout(stack, "deploy", broken)
         # a version Triton cannot load: version 1's folder, its saved model corrupted
@@ -199,7 +246,9 @@ def test_a_deploy_whose_model_cannot_load_leaves_version_1_serving(
     assert "failed at load of version 2" in str(refused.value)
     assert str(refused.value).endswith("version 1 still serves")
     assert load.failures == [], load.failures[:5]
-    assert {r[5] for r in load.records if r[0] == "grpc"} == {"1"}
+    assert {r[5] for r in load.records} == {"1"}
+    assert watch.changes == [], watch.changes  # the served-version key untouched
+    assert redis.Redis.from_url(stack.url).get(SERVED_VERSION_KEY) == key_before
     assert all(from_one_version(r, expected) for r in load.records)
     assert not any(r[4] for r in load.records)
     assert sorted(p.name for p in model_dir.iterdir() if p.is_dir()) == ["1"]

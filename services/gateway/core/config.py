@@ -26,7 +26,11 @@ class Settings(BaseSettings):
     model_name: str = "executor_model"
     ab: str = ""
     """A/B split of the users over model versions, version:percent pairs (`2:90,3:10`); each
-    user's version is fixed by a hash of the user id. Empty: Triton's latest serves everyone."""
+    user's version is fixed by a hash of the user id. Empty: the served version (the rollout's
+    switch, read from Redis) serves everyone, or Triton's latest before any rollout."""
+    served_version_refresh_s: float = Field(default=0.5, gt=0)
+    """How often the served model version (set by the rollout in Redis) is read again; a
+    rollout waits twice this (plus the requests in flight) before unloading the old version."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis holding the online state (the same one the build wrote); may hold a password, so
     it is kept out of reprs and logs. `rediss://` for TLS; a Redis Cluster as

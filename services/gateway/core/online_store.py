@@ -9,7 +9,11 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from services.ensemble.contract import ONLINE_BUILD_KEY, online_interactions_key
+from services.ensemble.contract import (
+    ONLINE_BUILD_KEY,
+    SERVED_VERSION_KEY,
+    online_interactions_key,
+)
 from services.ensemble.redis_url import is_cluster, parse_cluster
 from services.gateway.core.config import Settings
 
@@ -78,6 +82,14 @@ class OnlineStore:
         """The build whose online state Redis holds (ONLINE_BUILD_KEY), None if it holds none."""
         try:
             value = await self._client.get(ONLINE_BUILD_KEY)
+        except REDIS_FAILURES as exc:
+            raise OnlineStoreUnavailable(f"Redis GET failed: {exc!r}") from exc
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def served_version(self) -> str | None:
+        """The raw SERVED_VERSION_KEY (the version the rollout switched to), None if unset."""
+        try:
+            value = await self._client.get(SERVED_VERSION_KEY)
         except REDIS_FAILURES as exc:
             raise OnlineStoreUnavailable(f"Redis GET failed: {exc!r}") from exc
         return value.decode() if isinstance(value, bytes) else value

@@ -89,12 +89,14 @@ class ReplicaPool:
         metrics: Metrics,
         clients: Sequence[ReplicaClient] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        served: Callable[[], int | None] = lambda: None,
     ) -> None:
         if clients is None:
             clients = [Recommender(settings, metrics, url) for url in settings.triton_urls]
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
+        self._served = served
         self._replicas = [Replica(index, client) for index, client in enumerate(clients)]
         self._split = settings.ab_split
         self._next = 0
@@ -119,8 +121,9 @@ class ReplicaPool:
         return [replica.index for replica in self._replicas if replica.up]
 
     def version_for(self, user_id: int) -> int | None:
-        """The model version the A/B split assigns the user; None without a split (latest)."""
-        return self._split.version_for(user_id) if self._split is not None else None
+        """The model version the A/B split assigns the user; without a split the served version
+        (the rollout's switch), None when none is set (Triton's latest)."""
+        return self._split.version_for(user_id) if self._split is not None else self._served()
 
     async def rank(self, user_id: int, explain: bool = False) -> Ranking:
         """The ranking from the next replica that is up, by the user's model version; after a
