@@ -26,9 +26,10 @@ RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh requir
  && python -c "import importlib.util as u, pathlib as p; b = p.Path(next(iter(u.find_spec('pytriton').submodule_search_locations))) / 'tritonserver/bin/tritonserver'; assert b.is_file(), b"
 
 # The code the build runs (training/, services/ensemble, the Feast definitions) and the local
-# route's Triton launcher.
+# route's Triton launcher and the rollout (`python -m deploy.rollout`, the compose rollout service).
 COPY deploy/__init__.py deploy/__init__.py
 COPY deploy/triton deploy/triton
+COPY deploy/rollout deploy/rollout
 COPY deploy/docker/__init__.py deploy/docker/triton_foreground.py deploy/docker/
 COPY deploy/docker/tritonserver /usr/local/bin/tritonserver
 COPY services/__init__.py services/__init__.py
@@ -43,4 +44,4 @@ RUN { find training services feature_repo -type f | LC_ALL=C sort | xargs sha256
 # Volumes (docker-compose.yml): the trainer builds into /data/artifacts/build and exports into
 # /data/model_repository, which Triton serves.
 RUN mkdir -p /data/artifacts /data/model_repository
-CMD ["tritonserver", "--model-repository=/data/model_repository"]
+CMD ["tritonserver", "--model-repository=/data/model_repository", "--model-control-mode=explicit", "--load-model=*"]

@@ -30,8 +30,13 @@ COPY deploy/docker/pip-ca.sh /usr/local/lib/recsys/
 COPY deploy/docker/merlin-gpu-install.sh /usr/local/lib/recsys/
 RUN --mount=type=secret,id=pip_ca bash /usr/local/lib/recsys/merlin-gpu-install.sh
 
-# The code the build runs (training/, services/ensemble, the Feast definitions). The serving
-# side needs none of it: the exported executor_model/1/ carries its own copy of the code.
+# The code the build runs (training/, services/ensemble, the Feast definitions) and the rollout
+# (`python -m deploy.rollout`, the compose rollout service; it uses deploy/triton's repository
+# API client). The serving side needs none of it: each exported version folder carries its own
+# copy of the code.
+COPY deploy/__init__.py deploy/__init__.py
+COPY deploy/triton deploy/triton
+COPY deploy/rollout deploy/rollout
 COPY services/__init__.py services/__init__.py
 COPY services/ensemble services/ensemble
 COPY training training
@@ -45,4 +50,4 @@ RUN { find training services feature_repo -type f | LC_ALL=C sort | xargs sha256
 # the volume, so the build's atomic rename stays on one filesystem) and exports into
 # /data/model_repository, which Triton serves.
 RUN mkdir -p /data/artifacts /data/model_repository
-CMD ["tritonserver", "--model-repository=/data/model_repository"]
+CMD ["tritonserver", "--model-repository=/data/model_repository", "--model-control-mode=explicit", "--load-model=*"]

@@ -34,12 +34,14 @@ SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 LOCKS = {
     "trainer": "requirements/merlin.lock.txt",
     "triton": "requirements/merlin.lock.txt",
+    "rollout": "requirements/merlin.lock.txt",
     "gateway": "requirements/gateway.lock.txt",
     "locust": "requirements/loadtest.lock.txt",
 }
 BASE_IMAGES = {
     "trainer": "nvcr.io/nvidia/merlin/merlin-tensorflow:23.08",
     "triton": "nvcr.io/nvidia/merlin/merlin-tensorflow:23.08",
+    "rollout": "nvcr.io/nvidia/merlin/merlin-tensorflow:23.08",
     "gateway": "python:3.11-slim",
     "locust": "python:3.11-slim",
 }
@@ -49,7 +51,11 @@ DEPENDS_ON = {
     ("triton", "trainer"): "service_completed_successfully",
     ("gateway", "triton"): "service_healthy",
     ("locust", "gateway"): "service_healthy",
+    ("rollout", "triton"): "service_healthy",
 }
+PROFILES = {"locust": ["bench"], "rollout": ["tools"]}
+# Triton as `make run` starts it: the rollout loads and unloads versions through the repository API.
+EXPLICIT = {"--model-control-mode": "explicit", "--load-model": "*"}
 LOCUSTFILE = "loadtests/locustfile.py"
 USER_IDS_IN_BUILD = "feature_repo/data/user_features.parquet"
 # Paths of the local route that must stay out of every build context.
@@ -438,7 +444,7 @@ def lock_problems(project: Project) -> list[str]:
         runs = run_text(project, instructions)
         if f"pip install pip=={pip}" not in runs:
             problems.append(f"{name}: the Dockerfile does not install pip=={pip} as the Makefile")
-        if name in ("trainer", "triton"):
+        if name in ("trainer", "triton", "rollout"):
             # Merlin image: install what it lacks, constrained by the lock (not the whole lock).
             uses_lock = lock in runs and re.search(r"pip install[^\n]*(-c|--constraint)\s", runs)
         else:
@@ -711,7 +717,7 @@ def wiring_problems(project: Project) -> list[str]:
         if found != condition:
             problems.append(f"{name}: depends_on {dependency} is {found}, not {condition}")
     for name, service in svc.items():
-        expected = ["bench"] if name == "locust" else None
+        expected = PROFILES.get(name)
         if service.get("profiles") != expected:
             problems.append(f"{name}: profiles {service.get('profiles')} (expected {expected})")
     devices = (
@@ -727,6 +733,7 @@ def wiring_problems(project: Project) -> list[str]:
     if redis_host != "redis" or "redis" not in svc:
         problems.append(f"REDIS_URL host {redis_host} is not the compose file's redis service")
 
+    problems += _rollout_problems(project)
     env = environment(svc.get("gateway", {}))
     if env.get("GATEWAY_HOST") != "0.0.0.0":
         problems.append("gateway: GATEWAY_HOST must be 0.0.0.0 inside its container")
@@ -734,6 +741,37 @@ def wiring_problems(project: Project) -> list[str]:
     grpc = f"triton:{option(serve, '--grpc-port') or '8001'}"
     if env.get("GATEWAY_TRITON_URL") != grpc:
         problems.append(f"gateway: GATEWAY_TRITON_URL {env.get('GATEWAY_TRITON_URL')} != {grpc}")
+    return problems
+
+
+def _rollout_problems(project: Project) -> list[str]:
+    """Triton in explicit mode without bytecode writes; the rollout reaches it and its Redis."""
+    problems = []
+    svc = services(project)
+    serve = find_command(command_line(project, "triton"), "tritonserver") or []
+    for flag, value in EXPLICIT.items():
+        if option(serve, flag) != value:
+            problems.append(f"triton: {flag}={option(serve, flag)}, not {value}")
+    triton_env, env = environment(svc.get("triton", {})), environment(svc.get("rollout", {}))
+    if str(triton_env.get("PYTHONDONTWRITEBYTECODE")) != "1":
+        problems.append("triton: PYTHONDONTWRITEBYTECODE is not 1 (a version folder would change)")
+    if find_command(command_line(project, "rollout"), "python", "-m", "deploy.rollout") is None:
+        problems.append("rollout: does not run `python -m deploy.rollout`")
+    want = {
+        "RECSYS_ROLLOUT_TRITON_HOST": "triton",
+        "TRITON_HTTP_PORT": option(serve, "--http-port") or "8000",
+        "REDIS_URL": triton_env.get("REDIS_URL"),
+    }
+    for name, value in want.items():
+        if env.get(name) != value:
+            problems.append(f"rollout: {name}={env.get(name)}, not {value}")
+    mounts = {v.split(":")[1]: v for v in svc.get("rollout", {}).get("volumes", [])}
+    repository = mounts.get(str(env.get("MODEL_REPOSITORY")), "")
+    served = option(serve, "--model-repository")
+    if repository.split(":")[0] != "model_repository" or repository.endswith(":ro"):
+        problems.append("rollout: MODEL_REPOSITORY is not the writable model_repository volume")
+    elif env.get("MODEL_REPOSITORY") != served:
+        problems.append(f"rollout: MODEL_REPOSITORY {env.get('MODEL_REPOSITORY')} != {served}")
     return problems
 
 
@@ -957,6 +995,19 @@ BREAKAGES: list[tuple[str, str, Edit]] = [
     ("wiring", "gateway", put("gateway", "depends_on", ["triton"])),
     ("wiring", "locust", put("locust", "depends_on", "gateway", "condition", "service_started")),
     ("wiring", "profile", put("locust", "profiles", None)),
+    ("wiring", "tools profile", put("rollout", "profiles", None)),
+    (
+        "wiring",
+        "explicit",
+        cmd("triton", '"--model-control-mode=explicit"', '"--strict-readiness=true"'),
+    ),
+    ("wiring", "bytecode", put("triton", "environment", "PYTHONDONTWRITEBYTECODE", None)),
+    ("wiring", "rollout host", put("rollout", "environment", "RECSYS_ROLLOUT_TRITON_HOST", "x")),
+    (
+        "wiring",
+        "rollout repo",
+        put("rollout", "volumes", ["model_repository:/data/model_repository:ro"]),
+    ),
     ("wiring", "core profile", put("gateway", "profiles", ["bench"])),
     ("wiring", "gpu", put("triton", "deploy", None)),
     ("wiring", "redis url", put("triton", "environment", "REDIS_URL", "redis://redis:6379/1")),

@@ -46,9 +46,11 @@ def cpu() -> dict[str, Any]:
 
 
 def test_cpu_override_changes_only_the_merlin_image_and_the_gpu(cpu: dict[str, Any]) -> None:
-    assert set(cpu["services"]) == {"trainer", "triton"}
+    assert set(cpu["services"]) == {"trainer", "triton", "rollout"}
     trainer, triton = cpu["services"]["trainer"], cpu["services"]["triton"]
     assert set(trainer) == {"build", "image"}
+    # The rollout tool runs in the trainer's image (it exports like the trainer).
+    assert cpu["services"]["rollout"] == trainer
     # Same entry point, volumes, healthcheck and ports as docker-compose.yml: none overridden.
     assert set(triton) == {"build", "image", "deploy", "environment", "ulimits"}
     assert isinstance(triton["deploy"], Reset)
@@ -77,7 +79,10 @@ def test_cpu_image_installs_the_merlin_lock_and_serves_with_the_launcher(
     assert ("deploy/docker/tritonserver", "/usr/local/bin/tritonserver") in copies
     assert ("deploy/triton", "deploy/triton") in copies
     cmd = [i.args for i in instructions if i.name == "CMD"][-1]
-    assert cmd == '["tritonserver", "--model-repository=/data/model_repository"]'
+    assert cmd == (
+        '["tritonserver", "--model-repository=/data/model_repository", '
+        '"--model-control-mode=explicit", "--load-model=*"]'
+    )
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

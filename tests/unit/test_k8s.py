@@ -859,7 +859,7 @@ BREAKAGES: list[tuple[str, str, Edit]] = [
         "gpu",
         on("redis", lambda c: c["readinessProbe"]["exec"].update(command=["redis-cli", "ping"])),
     ),
-    ("volumes", "cpu", on("triton", lambda c: c["volumeMounts"][0].update(readOnly=False))),
+    ("volumes", "cpu", on("triton", lambda c: c["volumeMounts"][0].update(readOnly=True))),
     ("volumes", "gpu", on("trainer", lambda c: c["volumeMounts"][1].update(mountPath="/models"))),
     (
         "volumes",
