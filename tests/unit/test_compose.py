@@ -51,7 +51,6 @@ DEPENDS_ON = {
     ("triton", "trainer"): "service_completed_successfully",
     ("gateway", "triton"): "service_healthy",
     ("locust", "gateway"): "service_healthy",
-    ("rollout", "triton"): "service_healthy",
 }
 PROFILES = {"locust": ["bench"], "rollout": ["tools"]}
 # Triton as `make run` starts it: the rollout loads and unloads versions through the repository API.
@@ -755,8 +754,12 @@ def _rollout_problems(project: Project) -> list[str]:
     triton_env, env = environment(svc.get("triton", {})), environment(svc.get("rollout", {}))
     if str(triton_env.get("PYTHONDONTWRITEBYTECODE")) != "1":
         problems.append("triton: PYTHONDONTWRITEBYTECODE is not 1 (a version folder would change)")
-    if find_command(command_line(project, "rollout"), "python", "-m", "deploy.rollout") is None:
-        problems.append("rollout: does not run `python -m deploy.rollout`")
+    # `docker compose run rollout deploy`: arguments replace `command`, the entrypoint stays.
+    rollout = svc.get("rollout", {})
+    if rollout.get("entrypoint") != ["python", "-m", "deploy.rollout"] or "command" in rollout:
+        problems.append("rollout: entrypoint is not `python -m deploy.rollout` (and no command)")
+    if "depends_on" in rollout:
+        problems.append("rollout: depends_on (`run rollout` would start the trainer again)")
     want = {
         "RECSYS_ROLLOUT_TRITON_HOST": "triton",
         "TRITON_HTTP_PORT": option(serve, "--http-port") or "8000",
@@ -996,6 +999,12 @@ BREAKAGES: list[tuple[str, str, Edit]] = [
     ("wiring", "locust", put("locust", "depends_on", "gateway", "condition", "service_started")),
     ("wiring", "profile", put("locust", "profiles", None)),
     ("wiring", "tools profile", put("rollout", "profiles", None)),
+    (
+        "wiring",
+        "rollout deps",
+        put("rollout", "depends_on", {"redis": {"condition": "service_healthy"}}),
+    ),
+    ("wiring", "rollout command", put("rollout", "command", ["python", "-m", "deploy.rollout"])),
     (
         "wiring",
         "explicit",
