@@ -130,22 +130,46 @@ def _sparse_ids(rng: np.random.Generator, count: int) -> np.ndarray:
     return FIRST_SPARSE_ID + np.cumsum(gaps)
 
 
-def _planted_users(rng: np.random.Generator, count: int) -> pd.DataFrame:
+@dataclass(frozen=True)
+class UserDraw:
+    """The cardinalities of a synthetic user table (both generators draw in the same order)."""
+
+    groups: int
+    ages: int
+    geographies: int
+    profile_of: str
+    """user_profile = (this column - 1) * profile_stride + user_age"""
+    profile_stride: int
+    shops: int
+    intentions: int
+    brands: int
+    categories: int
+
+
+PLANTED_USERS = UserDraw(13, 7, 5, "user_group", 7, 5000, 3000, 4000, 500)
+
+
+def draw_users(rng: np.random.Generator, count: int, draw: UserDraw) -> pd.DataFrame:
     users = pd.DataFrame({"user_id": _sparse_ids(rng, count)})
-    users["user_group"] = rng.integers(1, 13, count)
+    users["user_group"] = rng.integers(1, draw.groups, count)
     users["user_gender"] = rng.integers(1, 3, count)
-    users["user_age"] = rng.integers(1, 7, count)
-    users["user_profile"] = (users["user_group"] - 1) * 7 + users["user_age"]
+    users["user_age"] = rng.integers(1, draw.ages, count)
+    users["user_profile"] = (users[draw.profile_of] - 1) * draw.profile_stride + users["user_age"]
     users["user_consumption_2"] = rng.integers(1, 4, count)
     users["user_is_occupied"] = rng.integers(1, 3, count)
-    users["user_geography"] = rng.integers(1, 5, count)
+    users["user_geography"] = rng.integers(1, draw.geographies, count)
     for col, card in (
-        ("user_shops", 5000),
-        ("user_intentions", 3000),
-        ("user_brands", 4000),
-        ("user_categories", 500),
+        ("user_shops", draw.shops),
+        ("user_intentions", draw.intentions),
+        ("user_brands", draw.brands),
+        ("user_categories", draw.categories),
     ):
         users[col] = rng.integers(1, card, count)
+    return users
+
+
+def _planted_users(rng: np.random.Generator, count: int) -> pd.DataFrame:
+    users = draw_users(rng, count, PLANTED_USERS)
     users["taste_key"] = users["user_group"] * 10 + users["user_age"]
     return users
 

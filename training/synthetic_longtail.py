@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.synthetic import SyntheticData, _conform, _sparse_ids, _split
+from training.synthetic import (
+    SyntheticData,
+    UserDraw,
+    _conform,
+    _sparse_ids,
+    _split,
+    draw_users,
+)
 from training.truth import ClickTruth
 
 LATENT_DIM = 16
@@ -80,23 +87,11 @@ def generate(rows: int, seed: int, valid_share: float) -> SyntheticData:
     return SyntheticData(train, valid, truth)
 
 
+LONGTAIL_USERS = UserDraw(9, 8, 7, "user_gender", 8, 2000, 800, 1500, 120)
+
+
 def _users(rng: np.random.Generator, count: int) -> pd.DataFrame:
-    users = pd.DataFrame({"user_id": _sparse_ids(rng, count)})
-    users["user_group"] = rng.integers(1, 9, count)
-    users["user_gender"] = rng.integers(1, 3, count)
-    users["user_age"] = rng.integers(1, 8, count)
-    users["user_profile"] = (users["user_gender"] - 1) * 8 + users["user_age"]
-    users["user_consumption_2"] = rng.integers(1, 4, count)
-    users["user_is_occupied"] = rng.integers(1, 3, count)
-    users["user_geography"] = rng.integers(1, 7, count)
-    for col, card in (
-        ("user_shops", 2000),
-        ("user_intentions", 800),
-        ("user_brands", 1500),
-        ("user_categories", 120),
-    ):
-        users[col] = rng.integers(1, card, count)
-    return users
+    return draw_users(rng, count, LONGTAIL_USERS)
 
 
 def _items(rng: np.random.Generator, count: int, categories: int) -> pd.DataFrame:
