@@ -28,8 +28,12 @@ def free_port() -> int:
 
 
 def wait_for_redis(url: str, timeout: float = 10.0) -> None:
+    wait_for_ping(redis.Redis.from_url(url), timeout)
+
+
+def wait_for_ping(client: redis.Redis, timeout: float) -> None:
+    """Until `client` (a single server or a cluster) answers PING, at most `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    client = redis.Redis.from_url(url)
     while True:
         try:
             client.ping()
@@ -38,6 +42,17 @@ def wait_for_redis(url: str, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def flushed_db(redis_server: str, db: int) -> Iterator[redis.Redis]:
+    """A client of database `db` of the session's Redis, emptied before and after."""
+    connection = redis.Redis.from_url(f"{redis_server}/{db}")
+    connection.flushdb()
+    try:
+        yield connection
+    finally:
+        connection.flushdb()
 
 
 @pytest.fixture(scope="session")

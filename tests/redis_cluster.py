@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_ping
 
 MASTERS = 3
 BUS_OFFSET = 10_000
@@ -63,7 +63,7 @@ class RedisCluster:
             self.ports.append(port)
             self.processes.append(subprocess.Popen(_node_command(server, port, self.workdir)))
         for port in self.ports:
-            _wait_ping(self.node(port), timeout)
+            wait_for_ping(self.node(port), timeout)
         cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         subprocess.run(
@@ -111,18 +111,6 @@ def _node_command(server: str, port: int, workdir: Path) -> list[str]:
         "--logfile",
         str(workdir / f"{port}.log"),
     ]
-
-
-def _wait_ping(client: redis.Redis, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

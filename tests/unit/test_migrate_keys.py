@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from services.ensemble.contract import ONLINE_INTERACTIONS_PREFIX, online_interactions_key
+from tests.conftest import flushed_db
 from training.migrate_keys import tag_online_sets
 
 DB = 11  # a database no other test uses
@@ -15,12 +16,8 @@ DB = 11  # a database no other test uses
 
 @pytest.fixture()
 def client(redis_server: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(f"{redis_server}/{DB}")
-    connection.flushdb()
-    try:
+    with flushed_db(redis_server, DB) as connection:
         yield connection
-    finally:
-        connection.flushdb()
 
 
 def test_old_online_sets_are_merged_into_the_tagged_ones(client: redis.Redis) -> None:

@@ -11,18 +11,15 @@ import redis
 from services.ensemble.contract import build_key, interactions_key, online_interactions_key
 from services.ensemble.redis_store import BuildNotOnline, OnlineStoreUnavailable
 from services.ensemble.stages import FetchPastItems
+from tests.conftest import flushed_db
 
 DB = 9  # a database no other test uses
 
 
 @pytest.fixture()
 def client(redis_server: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(f"{redis_server}/{DB}")
-    connection.flushdb()
-    try:
+    with flushed_db(redis_server, DB) as connection:
         yield connection
-    finally:
-        connection.flushdb()
 
 
 def stage(client: redis.Redis, build: str = "build-1") -> FetchPastItems:

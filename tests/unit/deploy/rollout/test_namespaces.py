@@ -19,6 +19,7 @@ from services.ensemble.contract import (
     interactions_key,
     online_interactions_key,
 )
+from tests.conftest import flushed_db
 
 DB = 13  # a database no other test uses
 BUILDS = ["2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"]
@@ -26,12 +27,8 @@ BUILDS = ["2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "2026-01-03T
 
 @pytest.fixture()
 def client(redis_server: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(f"{redis_server}/{DB}")
-    connection.flushdb()
-    try:
+    with flushed_db(redis_server, DB) as connection:
         yield connection
-    finally:
-        connection.flushdb()
 
 
 def materialized(client: redis.Redis, build_id: str, at: float) -> None:
