@@ -21,10 +21,23 @@ TEST_ROWS = 20_000
 TEST_SEED = 7
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now and never handed out before in this test process.
+
+    The kernel may give the same ephemeral port to two binds in a row once the first socket is
+    closed, so three calls for one server's http, grpc and metrics ports could collide (CI saw
+    http == metrics); remembering what was handed out rules that out.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for_redis(url: str, timeout: float = 10.0) -> None:

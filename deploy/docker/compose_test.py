@@ -26,6 +26,7 @@ passed, 1 when one failed, 2 when the environment is missing something it cannot
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -188,10 +189,13 @@ def base_images(choice: str) -> dict[str, str]:
     return {"PYTHON_BASE_IMAGE": image, "REDIS_IMAGE": image}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` different ports, free now (held open together, so the kernel cannot repeat one)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def pip_ca_bundle() -> str | None:
@@ -541,7 +545,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def make_context(args: argparse.Namespace, deadline: float) -> Context:
     env = {**os.environ, "ROWS": str(args.rows), "BIND_ADDRESS": "127.0.0.1"}
-    env.update({name: str(free_port()) for name in HOST_PORTS})
+    env.update(zip(HOST_PORTS, map(str, free_ports(len(HOST_PORTS))), strict=True))
     env.update({"LOCUST_RUN_TIME": "15s", "LOCUST_USERS": "8", "LOCUST_SPAWN_RATE": "8"})
     bundle = pip_ca_bundle()
     if bundle:

@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from deploy.triton.launch import (
     process_alive,
     summarize_log,
 )
+from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,17 +92,8 @@ def make_repository(root: Path, model_source: str = MODEL) -> Path:
     return root
 
 
-def free_ports(count: int = 3) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        ports = [int(sock.getsockname()[1]) for sock in socks]
-    return ports
-
-
 def server_on_free_ports(repository: Path, run_dir: Path, **options: Any) -> TritonServer:
-    http, grpc, metrics = free_ports()
+    http, grpc, metrics = free_port(), free_port(), free_port()
     return TritonServer(
         repository, http_port=http, grpc_port=grpc, metrics_port=metrics, run_dir=run_dir, **options
     )
@@ -200,7 +192,7 @@ def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
 
 
 def test_cli_start_stop_round_trip(repository: Path, tmp_path: Path) -> None:
-    http, grpc, metrics = free_ports()
+    http, grpc, metrics = free_port(), free_port(), free_port()
     run_dir, pid_file = tmp_path / "run", tmp_path / "server.pid"
     start = [
         *start_args(repository, [http, grpc, metrics], run_dir, "30"),
@@ -251,7 +243,7 @@ def test_missing_repository_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_taken_port_is_reported_before_launch(repository: Path, tmp_path: Path) -> None:
-    http, grpc, metrics = free_ports()
+    http, grpc, metrics = free_port(), free_port(), free_port()
     with occupied(grpc):
         began = time.monotonic()
         result = launch(*start_args(repository, [http, grpc, metrics], tmp_path / "run"))
@@ -281,7 +273,7 @@ def test_taken_port_seen_by_tritonserver_fails_fast(repository: Path, tmp_path: 
 
 def test_model_that_fails_to_load_exits_1_naming_the_cause(tmp_path: Path) -> None:
     repository = make_repository(tmp_path / "model_repository", BROKEN_MODEL)
-    http, grpc, metrics = free_ports()
+    http, grpc, metrics = free_port(), free_port(), free_port()
     result = launch(*start_args(repository, [http, grpc, metrics], tmp_path / "run"))
     assert result.returncode == 1
     line = one_error_line(result)
