@@ -65,5 +65,12 @@ def exported_code_is_current(executor: Path) -> bool:
     versions = sorted(int(p.name) for p in executor.iterdir() if p.name.isdigit())
     if not versions:
         return False
-    copy = executor / str(versions[-1]) / "services" / "ensemble"
-    return copy.is_dir() and package_fingerprint(copy) == package_fingerprint(ENSEMBLE_PACKAGE)
+    version_dir = executor / str(versions[-1])
+    copy, model = version_dir / "services" / "ensemble", version_dir / "model.py"
+    template = ENSEMBLE_PACKAGE / "model_template" / "model.py"
+    return (
+        copy.is_dir()
+        and package_fingerprint(copy) == package_fingerprint(ENSEMBLE_PACKAGE)
+        and model.is_file()
+        and model.read_bytes() == template.read_bytes()  # copied as is by the export
+    )

@@ -111,12 +111,13 @@ def _assert_same(found: npt.NDArray[Any], expected: npt.NDArray[Any]) -> None:
     np.testing.assert_array_equal(found, expected)
 
 
-@pytest.mark.parametrize("dense_cells", [candidates.DENSE_CELLS, 0], ids=["dense", "sparse"])
+@pytest.mark.parametrize("dense_cells", [1 << 40, 0], ids=["dense", "sparse"])
 @pytest.mark.parametrize("seed", range(40))
 def test_coclick_and_second_source_match_the_reference(
     seed: int, dense_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(candidates, "DENSE_CELLS", dense_cells)
+    monkeypatch.setattr(candidates, "DENSE_CELLS_PER_PAIR", dense_cells)
     rng = np.random.default_rng(seed)
     n_items = int(rng.choice([3, 10, 50, 200]))
     table = _random_table(rng, n_items, int(rng.choice([1, 5, 30])))
@@ -164,11 +165,12 @@ def test_second_source_on_the_table_of_an_empty_build() -> None:
     )
 
 
-@pytest.mark.parametrize("dense_cells", [candidates.DENSE_CELLS, 0], ids=["dense", "sparse"])
+@pytest.mark.parametrize("dense_cells", [1 << 40, 0], ids=["dense", "sparse"])
 def test_a_larger_batch_with_many_neighbours_matches_the_reference(
     dense_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(candidates, "DENSE_CELLS", dense_cells)
+    monkeypatch.setattr(candidates, "DENSE_CELLS_PER_PAIR", dense_cells)
     rng = np.random.default_rng(7)
     table = _random_table(rng, 2000, 50)
     history = [rng.integers(0, 4000, size=60) for _ in range(64)]

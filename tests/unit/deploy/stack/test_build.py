@@ -20,6 +20,7 @@ def exported(tmp_path: Path, versions: tuple[int, ...] = (1,)) -> tuple[Path, Pa
             executor / str(version) / "services" / "ensemble",
             ignore=shutil.ignore_patterns("__pycache__", "model_template"),
         )
+        shutil.copy2(ENSEMBLE_PACKAGE / "model_template" / "model.py", executor / str(version))
     later = manifest.stat().st_mtime + 10
     os.utime(executor, (later, later))
     return executor, manifest
@@ -52,4 +53,13 @@ def test_no_export_or_an_older_one_needs_an_export(tmp_path: Path) -> None:
     assert export_needed(executor, manifest) == "the export is older than the build"
     shutil.rmtree(executor / "1")
     os.utime(executor, (earlier + 20,) * 2)
+    assert not exported_code_is_current(executor)
+
+
+def test_another_model_py_in_the_newest_version_needs_an_export(tmp_path: Path) -> None:
+    executor, manifest = exported(tmp_path)
+    (executor / "1" / "model.py").write_text("# an older template\n")
+    os.utime(executor, (manifest.stat().st_mtime + 10,) * 2)
+    assert not exported_code_is_current(executor)
+    (executor / "1" / "model.py").unlink()
     assert not exported_code_is_current(executor)
