@@ -113,7 +113,7 @@ bench: setup
 
 bench-steps: setup
 	$(LOADTEST_VENV)/bin/python -m loadtests.run --build $(BUILD_DIR) --host $(GATEWAY_URL) \
-	  --step-load --steps 1,2,4,8,16,32 --step-seconds 15 --slo-ms 50 --out $(BENCH_OUT)
+	  --step-load --steps 1,2,4,8,12,16,24,32 --step-seconds 15 --slo-ms 50 --out $(BENCH_OUT)
 
 # The in-process stage profile reads the stack's Redis: REDIS_URL, else the private one of make run.
 bench-triton: setup

@@ -20,6 +20,7 @@ per user); the other requests of the batch take the plain path, unchanged.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from datetime import datetime, timezone
@@ -46,6 +47,10 @@ class TritonPythonModel:
             for output in config["output"]
         }
         self.outages = OutageLog(_log)
+        # the loaded graph (TensorFlow, faiss, the catalogue) lives as long as the process: out
+        # of the collector's sight, a full collection scans only what requests made
+        gc.collect()
+        gc.freeze()
 
     def execute(self, requests: list[Any]) -> list[Any]:
         inputs = [pb_utils.get_input_tensor_by_name(request, INPUT) for request in requests]

@@ -36,3 +36,22 @@ def test_bad_settings_stop_the_start_with_one_line_each() -> None:
         "as an integer",
     ]
     assert "hunter2" not in result.stderr
+
+
+def test_the_startup_heap_is_kept_out_of_full_collections() -> None:
+    """A full collection over the startup heap paused every request in flight for 36-47 ms every
+    2 s under load: once started, the app's long-lived objects are frozen."""
+    import gc
+
+    from starlette.testclient import TestClient
+
+    from services.gateway.core.config import Settings
+    from services.gateway.main import create_app
+
+    gc.unfreeze()
+    settings = Settings(triton_url="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0")
+    try:
+        with TestClient(create_app(settings)):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
