@@ -80,16 +80,15 @@ class OnlineStore:
 
     async def build_id(self) -> str | None:
         """The build whose online state Redis holds (ONLINE_BUILD_KEY), None if it holds none."""
-        try:
-            value = await self._client.get(ONLINE_BUILD_KEY)
-        except REDIS_FAILURES as exc:
-            raise OnlineStoreUnavailable(f"Redis GET failed: {exc!r}") from exc
-        return value.decode() if isinstance(value, bytes) else value
+        return await self._get_text(ONLINE_BUILD_KEY)
 
     async def served_version(self) -> str | None:
         """The raw SERVED_VERSION_KEY (the version the rollout switched to), None if unset."""
+        return await self._get_text(SERVED_VERSION_KEY)
+
+    async def _get_text(self, key: str) -> str | None:
         try:
-            value = await self._client.get(SERVED_VERSION_KEY)
+            value = await self._client.get(key)
         except REDIS_FAILURES as exc:
             raise OnlineStoreUnavailable(f"Redis GET failed: {exc!r}") from exc
         return value.decode() if isinstance(value, bytes) else value
