@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -196,10 +197,20 @@ def merge_candidates(
 
 def _interleaving(tower: IdArray, extra: IdArray, tower_share: float) -> npt.NDArray[np.intp]:
     """Column order of [tower | extra] by each entry's place in the merged list."""
+    return _interleaving_of(tower.shape[1], extra.shape[1], tower_share)
+
+
+@lru_cache(maxsize=64)
+def _interleaving_of(
+    tower_width: int, extra_width: int, tower_share: float
+) -> npt.NDArray[np.intp]:
+    """Made once per shape (a pass of one shape repeats it on every request); read-only."""
     with np.errstate(divide="ignore"):
-        tower_at = (np.arange(tower.shape[1]) + 0.5) / tower_share
-        extra_at = (np.arange(extra.shape[1]) + 0.5) / (1.0 - tower_share)
-    return np.argsort(np.concatenate([tower_at, extra_at]), kind="stable")
+        tower_at = (np.arange(tower_width) + 0.5) / tower_share
+        extra_at = (np.arange(extra_width) + 0.5) / (1.0 - tower_share)
+    order = np.argsort(np.concatenate([tower_at, extra_at]), kind="stable")
+    order.flags.writeable = False
+    return order
 
 
 def _as_ids(values: npt.ArrayLike | Any) -> npt.NDArray[np.int64]:
@@ -278,11 +289,10 @@ def _excluded_keys(excluded: Sequence[npt.ArrayLike]) -> npt.NDArray[np.int64]:
 
 
 def _fill_rows(out: IdArray, rows: npt.NDArray[np.int64], ids: IdArray) -> None:
-    """Writes `ids` (grouped by row, in rank order) into the first columns of their rows."""
+    """Writes `ids` (rows ascending, each row's ids in rank order) into the first columns of
+    their rows."""
     if len(rows) == 0:
         return
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    lengths = np.diff(np.r_[starts, len(rows)])
-    ranks = np.arange(len(rows)) - np.repeat(starts, lengths)
+    ranks = np.arange(len(rows)) - np.searchsorted(rows, rows)  # searchsorted: a row's start
     keep = ranks < out.shape[1]
     out[rows[keep], ranks[keep]] = ids[keep]

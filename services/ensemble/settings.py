@@ -47,8 +47,10 @@ class EnsembleSettings(BaseSettings):
     batching one process serves more within the SLO than two, in half the memory."""
     max_batch_size: int = 64
     """Export default: most users one execute() answers (Triton's max_batch_size)."""
-    batch_delay_us: int = 200
-    """Export default: how long Triton's dynamic batcher may hold a request to fill a batch."""
+    batch_delay_us: int = 0
+    """Export default: how long Triton's dynamic batcher may hold a request to fill a batch.
+    0: a request that finds the model idle runs at once (a lone user no longer waits); under
+    load requests still batch, as they queue while the previous pass runs."""
 
     class Config:
         env_prefix = "RECSYS_"

@@ -97,15 +97,12 @@ class MergeCandidates(Stage):
     def run(self, columns: Columns) -> Columns:
         retrieved, past = (columns[name] for name in self.reads)
         history = [row[row >= 0] for row in past]
-        excluded = [np.append(row, self._denied) for row in history]
+        denied = self.rules.deny_array
+        excluded = [np.concatenate([row, denied]) for row in history] if len(denied) else history
         source: SecondSource = self.state
         extra = second_source(source.coclick, source.popular_ids, history, self.topk)
         merged = merge_candidates(retrieved, extra, excluded, self.topk, self.tower_share)
         return {self.merged: merged}
-
-    @property
-    def _denied(self) -> NDArray[np.int64]:
-        return np.fromiter(sorted(self.rules.deny_items), dtype=np.int64)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

@@ -45,6 +45,15 @@ def test_config_batches_users_dynamically() -> None:
     }
 
 
+def test_zero_queue_delay_keeps_dynamic_batching_on() -> None:
+    """The default delay 0 runs a lone request at once; requests that queue during a pass
+    must still be batched, so the block stays in the config."""
+    text = model_config(instances=1, batching=Batching(max_batch_size=64, delay_us=0))
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert config.HasField("dynamic_batching")
+    assert config.dynamic_batching.max_queue_delay_microseconds == 0
+
+
 def test_the_template_model_imports_only_the_served_modules() -> None:
     tree = ast.parse((TEMPLATE_DIR / "model.py").read_text())
     imported = {

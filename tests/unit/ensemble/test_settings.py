@@ -15,7 +15,7 @@ def test_defaults_keep_redis_below_the_gateways_timeout(monkeypatch: pytest.Monk
     assert settings.redis_url == DEFAULT_REDIS_URL
     assert settings.redis_timeout_s < 1.0
     assert (settings.candidates, settings.topk, settings.instances) == (100, 10, 1)
-    assert (settings.max_batch_size, settings.batch_delay_us) == (64, 200)
+    assert (settings.max_batch_size, settings.batch_delay_us) == (64, 0)
     assert settings.item_features == "memory"
 
 
