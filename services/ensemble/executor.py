@@ -26,7 +26,7 @@ from services.ensemble.contract import EXPLAIN_OUTPUT, INPUT, OUTPUTS
 from services.ensemble.live_rules import LiveRules, attach
 from services.ensemble.redis_store import OnlineStoreUnavailable, connect
 from services.ensemble.settings import EnsembleSettings
-from services.ensemble.stages import Columns, Stage
+from services.ensemble.stages import Columns, FetchPastItems, Stage
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
@@ -67,6 +67,8 @@ class Executor:
         self.stages = stages
         self.rules = rules
         """The stages' business rules, refreshed from Redis once per pass (live_rules.py)."""
+        self._rules_carried = rules is not None and carry_rules_check(stages, rules)
+        """Whether FetchPastItems reads the rules' counter in its round trip (else `_run` does)."""
 
     @classmethod
     def from_version_dir(cls, version_dir: Path) -> Executor:
@@ -129,12 +131,23 @@ class Executor:
             return exc
 
     def _run(self, user_ids: NDArray[np.int32]) -> Columns:
-        if self.rules is not None:
+        if self.rules is not None and not self._rules_carried:
             self.rules.refresh()
         columns: Columns = {INPUT: user_ids}
         for stage in self.stages:
             columns.update(stage.run(columns))
         return {name: columns[name] for name in OUTPUTS}
+
+
+def carry_rules_check(stages: list[Stage], rules: LiveRules) -> bool:
+    """Give the rules' per-pass counter read to FetchPastItems' pipeline (saving a Redis round
+    trip) when it runs before every stage that reads the rules; whether it was given."""
+    carrier = next((stage for stage in stages if isinstance(stage, FetchPastItems)), None)
+    readers = [i for i, stage in enumerate(stages) if getattr(stage, "rules", None) is rules]
+    if carrier is None or (readers and min(readers) < stages.index(carrier)):
+        return False
+    carrier.live_rules = rules
+    return True
 
 
 def checked_user_ids(user_ids: Any) -> NDArray[np.int32]:

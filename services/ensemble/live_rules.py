@@ -2,8 +2,9 @@
 
 Rules written to Redis (contract.RULES_KEY: a hash with the JSON document in `rules` and a
 counter in `version`, written by `python -m training rules set FILE`) apply from the next pass
-on, without an export. Each pass costs one HGET of the counter; the document is read and parsed
-only when the counter changed. A value that is not valid rules is refused with one log line and
+on, without an export. Each pass costs one HGET of the counter, sent in FetchPastItems' pipeline
+when the graph has that stage (no round trip of its own); the document is read and parsed only
+when the counter changed. A value that is not valid rules is refused with one log line and
 the last good rules stay; deleting the key (`rules clear`) returns to the exported rules.
 
 The stages keep reading `rules.deny_items` / `rules.max_per_category`: `attach` gives every stage
@@ -59,24 +60,45 @@ class LiveRules:
     def refresh(self) -> None:
         """Apply Redis' rules if they changed since the last pass (one HGET when they did not).
         OnlineStoreUnavailable if Redis cannot answer."""
+        version: bytes | None | Exception
         with unavailable_on_redis_errors():
             try:
                 version = self._client.hget(RULES_KEY, VERSION_FIELD)
-                if version == self._seen:
-                    return
-                if version is None:
-                    self._apply(None, self.exported, "no rules in Redis: the exported rules apply")
-                    return
-                version, text = self._client.hmget(RULES_KEY, VERSION_FIELD, RULES_FIELD)
             except redis.ResponseError as exc:  # e.g. a plain string SET by hand (WRONGTYPE)
+                version = exc
+        self.follow(version)
+
+    @staticmethod
+    def read_version(pipe: Any) -> None:
+        """Queue the counter's HGET on a stage's pipeline (FetchPastItems' round trip): hand
+        its reply, error included (`execute(raise_on_error=False)`), to `follow`."""
+        pipe.hget(RULES_KEY, VERSION_FIELD)
+
+    def follow(self, version: bytes | None | Exception) -> None:
+        """Apply the rules of counter value `version` unless it is the one last acted on (the
+        document is read and parsed only then). OnlineStoreUnavailable if Redis cannot answer."""
+        if isinstance(version, redis.ResponseError):
+            self._refuse(b"unreadable", f"not a hash ({version})")
+            return
+        if isinstance(version, Exception):
+            raise version
+        if version == self._seen:
+            return
+        if version is None:
+            self._apply(None, self.exported, "no rules in Redis: the exported rules apply")
+            return
+        with unavailable_on_redis_errors():
+            try:
+                held, text = self._client.hmget(RULES_KEY, VERSION_FIELD, RULES_FIELD)
+            except redis.ResponseError as exc:
                 self._refuse(b"unreadable", f"not a hash ({exc})")
                 return
         try:
-            rules = Rules.from_json(text or b"", f"rules version {_text(version)}")
+            rules = Rules.from_json(text or b"", f"rules version {_text(held)}")
         except ValueError as exc:
-            self._refuse(version, str(exc))
+            self._refuse(held, str(exc))
             return
-        self._apply(version, rules, f"rules version {_text(version)} applied: {_describe(rules)}")
+        self._apply(held, rules, f"rules version {_text(held)} applied: {_describe(rules)}")
 
     def _apply(self, version: bytes | None, rules: Rules, message: str) -> None:
         self.current, self._seen = rules, version

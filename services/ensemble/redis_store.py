@@ -93,6 +93,13 @@ def unavailable_on_redis_errors() -> Iterator[None]:
         raise OnlineStoreUnavailable(f"online store unavailable ({type(exc).__name__})") from exc
 
 
+def raise_first_error(replies: list[Any]) -> None:
+    """Raise the first error among a pipeline's replies (`execute(raise_on_error=False)`)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
 def check_build(held: bytes | None, expected: str) -> None:
     """Raise BuildNotOnline unless Redis' build marker (ONLINE_BUILD_KEY) is `expected`."""
     value = held.decode() if held else None

@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 
 from services.ensemble.contract import build_key, interactions_key, online_interactions_key
+from services.ensemble.live_rules import LiveRules
 from services.ensemble.redis_store import (
     BuildNotOnline,
     check_build,
     connect,
+    raise_first_error,
     unavailable_on_redis_errors,
 )
 from services.ensemble.settings import EnsembleSettings
@@ -26,7 +28,12 @@ class FetchPastItems(Stage):
     BuildNotOnline instead of answering known users with fallbacks. Both sets are read with
     SMEMBERS and joined here: a Redis Cluster pipeline refuses multi-key commands; the sets'
     hash tag keeps them on one node.
+
+    With `live_rules` set (by the executor, when this stage runs before every stage reading the
+    rules), the same round trip reads the live rules' counter and applies a change.
     """
+
+    live_rules: LiveRules | None = None
 
     def __init__(
         self, build_id: str, users: str, past: str, build_epoch: str | None = None
@@ -48,12 +55,19 @@ class FetchPastItems(Stage):
 
     def run(self, columns: Columns) -> Columns:
         users = columns[self.users].reshape(-1).tolist()
+        rules = self.live_rules
         with unavailable_on_redis_errors(), self.state.pipeline(transaction=False) as pipe:
+            if rules is not None:
+                rules.read_version(pipe)
             pipe.get(build_key(self.build_id))
             for user in users:
                 pipe.smembers(interactions_key(user, self.build_id))
                 pipe.smembers(online_interactions_key(user))
-            held, *replies = pipe.execute()
+            results = pipe.execute(raise_on_error=rules is None)
+            if rules is not None:
+                rules.follow(results.pop(0))  # its own errors are the rules' (refused, logged)
+                raise_first_error(results)
+            held, *replies = results
         sets = [build | online for build, online in zip(replies[::2], replies[1::2], strict=True)]
         try:
             check_build(held, self.build_id)

@@ -1,4 +1,5 @@
-"""FetchPastItems on a real Redis: union of the build's and the online sets, and the build check."""
+"""FetchPastItems on a real Redis: union of the build's and the online sets, the build check, and
+the live rules' counter read in the same round trip."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ import numpy as np
 import pytest
 import redis
 
-from services.ensemble.contract import build_key, interactions_key, online_interactions_key
+from services.ensemble import live_rules
+from services.ensemble.contract import (
+    INPUT,
+    OUTPUTS,
+    RULES_KEY,
+    build_key,
+    interactions_key,
+    online_interactions_key,
+)
+from services.ensemble.executor import Executor, carry_rules_check
+from services.ensemble.live_rules import LiveRules
 from services.ensemble.redis_store import BuildNotOnline, OnlineStoreUnavailable
-from services.ensemble.stages import FetchPastItems
+from services.ensemble.rules import Rules
+from services.ensemble.stages import Columns, FetchPastItems, FilterCandidates, Stage
 from tests.conftest import flushed_db
 
 DB = 9  # a database no other test uses
@@ -68,3 +80,73 @@ def test_the_build_epoch_counts_the_marker_changes_this_process_saw(client: redi
         op.run(users)
     client.set(build_key("build-1"), "build-1")  # ours materialized again
     assert op.run(users)["build_epoch"].tolist() == [1, 1]
+
+
+def hget_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats").get("cmdstat_hget", {})
+    return int(stats.get("calls", 0))
+
+
+class Answers(Stage):
+    """A stand-in last stage of our own: writes the contract's outputs."""
+
+    def __init__(self) -> None:
+        super().__init__(reads=(INPUT,), writes={})
+
+    def run(self, columns: Columns) -> Columns:
+        users = columns[INPUT]
+        return {OUTPUTS[0]: users[:, None], OUTPUTS[1]: users[:, None] * 0.5, OUTPUTS[2]: users < 0}
+
+
+def test_the_live_rules_ride_in_the_same_round_trip(client: redis.Redis) -> None:
+    """The executor gives FetchPastItems the rules' counter read: a pass applies new rules with
+    no round trip of its own, and a pass reads the counter once."""
+    client.set(build_key("build-1"), "build-1")
+    client.sadd(interactions_key(1, "build-1"), 10)
+    lines: list[str] = []
+    live = LiveRules(Rules(frozenset({1}), 0), client, lines.append)
+    past, denied = stage(client), FilterCandidates(2, live, "retrieved", "past_ids", "candidates")
+    assert carry_rules_check([past, denied], live) and past.live_rules is live
+    executor = Executor([past, Answers()], live)
+    assert past.run({INPUT: np.array([1], dtype=np.int32)})["past_ids"].tolist() == [[10]]
+    assert live.deny_items == {1} and lines == []  # the exported rules, nothing to log
+    live_rules.write(client, Rules(frozenset({7}), 2))
+    before = hget_calls(client)
+    executor.answer(np.array([1], dtype=np.int32))
+    assert hget_calls(client) == before + 1  # the stage's, not another of refresh()
+    assert (live.deny_items, live.max_per_category) == ({7}, 2)
+    assert lines[-1] == "rules version 1 applied: 1 denied items, 2 cap per category"
+
+
+def test_rules_of_the_wrong_type_are_refused_and_the_pass_still_answers(
+    client: redis.Redis,
+) -> None:
+    client.set(build_key("build-1"), "build-1")
+    client.set(RULES_KEY, "not a hash")
+    lines: list[str] = []
+    live = LiveRules(Rules(), client, lines.append)
+    past = stage(client)
+    past.live_rules = live
+    assert past.run({"user_id": np.array([1], dtype=np.int32)})["past_ids"].tolist() == [[-1]]
+    assert len(lines) == 1 and "not a hash" in lines[0]
+
+
+def test_a_set_of_the_wrong_type_still_fails_the_pass_when_the_rules_ride(
+    client: redis.Redis,
+) -> None:
+    client.set(build_key("build-1"), "build-1")
+    client.set(interactions_key(1, "build-1"), "not a set")
+    past = stage(client)
+    past.live_rules = LiveRules(Rules(), client, [].append)
+    with pytest.raises(OnlineStoreUnavailable, match="ResponseError"):
+        past.run({"user_id": np.array([1], dtype=np.int32)})
+
+
+def test_the_executor_keeps_its_own_read_when_a_rules_reader_runs_first(
+    client: redis.Redis,
+) -> None:
+    live = LiveRules(Rules(), client, [].append)
+    reader = FilterCandidates(2, live, "retrieved", "past_ids", "candidates")
+    past = stage(client)
+    assert not carry_rules_check([reader, past], live)
+    assert past.live_rules is None
