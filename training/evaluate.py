@@ -5,8 +5,8 @@ clicked") and of random scores. Retrieval: recall@100 of each valid click the us
 clicked in train, among 100 candidates that exclude the user's train clicks (as the serving
 filter does): the Two-Tower alone, the second source alone (co-clicked, then most clicked
 items), the two merged by `services.ensemble.candidates.merge_candidates` (what serving
-does), the most clicked items, and random items. A warning line names every model below its
-baseline.
+does), the most clicked items, the most clicked among users of the same segment, and random
+items. A warning line names every model below its baseline.
 The top-10's true click probability, for synthetic builds: `training.evaluate_truth`.
 """
 
@@ -67,6 +67,14 @@ class RetrievalInputs:
     targets: pd.DataFrame
     popular_ids: np.ndarray
     coclick: CoClickTable
+    segments: pd.Series | None = None
+    """user id -> segment key (`SEGMENT_COLUMNS`), every train and valid user; None: no
+    segment baseline."""
+
+
+SEGMENT_COLUMNS = ("user_group", "user_age", "user_gender")
+"""The user's visible segment: users alike in these (raw Ali-CCP fields) see and click alike
+items, so "most clicked in my segment" is a baseline a personalized model must beat."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class CandidateLists:
     second: np.ndarray
     merged: np.ndarray
     most_clicked: np.ndarray
+    segment_popular: np.ndarray | None = None
 
 
 def candidate_lists(
@@ -90,6 +99,7 @@ def candidate_lists(
     tower = merge_candidates(tower_ranked, tower_ranked[:, :0], history, k)
     second = second_source(inputs.coclick, inputs.popular_ids, history, k)
     popular = np.repeat(np.asarray(inputs.popular_ids, np.int32)[None, :], len(history), axis=0)
+    widest = k + max((len(items) for items in history), default=0)  # k left after the filter
     return CandidateLists(
         user_ids=np.asarray(inputs.user_ids),
         history=history,
@@ -97,7 +107,36 @@ def candidate_lists(
         second=second,
         merged=merge_candidates(tower_ranked, second, history, k, tower_share=share),
         most_clicked=merge_candidates(popular, popular[:, :0], history, k),
+        segment_popular=(
+            None
+            if inputs.segments is None
+            else merge_candidates(
+                segment_popular(inputs.history, inputs.segments, inputs.user_ids, widest),
+                popular,
+                history,
+                k,
+                tower_share=1.0,
+            )
+        ),
     )
+
+
+def segment_popular(
+    history: pd.DataFrame, segments: pd.Series, user_ids: np.ndarray, width: int
+) -> np.ndarray:
+    """int32 [n, width]: per user of `user_ids`, the items most clicked in `history` by users
+    of the same segment, most first (ties: smaller id first); -1 pads (the caller continues
+    with the most clicked overall). The user's own clicks count too: the filter removes them."""
+    clicks = history.assign(segment=segments.reindex(history["user_id"].to_numpy()).to_numpy())
+    counts = clicks.groupby(["segment", "item_id"]).size().rename("clicks").reset_index()
+    counts = counts.sort_values(["segment", "clicks", "item_id"], ascending=[True, False, True])
+    best = {key: group["item_id"].to_numpy()[:width] for key, group in counts.groupby("segment")}
+    out = np.full((len(user_ids), width), -1, dtype=np.int32)
+    empty = np.zeros(0, dtype=np.int32)
+    for row, key in enumerate(segments.reindex(user_ids).to_numpy()):
+        items = best.get(key, empty)
+        out[row, : len(items)] = items
+    return out
 
 
 def tower_top(
@@ -135,11 +174,17 @@ def retrieval_table(
     def recall(candidates: np.ndarray) -> float:
         return float((candidates[rows] == items[:, None]).any(axis=1).mean()) if len(rows) else 0.0
 
+    segment = (
+        {}
+        if lists.segment_popular is None
+        else {"segment_popular_recall_at_100": recall(lists.segment_popular)}
+    )
     return {
         "tower_recall_at_100": recall(lists.tower),
         "second_source_recall_at_100": recall(lists.second),
         "merged_recall_at_100": recall(lists.merged),
         "most_clicked_recall_at_100": recall(lists.most_clicked),
+        **segment,
         "random_recall_at_100": float(np.minimum(1.0, k / unseen).mean()) if len(rows) else 0.0,
         "tower_share": share,
         "valid_clicks": int(len(rows)),
@@ -153,10 +198,15 @@ def _new_targets(targets: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     return pairs[(had["_merge"] == "left_only").to_numpy()].reset_index(drop=True)
 
 
+RETRIEVAL_BASELINES = (
+    "most_clicked_recall_at_100",
+    "segment_popular_recall_at_100",
+    "random_recall_at_100",
+)
 BASELINES = {
     "dlrm_auc": ("item_ctr_auc", "most_clicked_auc", "random_auc"),
-    "tower_recall_at_100": ("most_clicked_recall_at_100", "random_recall_at_100"),
-    "merged_recall_at_100": ("most_clicked_recall_at_100", "random_recall_at_100"),
+    "tower_recall_at_100": RETRIEVAL_BASELINES,
+    "merged_recall_at_100": RETRIEVAL_BASELINES,
     "models_top10": ("most_clicked_top10", "random_items"),
 }
 
@@ -228,7 +278,16 @@ def retrieval_inputs(
         targets=_click_pairs(encoded["valid"]),
         popular_ids=np.asarray(popular_ids),
         coclick=coclick.as_table(coclicked),
+        segments=_segments(encoded),
     )
+
+
+def _segments(encoded: dict[str, pd.DataFrame]) -> pd.Series:
+    """user id -> its segment (`SEGMENT_COLUMNS` joined), from the encoded train and valid rows."""
+    rows = pd.concat([frame[["user_id_raw", *SEGMENT_COLUMNS]] for frame in encoded.values()])
+    rows = rows.drop_duplicates("user_id_raw", keep="last")
+    keys = rows[list(SEGMENT_COLUMNS)].astype("int64").astype(str).agg("-".join, axis=1)
+    return pd.Series(keys.to_numpy(), index=rows["user_id_raw"].to_numpy())
 
 
 def _click_pairs(frame: pd.DataFrame) -> pd.DataFrame:

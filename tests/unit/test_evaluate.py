@@ -42,6 +42,37 @@ def test_retrieval_table_counts_only_new_clicks_and_excludes_history() -> None:
     assert table["random_recall_at_100"] == pytest.approx((1 / 2 + 1 / 3) / 2)
 
 
+def test_segment_popular_is_the_most_clicked_among_users_alike() -> None:
+    history = pd.DataFrame({"user_id": [1, 2, 2, 3, 3, 4], "item_id": [10, 11, 12, 12, 13, 10]})
+    segments = pd.Series(["a", "a", "b", "b", "c"], index=[1, 2, 3, 4, 5])
+    lists = evaluate.segment_popular(history, segments, np.array([1, 3, 5, 9]), width=3)
+    # segment a: 10, 11, 12 once each (ties: smaller id); b: 10, 12, 13 once each
+    assert lists.tolist() == [[10, 11, 12], [10, 12, 13], [-1, -1, -1], [-1, -1, -1]]
+
+
+def test_the_retrieval_table_has_the_segment_baseline_and_warns_below_it() -> None:
+    history = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [10, 11, 12]})
+    targets = pd.DataFrame({"user_id": [1], "item_id": [11]})  # user 2, alike, clicked 11
+    inputs = evaluate.RetrievalInputs(
+        user_ids=np.array([1]),
+        query_vectors=np.array([[0, 0, 1, 0]], dtype=np.float32),  # the tower prefers 12
+        item_ids=np.array([10, 11, 12, 13], dtype=np.int32),
+        item_vectors=np.eye(4, dtype=np.float32),
+        history=history,
+        targets=targets,
+        popular_ids=np.array([12, 13, 10, 11]),
+        coclick=coclick.as_table(coclick.table(history)),
+        segments=pd.Series(["a", "a", "b"], index=[1, 2, 3]),
+    )
+    table = evaluate.retrieval_table(inputs, k=1)
+    assert table["segment_popular_recall_at_100"] == 1.0
+    assert table["tower_recall_at_100"] == table["most_clicked_recall_at_100"] == 0.0
+    lines = evaluate.warnings({"retrieval": table})
+    assert (
+        "warning: tower_recall_at_100 0.0000 is below segment_popular_recall_at_100 1.0000" in lines
+    )
+
+
 def test_warnings_name_models_below_baselines() -> None:
     table = {
         "ranking": {"dlrm_auc": 0.6, "item_ctr_auc": 0.7, "most_clicked_auc": 0.5},
