@@ -60,7 +60,7 @@ class LiveRules:
     def refresh(self) -> None:
         """Apply Redis' rules if they changed since the last pass (one HGET when they did not).
         OnlineStoreUnavailable if Redis cannot answer."""
-        version: bytes | None | Exception
+        version: bytes | None | redis.ResponseError
         with unavailable_on_redis_errors():
             try:
                 version = self._client.hget(RULES_KEY, VERSION_FIELD)
@@ -74,14 +74,13 @@ class LiveRules:
         its reply, error included (`execute(raise_on_error=False)`), to `follow`."""
         pipe.hget(RULES_KEY, VERSION_FIELD)
 
-    def follow(self, version: bytes | None | Exception) -> None:
+    def follow(self, version: bytes | None | redis.ResponseError) -> None:
         """Apply the rules of counter value `version` unless it is the one last acted on (the
-        document is read and parsed only then). OnlineStoreUnavailable if Redis cannot answer."""
+        document is read and parsed only then); a ResponseError reply (not a hash) is refused.
+        OnlineStoreUnavailable if Redis cannot answer."""
         if isinstance(version, redis.ResponseError):
             self._refuse(b"unreadable", f"not a hash ({version})")
             return
-        if isinstance(version, Exception):
-            raise version
         if version == self._seen:
             return
         if version is None:

@@ -63,10 +63,10 @@ class FetchPastItems(Stage):
             for user in users:
                 pipe.smembers(interactions_key(user, self.build_id))
                 pipe.smembers(online_interactions_key(user))
-            results = pipe.execute(raise_on_error=rules is None)
+            results = pipe.execute(raise_on_error=False)
             if rules is not None:
                 rules.follow(results.pop(0))  # its own errors are the rules' (refused, logged)
-                raise_first_error(results)
+            raise_first_error(results)
             held, *replies = results
         sets = [build | online for build, online in zip(replies[::2], replies[1::2], strict=True)]
         try:

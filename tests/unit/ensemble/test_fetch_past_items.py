@@ -12,7 +12,6 @@ import redis
 from services.ensemble import live_rules
 from services.ensemble.contract import (
     INPUT,
-    OUTPUTS,
     RULES_KEY,
     build_key,
     interactions_key,
@@ -22,8 +21,9 @@ from services.ensemble.executor import Executor, carry_rules_check
 from services.ensemble.live_rules import LiveRules
 from services.ensemble.redis_store import BuildNotOnline, OnlineStoreUnavailable
 from services.ensemble.rules import Rules
-from services.ensemble.stages import Columns, FetchPastItems, FilterCandidates, Stage
+from services.ensemble.stages import FetchPastItems, FilterCandidates
 from tests.conftest import flushed_db
+from tests.unit.ensemble.test_executor import Doubler
 
 DB = 9  # a database no other test uses
 
@@ -87,17 +87,6 @@ def hget_calls(client: redis.Redis) -> int:
     return int(stats.get("calls", 0))
 
 
-class Answers(Stage):
-    """A stand-in last stage of our own: writes the contract's outputs."""
-
-    def __init__(self) -> None:
-        super().__init__(reads=(INPUT,), writes={})
-
-    def run(self, columns: Columns) -> Columns:
-        users = columns[INPUT]
-        return {OUTPUTS[0]: users[:, None], OUTPUTS[1]: users[:, None] * 0.5, OUTPUTS[2]: users < 0}
-
-
 def test_the_live_rules_ride_in_the_same_round_trip(client: redis.Redis) -> None:
     """The executor gives FetchPastItems the rules' counter read: a pass applies new rules with
     no round trip of its own, and a pass reads the counter once."""
@@ -107,7 +96,7 @@ def test_the_live_rules_ride_in_the_same_round_trip(client: redis.Redis) -> None
     live = LiveRules(Rules(frozenset({1}), 0), client, lines.append)
     past, denied = stage(client), FilterCandidates(2, live, "retrieved", "past_ids", "candidates")
     assert carry_rules_check([past, denied], live) and past.live_rules is live
-    executor = Executor([past, Answers()], live)
+    executor = Executor([past, Doubler()], live)
     assert past.run({INPUT: np.array([1], dtype=np.int32)})["past_ids"].tolist() == [[10]]
     assert live.deny_items == {1} and lines == []  # the exported rules, nothing to log
     live_rules.write(client, Rules(frozenset({7}), 2))
