@@ -3,32 +3,63 @@
 Ranking: exact AUC of DLRM, of each item's train CTR, of each item's train clicks ("most
 clicked") and of random scores. Retrieval: recall@100 of each valid click the user had not
 clicked in train, among 100 candidates that exclude the user's train clicks (as the serving
-filter does): the Two-Tower alone, the second source alone (co-clicked, then most clicked
-items), the two merged by `services.ensemble.candidates.merge_candidates` (what serving
-does), the most clicked items, the most clicked among users of the same segment, and random
-items. A warning line names every model below its baseline.
+filter does): the Two-Tower alone, the second source alone (co-clicked, then the most clicked
+of the user's segment, then most clicked items), the two merged by
+`services.ensemble.candidates.merge_candidates` (what serving does), the most clicked items,
+the most clicked among users of the same segment, and random items. A warning line names
+every model below its baseline.
 The top-10's true click probability, for synthetic builds: `training.evaluate_truth`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from services.ensemble.candidates import CoClickTable, merge_candidates, second_source
-from training import metrics
+from services.ensemble.candidates import (
+    CoClickTable,
+    SegmentLists,
+    merge_candidates,
+    second_source,
+)
+from training import metrics, segments
 from training.schema import TARGET
 
 K = 100
 TOWER_SHARE = 0.9
-"""Share of the merged candidates' places given to the Two-Tower. Chosen on a 70/30 split of
-train of both generators (50k rows): from 0.25 to 1.0 the merged recall@100 rose with the
-tower's share on both (0.75: longtail 0.605, planted 0.330; 0.9: 0.611, 0.349; 1.0: 0.617,
-0.361); 0.9 keeps a tenth of the places for the second source, the guard against a weak tower."""
+"""Share of the merged candidates' places given to the Two-Tower in builds made before the
+build chose it (training/merge_choice.py), and the default of `MergeSettings`."""
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    """How the second source is made and merged with the tower's list (what serving does)."""
+
+    tower_share: float = TOWER_SHARE
+    segment_first: bool = False
+    """The segment's most clicked before the co-clicked items (else after them)."""
+    segments: bool = True
+    """Whether the second source reads the segment lists at all (builds before them: not)."""
+
+    @property
+    def second_source(self) -> list[str]:
+        """The second source's lists in order, as the manifest names them."""
+        lists = ["coclick", *(["segment_popular"] if self.segments else [])]
+        return [*(reversed(lists) if self.segment_first else lists), "popular_items"]
+
+    @classmethod
+    def from_manifest(cls, document: dict[str, Any]) -> MergeSettings:
+        settings = document.get("candidates", {})
+        order = list(settings.get("second_source", ["coclick", "popular_items"]))
+        return cls(
+            tower_share=float(settings.get("tower_share", TOWER_SHARE)),
+            segment_first=order[:1] == ["segment_popular"],
+            segments="segment_popular" in order,
+        )
 
 
 def ranking_table(
@@ -67,14 +98,12 @@ class RetrievalInputs:
     targets: pd.DataFrame
     popular_ids: np.ndarray
     coclick: CoClickTable
+    segment_lists: SegmentLists | None = None
+    """The build's most clicked items per segment (training/segments.py); None: no segment
+    baseline."""
     segments: pd.Series | None = None
-    """user id -> segment key (`SEGMENT_COLUMNS`), every train and valid user; None: no
-    segment baseline."""
-
-
-SEGMENT_COLUMNS = ("user_group", "user_age", "user_gender")
-"""The user's visible segment: users alike in these (raw Ali-CCP fields) see and click alike
-items, so "most clicked in my segment" is a baseline a personalized model must beat."""
+    """user id -> segment key (`segments.keys`), every train and valid user."""
+    merge: MergeSettings = field(default_factory=MergeSettings)
 
 
 @dataclass(frozen=True)
@@ -90,53 +119,88 @@ class CandidateLists:
     segment_popular: np.ndarray | None = None
 
 
-def candidate_lists(
-    inputs: RetrievalInputs, k: int = K, share: float = TOWER_SHARE
-) -> CandidateLists:
-    past = inputs.history.groupby("user_id")["item_id"].apply(lambda s: np.unique(s.to_numpy()))
-    history = [past.get(int(u), np.zeros(0, np.int64)) for u in inputs.user_ids]
-    tower_ranked = tower_top(inputs.query_vectors, inputs.item_vectors, inputs.item_ids, history, k)
-    tower = merge_candidates(tower_ranked, tower_ranked[:, :0], history, k)
-    second = second_source(inputs.coclick, inputs.popular_ids, history, k)
+def candidate_lists(inputs: RetrievalInputs, k: int = K) -> CandidateLists:
+    shared = _shared_lists(inputs, k)
+    history, tower_ranked, segment_rows = shared.history, shared.tower_ranked, shared.segment_rows
     popular = np.repeat(np.asarray(inputs.popular_ids, np.int32)[None, :], len(history), axis=0)
-    widest = k + max((len(items) for items in history), default=0)  # k left after the filter
+    second = _second_source(inputs, shared, inputs.merge, k)
     return CandidateLists(
         user_ids=np.asarray(inputs.user_ids),
         history=history,
-        tower=tower,
+        tower=merge_candidates(tower_ranked, tower_ranked[:, :0], history, k),
         second=second,
-        merged=merge_candidates(tower_ranked, second, history, k, tower_share=share),
+        merged=merge_candidates(tower_ranked, second, history, k, inputs.merge.tower_share),
         most_clicked=merge_candidates(popular, popular[:, :0], history, k),
         segment_popular=(
             None
-            if inputs.segments is None
-            else merge_candidates(
-                segment_popular(inputs.history, inputs.segments, inputs.user_ids, widest),
-                popular,
-                history,
-                k,
-                tower_share=1.0,
-            )
+            if segment_rows is None
+            else merge_candidates(segment_rows, popular, history, k, tower_share=1.0)
         ),
     )
 
 
-def segment_popular(
-    history: pd.DataFrame, segments: pd.Series, user_ids: np.ndarray, width: int
+def merged_recalls(
+    inputs: RetrievalInputs, choices: Sequence[MergeSettings], k: int = K
+) -> list[float]:
+    """The merged recall@K of each of `choices` in place of `inputs.merge` (the tower's
+    ranking and the second sources made once: what a build's choice among them costs)."""
+    shared = _shared_lists(inputs, k)
+    rows, items = _target_rows(inputs, shared.history)
+    seconds: dict[tuple[bool, bool], np.ndarray] = {}
+    recalls = []
+    for merge in choices:
+        key = (merge.segments, merge.segment_first)
+        if key not in seconds:
+            seconds[key] = _second_source(inputs, shared, merge, k)
+        merged = merge_candidates(
+            shared.tower_ranked, seconds[key], shared.history, k, merge.tower_share
+        )
+        recalls.append(_recall(merged, rows, items))
+    return recalls
+
+
+@dataclass(frozen=True)
+class _SharedLists:
+    history: list[np.ndarray]
+    tower_ranked: np.ndarray
+    segment_rows: np.ndarray | None
+
+
+def _shared_lists(inputs: RetrievalInputs, k: int) -> _SharedLists:
+    """Per user: the train clicks, the tower's ranking and the segment's most clicked."""
+    history = _histories(inputs.history, inputs.user_ids)
+    tower_ranked = tower_top(inputs.query_vectors, inputs.item_vectors, inputs.item_ids, history, k)
+    return _SharedLists(history, tower_ranked, _segment_rows(inputs, history, k))
+
+
+def _second_source(
+    inputs: RetrievalInputs, shared: _SharedLists, merge: MergeSettings, k: int
 ) -> np.ndarray:
-    """int32 [n, width]: per user of `user_ids`, the items most clicked in `history` by users
-    of the same segment, most first (ties: smaller id first); -1 pads (the caller continues
-    with the most clicked overall). The user's own clicks count too: the filter removes them."""
-    clicks = history.assign(segment=segments.reindex(history["user_id"].to_numpy()).to_numpy())
-    counts = clicks.groupby(["segment", "item_id"]).size().rename("clicks").reset_index()
-    counts = counts.sort_values(["segment", "clicks", "item_id"], ascending=[True, False, True])
-    best = {key: group["item_id"].to_numpy()[:width] for key, group in counts.groupby("segment")}
-    out = np.full((len(user_ids), width), -1, dtype=np.int32)
-    empty = np.zeros(0, dtype=np.int32)
-    for row, key in enumerate(segments.reindex(user_ids).to_numpy()):
-        items = best.get(key, empty)
-        out[row, : len(items)] = items
-    return out
+    rows = shared.segment_rows if merge.segments else None
+    return second_source(
+        inputs.coclick, inputs.popular_ids, shared.history, k, rows, merge.segment_first
+    )
+
+
+def _histories(pairs: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
+    """Per user of `user_ids`, their distinct clicked item ids, ascending."""
+    unique = pairs[["user_id", "item_id"]].drop_duplicates().sort_values(["user_id", "item_id"])
+    users, items = unique["user_id"].to_numpy(), unique["item_id"].to_numpy()
+    wanted = np.asarray(user_ids).astype(users.dtype)
+    starts = np.searchsorted(users, wanted, side="left")
+    ends = np.searchsorted(users, wanted, side="right")
+    return [items[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
+def _segment_rows(
+    inputs: RetrievalInputs, history: Sequence[np.ndarray], k: int
+) -> np.ndarray | None:
+    """Per user, the most clicked items of their segment, as wide as a row can read."""
+    if inputs.segment_lists is None or inputs.segments is None:
+        return None
+    keys = inputs.segments.reindex(inputs.user_ids).fillna(-1).to_numpy(np.int64)
+    widest = k + max((len(items) for items in history), default=0)  # k left after the filter
+    return inputs.segment_lists.rows(keys, widest)
 
 
 def tower_top(
@@ -159,20 +223,14 @@ def tower_top(
     return out
 
 
-def retrieval_table(
-    inputs: RetrievalInputs, k: int = K, share: float = TOWER_SHARE
-) -> dict[str, float | int]:
-    lists = candidate_lists(inputs, k, share)
-    targets = _new_targets(inputs.targets, inputs.history)
-    row_of_user = pd.Series(np.arange(len(lists.user_ids)), index=lists.user_ids)
-    rows = row_of_user.reindex(targets["user_id"].to_numpy()).to_numpy()
-    known = ~np.isnan(rows)
-    rows, items = rows[known].astype(np.int64), targets["item_id"].to_numpy()[known]
+def retrieval_table(inputs: RetrievalInputs, k: int = K) -> dict[str, float | int]:
+    lists = candidate_lists(inputs, k)
+    rows, items = _target_rows(inputs, lists.history)
     seen = np.array([len(h) for h in lists.history])[rows]
     unseen = np.maximum(len(inputs.item_ids) - seen, 1)
 
     def recall(candidates: np.ndarray) -> float:
-        return float((candidates[rows] == items[:, None]).any(axis=1).mean()) if len(rows) else 0.0
+        return _recall(candidates, rows, items)
 
     segment = (
         {}
@@ -186,12 +244,28 @@ def retrieval_table(
         "most_clicked_recall_at_100": recall(lists.most_clicked),
         **segment,
         "random_recall_at_100": float(np.minimum(1.0, k / unseen).mean()) if len(rows) else 0.0,
-        "tower_share": share,
+        "tower_share": inputs.merge.tower_share,
+        "segment_first": int(inputs.merge.segment_first),
         "valid_clicks": int(len(rows)),
     }
 
 
-def _new_targets(targets: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+def _target_rows(
+    inputs: RetrievalInputs, history: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row of `inputs.user_ids`, item id) of every target click the user had not had."""
+    targets = new_targets(inputs.targets, inputs.history)
+    row_of_user = pd.Series(np.arange(len(inputs.user_ids)), index=inputs.user_ids)
+    rows = row_of_user.reindex(targets["user_id"].to_numpy()).to_numpy()
+    known = ~np.isnan(rows)
+    return rows[known].astype(np.int64), targets["item_id"].to_numpy()[known]
+
+
+def _recall(candidates: np.ndarray, rows: np.ndarray, items: np.ndarray) -> float:
+    return float((candidates[rows] == items[:, None]).any(axis=1).mean()) if len(rows) else 0.0
+
+
+def new_targets(targets: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     """The distinct valid (user, item) clicks the user had not clicked in train."""
     pairs = targets[["user_id", "item_id"]].drop_duplicates()
     had = pairs.merge(history[["user_id", "item_id"]].drop_duplicates(), how="left", indicator=True)
@@ -242,10 +316,12 @@ def build_table(
     dlrm: Any,
     popular_ids: np.ndarray,
     coclicked: pd.DataFrame,
+    segment_popular: pd.DataFrame,
+    merge: MergeSettings,
 ) -> dict[str, dict[str, float | int]]:
     """The whole table from the encoded `train` and `valid` frames, the trained (or reloaded)
     query tower and DLRM, the encoded catalogue `items` with their vectors, the most clicked
-    ids and the co-click table (as written by the build)."""
+    ids, the co-click table and the segment lists (as written by the build)."""
     from training import ranking
 
     train, valid = encoded["train"], encoded["valid"]
@@ -253,7 +329,16 @@ def build_table(
     return {
         "ranking": ranking_table(_raw_items(train), _raw_items(valid), scores),
         "retrieval": retrieval_table(
-            retrieval_inputs(encoded, query_tower, items, item_vectors, popular_ids, coclicked)
+            retrieval_inputs(
+                encoded,
+                query_tower,
+                items,
+                item_vectors,
+                popular_ids,
+                coclicked,
+                segment_popular,
+                merge,
+            )
         ),
     }
 
@@ -265,6 +350,8 @@ def retrieval_inputs(
     item_vectors: np.ndarray,
     popular_ids: np.ndarray,
     coclicked: pd.DataFrame,
+    segment_popular: pd.DataFrame,
+    merge: MergeSettings,
 ) -> RetrievalInputs:
     from training import coclick, retrieval
 
@@ -274,23 +361,26 @@ def retrieval_inputs(
         query_vectors=retrieval.embed(query_tower, users),
         item_ids=items["item_id_raw"].to_numpy(),
         item_vectors=item_vectors,
-        history=_click_pairs(encoded["train"]),
-        targets=_click_pairs(encoded["valid"]),
+        history=click_pairs(encoded["train"]),
+        targets=click_pairs(encoded["valid"]),
         popular_ids=np.asarray(popular_ids),
         coclick=coclick.as_table(coclicked),
+        segment_lists=segments.as_lists(segment_popular),
         segments=_segments(encoded),
+        merge=merge,
     )
 
 
 def _segments(encoded: dict[str, pd.DataFrame]) -> pd.Series:
-    """user id -> its segment (`SEGMENT_COLUMNS` joined), from the encoded train and valid rows."""
-    rows = pd.concat([frame[["user_id_raw", *SEGMENT_COLUMNS]] for frame in encoded.values()])
+    """user id -> its segment key, from the encoded train and valid rows (the last row's)."""
+    rows = pd.concat(
+        [frame[["user_id_raw", *segments.SEGMENT_COLUMNS]] for frame in encoded.values()]
+    )
     rows = rows.drop_duplicates("user_id_raw", keep="last")
-    keys = rows[list(SEGMENT_COLUMNS)].astype("int64").astype(str).agg("-".join, axis=1)
-    return pd.Series(keys.to_numpy(), index=rows["user_id_raw"].to_numpy())
+    return pd.Series(segments.keys(rows), index=rows["user_id_raw"].to_numpy())
 
 
-def _click_pairs(frame: pd.DataFrame) -> pd.DataFrame:
+def click_pairs(frame: pd.DataFrame) -> pd.DataFrame:
     clicks = frame.loc[frame[TARGET] == 1, ["user_id_raw", "item_id_raw"]]
     return clicks.rename(columns={"user_id_raw": "user_id", "item_id_raw": "item_id"})
 

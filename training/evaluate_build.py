@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 from nvtabular import Workflow
 
-from training import data, evaluate, evaluate_truth, features, manifest, synthetic
+from training import data, evaluate, evaluate_truth, features, manifest, segments, synthetic
 from training.errors import BuildError
 from training.pipeline import ARTIFACTS
 
@@ -34,18 +34,28 @@ def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
     item_vectors = _item_vectors(build_dir, items["item_id_raw"].to_numpy())
     popular = pd.read_parquet(build_dir / ARTIFACTS["popular_items"])["item_id"].to_numpy()
     coclicked = pd.read_parquet(build_dir / ARTIFACTS["coclick"])
-    table = evaluate.build_table(
-        encoded, query_tower, items, item_vectors, dlrm, popular, coclicked
-    )
+    segment_popular = _segment_popular(build_dir, document, encoded["train"])
+    merge = evaluate.MergeSettings.from_manifest(document)
+    sources = (popular, coclicked, segment_popular, merge)
+    table = evaluate.build_table(encoded, query_tower, items, item_vectors, dlrm, *sources)
     if truth is not None:
-        inputs = evaluate.retrieval_inputs(
-            encoded, query_tower, items, item_vectors, popular, coclicked
-        )
+        inputs = evaluate.retrieval_inputs(encoded, query_tower, items, item_vectors, *sources)
         lists = evaluate.candidate_lists(inputs)
         table["true_click_probability"] = evaluate_truth.top10_quality(
             truth, dlrm, encoded, items, lists
         )
     return table
+
+
+def _segment_popular(
+    build_dir: Path, document: dict[str, Any], train: pd.DataFrame
+) -> pd.DataFrame:
+    """The build's segment lists; a build made before them gets them computed from its train
+    rows, as a baseline only (its manifest's second source does not name them)."""
+    name = document["artifacts"].get("segment_popular")
+    if name is None:
+        return segments.table(train)
+    return pd.read_parquet(build_dir / str(name))
 
 
 def _data(document: dict[str, Any], data_dir: Path | None) -> tuple[data.RawData, Any]:

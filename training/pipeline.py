@@ -32,14 +32,14 @@ from training import (
     index,
     interactions,
     manifest,
+    merge_choice,
     migrate_keys,
+    popular,
     ranking,
     retrieval,
+    segments,
 )
-from training.schema import TARGET
 
-POPULAR_ITEMS = 300
-"""Enough for the fallback's top-k and for the second candidate source after the filter."""
 ARTIFACTS = {
     "workflow": "workflow",
     "query_tower": "query_tower",
@@ -48,6 +48,7 @@ ARTIFACTS = {
     "faiss_index": "items.faiss",
     "popular_items": "popular_items.parquet",
     "coclick": "coclick.parquet",
+    "segment_popular": "segment_popular.parquet",
     "interactions": "interactions.parquet",
     "feature_repo": "feature_repo",
 }
@@ -149,12 +150,29 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         dlrm = ranking.train(schema, encoded["train"], config.ranking)
         log(_format_metrics("dlrm", dlrm.curve.as_dict()))
     with timer.stage("candidates"):
-        popular = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
+        popular_ids = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
         coclicked = coclick.table(interactions.clicks(raw.train))
         coclicked.to_parquet(build_dir / ARTIFACTS["coclick"], index=False)
+        segment_popular = segments.table(encoded["train"])
+        segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
+    with timer.stage("merge_choice"):
+        _, held_clicks = retrieval.held_out_clicks(encoded["train"], config.retrieval)
+        choice = merge_choice.choose(
+            encoded["train"], held_clicks, query_tower, items, item_vectors
+        )
+        log(_format_metrics("merge choice (held-out merged recall@100)", choice.recall))
+        log(f"chosen: {choice.settings}")
     with timer.stage("evaluation"):
         evaluation = evaluate.build_table(
-            encoded, query_tower, items, item_vectors, dlrm.model, popular, coclicked
+            encoded,
+            query_tower,
+            items,
+            item_vectors,
+            dlrm.model,
+            popular_ids,
+            coclicked,
+            segment_popular,
+            choice.settings,
         )
         log("evaluation on the valid split:\n" + evaluate.format_table(evaluation))
     with timer.stage("save_models"):
@@ -183,9 +201,12 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "evaluation": {**evaluation, "warnings": evaluate.warnings(evaluation)},
         "training": {"retrieval": two_tower.curve.as_dict(), "ranking": dlrm.curve.as_dict()},
         "candidates": {
-            "tower_share": evaluate.TOWER_SHARE,
-            "second_source": ["coclick", "popular_items"],
+            "tower_share": choice.settings.tower_share,
+            "second_source": choice.settings.second_source,
+            "choice": choice.as_dict(),
             "coclick_neighbours": coclick.NEIGHBOURS,
+            "segment_columns": list(segments.SEGMENT_COLUMNS),
+            "segment_items": segments.ITEMS,
         },
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
         "online_store": online,
@@ -238,12 +259,9 @@ def _write_embeddings(path: Path, item_ids: np.ndarray, vectors: np.ndarray) -> 
 def _write_popular(path: Path, train: pd.DataFrame) -> np.ndarray:
     """The most clicked items in train (the answer for users the system does not know, and
     the second candidate source's fill); returns their catalogue ids, most clicked first."""
-    clicks = train.groupby("item_id_raw")[TARGET].agg(["sum", "count"])
-    top = clicks.sort_values(["sum", "count"], ascending=False).head(POPULAR_ITEMS)
-    pd.DataFrame(
-        {"item_id": top.index.astype("int32"), "clicks": top["sum"].astype("int64")}
-    ).to_parquet(path, index=False)
-    return top.index.to_numpy().astype(np.int32)
+    top = popular.most_clicked(train)
+    top.to_parquet(path, index=False)
+    return top["item_id"].to_numpy()
 
 
 def _format_metrics(name: str, values: dict[str, float]) -> str:

@@ -68,10 +68,8 @@ def tower_schema(schema: Schema) -> Schema:
 def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> TrainedRetrieval:
     """Fit on the positive (clicked) rows only, with in-batch negatives."""
     inputs = tower_schema(schema)
-    clicks = train.loc[train[TARGET] == 1, inputs.column_names]
-    if len(clicks) < MIN_CLICKS:
-        raise BuildError(f"train has {len(clicks)} clicks: the retrieval model needs {MIN_CLICKS}")
-    fit_rows, held_rows = hold_out(clicks, config.early_stopping_share)
+    fit_clicks, held_clicks = held_out_clicks(train, config)
+    fit_rows, held_rows = fit_clicks[inputs.column_names], held_clicks[inputs.column_names]
     items = train.drop_duplicates(ITEM_ID).reset_index(drop=True)
     model = mm.TwoTowerModel(
         inputs,
@@ -105,6 +103,16 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
         model, one_epoch, held_out_recall, trained.curve.metric, config.max_epochs, config.patience
     )
     return trained
+
+
+def held_out_clicks(
+    train: pd.DataFrame, config: RetrievalConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(click rows to fit on, click rows held out to choose the epoch by), every column."""
+    clicks = train.loc[train[TARGET] == 1]
+    if len(clicks) < MIN_CLICKS:
+        raise BuildError(f"train has {len(clicks)} clicks: the retrieval model needs {MIN_CLICKS}")
+    return hold_out(clicks, config.early_stopping_share)
 
 
 def _logq(

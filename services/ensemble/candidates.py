@@ -5,8 +5,11 @@ Pure numpy, no other imports: the Triton model copies this file.
 
 * `coclick_candidates`: items co-clicked with the user's past items (the build's
   `coclick.parquet`, loaded with `CoClickTable.from_columns`), best summed score first.
-* `second_source`: those, then the most clicked items (`popular_items.parquet`), without the
-  user's past items and without repeats.
+* `SegmentLists`: per user segment (user_group, user_age, user_gender: `segment_keys`), the
+  items most clicked by the segment's users (the build's `segment_popular.parquet`).
+* `second_source`: those co-clicked and the most clicked of the user's segment, one list
+  after the other (the build chooses which first), then the most clicked overall
+  (`popular_items.parquet`), without the user's past items and without repeats.
 * `merge_candidates`: the Two-Tower's list and another list interleaved by rank (`tower_share`
   of the places to the tower), without repeats and excluded items, `k` per user.
 """
@@ -145,16 +148,84 @@ def _best_sparse(
 
 
 def second_source(
-    table: CoClickTable, popular_ids: npt.ArrayLike, history: Sequence[npt.ArrayLike], count: int
+    table: CoClickTable,
+    popular_ids: npt.ArrayLike,
+    history: Sequence[npt.ArrayLike],
+    count: int,
+    segment_rows: npt.ArrayLike | None = None,
+    segment_first: bool = False,
 ) -> IdArray:
-    """int32 [n, count]: co-clicked items first, then the most clicked ones, neither a past
-    item nor repeated; -1 only when both are used up."""
+    """int32 [n, count]: the co-clicked items and the row's `segment_rows` [n, W] (the most
+    clicked of the user's segment, -1 padded; `SegmentLists.rows`), one list after the other
+    (co-clicked first unless `segment_first`), then the most clicked overall; none a past item
+    nor repeated; -1 only when all are used up."""
     coclicked = coclick_candidates(table, history, count)
-    # a row skips at most its past items and its `count` co-clicked ones: more is never read
+    # a row skips at most its past items and `count` ids of the lists before: more is never read
     needed = 2 * max(count, 0) + max((np.size(items) for items in history), default=0)
     popular = np.asarray(popular_ids, dtype=np.int32).reshape(1, -1)[:, :needed]
-    repeated = np.repeat(popular, len(history), axis=0)
-    return merge_candidates(coclicked, repeated, history, count, tower_share=1.0)
+    lists = [coclicked]
+    if segment_rows is not None:
+        segment = np.asarray(segment_rows, dtype=np.int32)[:, :needed]
+        lists = [segment, coclicked] if segment_first else [coclicked, segment]
+    lists.append(np.repeat(popular, len(history), axis=0))
+    combined = np.concatenate(lists, axis=1)
+    return merge_candidates(combined, combined[:, :0], history, count, tower_share=1.0)
+
+
+SEGMENT_BITS = 21
+"""Bits per column in a segment key: encoded category indices below 2**21 (about 2 million)."""
+
+
+def segment_keys(columns: Sequence[npt.ArrayLike]) -> npt.NDArray[np.int64]:
+    """int64 [n]: one key per row of the segment's columns (encoded category indices, at most
+    three columns); -1 where a value is negative or too large to key (no segment)."""
+    if not 1 <= len(columns) <= 3:
+        raise ValueError(f"a segment has 1 to 3 columns, got {len(columns)}")
+    values = [np.asarray(column, dtype=np.int64).reshape(-1) for column in columns]
+    keys = np.zeros(len(values[0]), dtype=np.int64)
+    valid = np.ones(len(values[0]), dtype=bool)
+    for value in values:
+        valid &= (value >= 0) & (value < (1 << SEGMENT_BITS))
+        keys = (keys << SEGMENT_BITS) | np.where(valid, value, 0)
+    return np.where(valid, keys, -1)
+
+
+@dataclass(frozen=True)
+class SegmentLists:
+    """segment key -> its most clicked item ids, best first, as flat arrays (CSR layout):
+    `keys` sorted and unique, the items of `keys[i]` are `items[offsets[i]:offsets[i + 1]]`."""
+
+    keys: npt.NDArray[np.int64]
+    offsets: npt.NDArray[np.int64]
+    items: IdArray
+
+    @classmethod
+    def from_columns(cls, segment: npt.ArrayLike, item_id: npt.ArrayLike) -> SegmentLists:
+        """From one row per (segment, item) pair, each segment's items best first (the
+        parquet's columns, as the build writes them)."""
+        segments = np.asarray(segment, dtype=np.int64)
+        items = np.asarray(item_id, dtype=np.int32)
+        order = np.argsort(segments, kind="stable")  # keeps each segment's rank order
+        segments, items = segments[order], items[order]
+        keys, starts = np.unique(segments, return_index=True)
+        return cls(keys, np.append(starts, len(items)).astype(np.int64), items)
+
+    def rows(self, keys: npt.ArrayLike, width: int) -> IdArray:
+        """int32 [n, width]: each key's first `width` items, -1 padded (and for unknown keys)."""
+        wanted = np.asarray(keys, dtype=np.int64).reshape(-1)
+        out = np.full((len(wanted), max(width, 0)), PAD, dtype=np.int32)
+        if len(self.keys) == 0 or width <= 0:
+            return out
+        at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        known = self.keys[at] == wanted
+        rows = np.nonzero(known)[0]
+        starts = self.offsets[at[rows]]
+        lengths = np.minimum(self.offsets[at[rows] + 1] - starts, width)
+        row_of = np.repeat(rows, lengths)
+        run_offsets = np.cumsum(lengths) - lengths
+        rank = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(run_offsets, lengths)
+        out[row_of, rank] = self.items[np.repeat(starts, lengths) + rank]
+        return out
 
 
 def merge_candidates(

@@ -167,29 +167,34 @@ class Explainer:
 
     def _second_lists(self, history: list[NDArray[Any]]) -> list[list[Document]]:
         """The second source's list per user, as the merge stage computes it, each item with
-        its origin: co-clicked (summed score over the user's past items) or most clicked
-        (score = 1 / popularity rank)."""
+        its origin: co-clicked (summed score over the user's past items), most clicked in the
+        user's segment or most clicked overall (score = 1 / rank in that list)."""
         if self.merge is None:
             return [[] for _ in history]
-        from services.ensemble.candidates import coclick_candidates, second_source
+        from services.ensemble.candidates import coclick_candidates
 
         source = self.merge.state
-        ids = second_source(source.coclick, source.popular_ids, history, self.merge.topk)
+        ids = self.merge.second_lists(self.columns, history)
         coclicked = coclick_candidates(source.coclick, history, self.merge.topk)
-        popular_rank = {item: rank for rank, item in enumerate(source.popular_ids.tolist())}
+        segment_rows = self.merge.segment_rows(self.columns, history)
+        popular_rank = _ranks(source.popular_ids)
         lists = []
         for row, past in enumerate(history):
             sums = _coclick_sums(source.coclick, past)
             from_coclick = set(coclicked[row][coclicked[row] >= 0].tolist())
+            segment_rank = _ranks(segment_rows[row] if segment_rows is not None else [])
             entries = []
             for item in ids[row][ids[row] >= 0].tolist():
-                if item in from_coclick:
-                    entries.append(
-                        {"item_id": item, "score": sums.get(item, 0.0), "origin": "co-clicked"}
-                    )
+                # an item on both lists came from the one the second source reads first
+                in_segment = item in segment_rank
+                if item in from_coclick and not (in_segment and self.merge.segment_first):
+                    score, origin = sums.get(item, 0.0), "co-clicked"
+                elif in_segment:
+                    score, origin = 1.0 / (segment_rank[item] + 1), "most clicked in segment"
                 else:
-                    score = 1.0 / (popular_rank.get(item, len(popular_rank)) + 1)
-                    entries.append({"item_id": item, "score": score, "origin": "most clicked"})
+                    rank = popular_rank.get(item, len(popular_rank))
+                    score, origin = 1.0 / (rank + 1), "most clicked"
+                entries.append({"item_id": item, "score": score, "origin": origin})
             lists.append(entries)
         return lists
 
@@ -259,6 +264,15 @@ class Explainer:
 def _number(value: float | None) -> float | None:
     """A finite float, or None (JSON has no NaN or infinity)."""
     return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _ranks(ids: Any) -> dict[int, int]:
+    """item -> its position in a best-first list (its first, -1 pads skipped)."""
+    ranks: dict[int, int] = {}
+    for rank, item in enumerate(np.asarray(ids, dtype=np.int64).tolist()):
+        if item >= 0:
+            ranks.setdefault(item, rank)
+    return ranks
 
 
 def _coclick_sums(table: Any, past: NDArray[Any]) -> dict[int, float]:

@@ -56,17 +56,30 @@ def test_manifest_describes_a_complete_build(build_dir: Path) -> None:
         "second_source_recall_at_100",
         "merged_recall_at_100",
         "most_clicked_recall_at_100",
+        "segment_popular_recall_at_100",
         "random_recall_at_100",
     } <= document["evaluation"]["retrieval"].keys()
     assert isinstance(document["evaluation"]["warnings"], list)
     for model in ("retrieval", "ranking"):
         curve = document["training"][model]
         assert 1 <= curve["best_epoch"] <= curve["epochs_run"] == len(curve["by_epoch"])
-    assert {"popular_items", "coclick"} <= document["artifacts"].keys()
+    assert {"popular_items", "coclick", "segment_popular"} <= document["artifacts"].keys()
+    assert document["candidates"]["segment_columns"] == ["user_group", "user_age", "user_gender"]
     for relative in document["artifacts"].values():
         assert not Path(relative).is_absolute()
         assert (build_dir / relative).exists(), relative
     assert not list(build_dir.parent.glob(".build.*")), "staging left behind"
+
+
+def test_the_build_chose_the_merge_with_the_best_held_out_recall(build_dir: Path) -> None:
+    candidates = manifest.read(build_dir)["candidates"]
+    recall = candidates["choice"]["merged_recall_at_100"]
+    assert len(recall) == 6 and candidates["choice"]["held_out_clicks"] > 0
+    first = candidates["second_source"][0]
+    order = "segment_first" if first == "segment_popular" else "coclick_first"
+    chosen = f"{order}@{candidates['tower_share']:g}"
+    assert recall[chosen] == max(recall.values()), (chosen, recall)
+    assert candidates["second_source"][-1] == "popular_items"
 
 
 def test_build_does_not_depend_on_its_absolute_path(build_dir: Path) -> None:
@@ -213,3 +226,30 @@ def test_coclick_table_holds_train_co_clicks(build_dir: Path, raw: data.RawData)
     first = table.iloc[0]
     users = set(clicks.loc[clicks["item_id"] == first["item_id"], "user_id"])
     assert users & set(clicks.loc[clicks["item_id"] == first["neighbour_id"], "user_id"])
+
+
+def test_segment_lists_hold_each_segments_train_clicks(
+    build_dir: Path, raw: data.RawData, tables: dict[str, pd.DataFrame]
+) -> None:
+    """Per segment (the served user features' user_group, user_age, user_gender), the items its
+    users clicked in train with their click counts, most clicked first."""
+    from collections import Counter
+
+    from training import segments
+
+    lists = pd.read_parquet(build_dir / ARTIFACTS["segment_popular"])
+    users = tables["user"]
+    key_of = pd.Series(segments.keys(users), index=users["user_id"].to_numpy())
+    clicks = raw.train[raw.train[TARGET] == 1]
+    pairs = zip(key_of.loc[clicks["user_id"]].tolist(), clicks["item_id"].tolist(), strict=True)
+    counts = Counter(pairs)
+    best: Counter[int] = Counter()
+    for (segment, _), clicked in counts.items():
+        best[segment] = max(best[segment], clicked)
+    assert set(lists["segment"]) == set(best)
+    for segment, group in lists.groupby("segment"):
+        assert len(group) <= segments.ITEMS
+        assert group["clicks"].tolist() == sorted(group["clicks"], reverse=True)
+        assert group["clicks"].iloc[0] == best[segment]
+        for item, clicked in zip(group["item_id"], group["clicks"], strict=True):
+            assert counts[(segment, item)] == clicked

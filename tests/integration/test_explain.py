@@ -198,6 +198,42 @@ def test_category_cap_skips_are_the_capped_categories(
     assert skipped_any
 
 
+def test_second_source_items_carry_their_origin(
+    server: str, build_dir: Path, in_process: Any
+) -> None:
+    """Users with the fewest past items have few co-clicked items: their second source holds
+    their segment's most clicked, each item labelled with the list it came from, the lists in
+    the build's order."""
+    from services.ensemble.candidates import segment_keys
+    from services.ensemble.stages import MergeCandidates
+    from training.segments import SEGMENT_COLUMNS
+
+    table = pd.read_parquet(
+        build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"
+    )
+    sample = [int(user) for user in table["user_id"].head(300)]
+    sizes = (stage_columns(in_process, sample)["past_ids"] >= 0).sum(axis=1)
+    light = [sample[row] for row in np.argsort(sizes, kind="stable")[:8]]
+    lists = pd.read_parquet(build_dir / ARTIFACTS["segment_popular"])
+    by_segment = lists.groupby("segment")["item_id"].apply(set)
+    (merge,) = (stage for stage in in_process.stages if isinstance(stage, MergeCandidates))
+    order = {"co-clicked": 0, "most clicked in segment": -1 if merge.segment_first else 1}
+    order["most clicked"] = 2
+    origins: set[str] = set()
+    for document in infer(server, light, explain=True)["documents"]:
+        values = document["user_features"]["values"]
+        key = int(segment_keys([[values[name]] for name in SEGMENT_COLUMNS])[0])
+        entries = document["sources"][1]["candidates"]
+        # co-clicked and the segment's most clicked (the build's order), then most clicked
+        ranks = [order[entry["origin"]] for entry in entries]
+        assert ranks == sorted(ranks)
+        for entry in entries:
+            origins.add(entry["origin"])
+            if entry["origin"] == "most clicked in segment":
+                assert entry["item_id"] in by_segment[key]
+    assert "most clicked in segment" in origins
+
+
 def test_unknown_user_is_explained_as_a_fallback(explained: dict[str, Any]) -> None:
     document = explained["documents"][-1]
     assert document["user_id"] == UNKNOWN_USER and document["fallback"] is True

@@ -120,6 +120,8 @@ def offline(build: Path) -> Offline:
         vectors,
         pd.read_parquet(build / ARTIFACTS["popular_items"])["item_id"].to_numpy(),
         pd.read_parquet(build / ARTIFACTS["coclick"]),
+        pd.read_parquet(build / ARTIFACTS["segment_popular"]),
+        evaluate.MergeSettings.from_manifest(document),
     )
     return Offline(inputs, made.truth, document)
 
@@ -206,12 +208,19 @@ def test_serving_merges_exactly_what_the_offline_evaluation_measured(
     source is the manifest's."""
     inputs, k = offline.inputs, evaluate.K
     settings, measured = offline.document["candidates"], offline.document["evaluation"]
-    lists = evaluate.candidate_lists(inputs, share=settings["tower_share"])
+    lists = evaluate.candidate_lists(inputs)
     served = served_candidates(executor, inputs.user_ids, lists.history)
     stage = merge_stage(executor)
-    assert stage.tower_share == settings["tower_share"] and stage.topk == k
+    assert stage.tower_share == settings["tower_share"] == inputs.merge.tower_share
+    assert stage.segment_first == inputs.merge.segment_first and stage.topk == k
     # the merge itself: the evaluation's functions, artifacts and settings on the served ranking
-    second = second_source(inputs.coclick, inputs.popular_ids, lists.history, k)
+    assert inputs.segment_lists is not None and inputs.segments is not None
+    keys = inputs.segments.reindex(inputs.user_ids).to_numpy(np.int64)
+    widest = k + max(len(items) for items in lists.history)
+    rows = inputs.segment_lists.rows(keys, widest)
+    second = second_source(
+        inputs.coclick, inputs.popular_ids, lists.history, k, rows, stage.segment_first
+    )
     expected = merge_candidates(
         served["retrieved_ids"], second, lists.history, k, stage.tower_share
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from training import coclick, evaluate
+from services.ensemble.candidates import segment_keys
+from training import coclick, evaluate, segments
 
 
 def test_ranking_table_puts_the_model_beside_its_baselines() -> None:
@@ -42,35 +45,97 @@ def test_retrieval_table_counts_only_new_clicks_and_excludes_history() -> None:
     assert table["random_recall_at_100"] == pytest.approx((1 / 2 + 1 / 3) / 2)
 
 
-def test_segment_popular_is_the_most_clicked_among_users_alike() -> None:
-    history = pd.DataFrame({"user_id": [1, 2, 2, 3, 3, 4], "item_id": [10, 11, 12, 12, 13, 10]})
-    segments = pd.Series(["a", "a", "b", "b", "c"], index=[1, 2, 3, 4, 5])
-    lists = evaluate.segment_popular(history, segments, np.array([1, 3, 5, 9]), width=3)
-    # segment a: 10, 11, 12 once each (ties: smaller id); b: 10, 12, 13 once each
-    assert lists.tolist() == [[10, 11, 12], [10, 12, 13], [-1, -1, -1], [-1, -1, -1]]
+def encoded_clicks(users: list[int], items: list[int], groups: list[int]) -> pd.DataFrame:
+    """Encoded train rows, all clicks; the segment is the group (age and gender alike)."""
+    n = len(users)
+    return pd.DataFrame(
+        {
+            "user_id_raw": users,
+            "item_id_raw": items,
+            "user_group": groups,
+            "user_age": [1] * n,
+            "user_gender": [1] * n,
+            "click": [1] * n,
+        }
+    )
 
 
-def test_the_retrieval_table_has_the_segment_baseline_and_warns_below_it() -> None:
+def test_segment_lists_are_the_most_clicked_among_users_alike() -> None:
+    train = encoded_clicks(
+        [1, 2, 2, 3, 3, 4, 4], [10, 11, 12, 12, 13, 10, 12], [5, 5, 5, 6, 6, 6, 6]
+    )
+    train.loc[len(train)] = [4, 14, 6, 1, 1, 0]  # a row without a click counts for nothing
+    frame = segments.table(train, items=2)
+    lists = segments.as_lists(frame)
+    keys = segments.keys(pd.DataFrame({"user_group": [5, 6, 7], "user_age": 1, "user_gender": 1}))
+    # segment 5: 10, 11, 12 once each (ties: smaller id first); 6: 12 twice, then 10 and 13
+    assert lists.rows(keys, 3).tolist() == [[10, 11, -1], [12, 10, -1], [-1, -1, -1]]
+    assert frame["clicks"].tolist() == [1, 1, 2, 1]
+
+
+def test_segment_keys_refuse_values_they_cannot_key() -> None:
+    keys = segment_keys([np.array([1, -1, 1 << 21]), np.array([2, 2, 2])])
+    assert keys[0] == (1 << 21) | 2 and keys[1] == keys[2] == -1
+    with pytest.raises(ValueError, match="1 to 3 columns"):
+        segment_keys([np.zeros(1)] * 4)
+
+
+def segment_inputs(served: bool) -> evaluate.RetrievalInputs:
     history = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [10, 11, 12]})
-    targets = pd.DataFrame({"user_id": [1], "item_id": [11]})  # user 2, alike, clicked 11
-    inputs = evaluate.RetrievalInputs(
+    lists = segments.as_lists(segments.table(encoded_clicks([1, 2, 3], [10, 11, 12], [5, 5, 6])))
+    return evaluate.RetrievalInputs(
         user_ids=np.array([1]),
         query_vectors=np.array([[0, 0, 1, 0]], dtype=np.float32),  # the tower prefers 12
         item_ids=np.array([10, 11, 12, 13], dtype=np.int32),
         item_vectors=np.eye(4, dtype=np.float32),
         history=history,
-        targets=targets,
+        targets=pd.DataFrame({"user_id": [1], "item_id": [11]}),  # user 2, alike, clicked 11
         popular_ids=np.array([12, 13, 10, 11]),
         coclick=coclick.as_table(coclick.table(history)),
-        segments=pd.Series(["a", "a", "b"], index=[1, 2, 3]),
+        segment_lists=lists,
+        segments=pd.Series(
+            segments.keys(pd.DataFrame({"user_group": [5, 5, 6], "user_age": 1, "user_gender": 1})),
+            index=[1, 2, 3],
+        ),
+        merge=evaluate.MergeSettings(segments=served),
     )
-    table = evaluate.retrieval_table(inputs, k=1)
+
+
+def test_the_retrieval_table_has_the_segment_baseline_and_warns_below_it() -> None:
+    table = evaluate.retrieval_table(segment_inputs(served=False), k=1)
     assert table["segment_popular_recall_at_100"] == 1.0
     assert table["tower_recall_at_100"] == table["most_clicked_recall_at_100"] == 0.0
+    assert table["second_source_recall_at_100"] == 0.0  # popular 12 first: a build before segments
     lines = evaluate.warnings({"retrieval": table})
     assert (
         "warning: tower_recall_at_100 0.0000 is below segment_popular_recall_at_100 1.0000" in lines
     )
+
+
+def test_the_second_source_serves_the_segment_lists_when_the_build_has_them() -> None:
+    table = evaluate.retrieval_table(segment_inputs(served=True), k=1)
+    assert table["second_source_recall_at_100"] == 1.0  # the segment's 11 before popular 12
+    second_only = dataclasses.replace(
+        segment_inputs(served=True), merge=evaluate.MergeSettings(tower_share=0.0)
+    )
+    assert evaluate.retrieval_table(second_only, k=1)["merged_recall_at_100"] == 1.0
+
+
+def test_merge_settings_name_the_second_sources_lists_as_the_manifest_does() -> None:
+    for settings in (
+        evaluate.MergeSettings(),
+        evaluate.MergeSettings(tower_share=0.5, segment_first=True),
+        evaluate.MergeSettings(segments=False),
+    ):
+        candidates = {"tower_share": settings.tower_share, "second_source": settings.second_source}
+        assert evaluate.MergeSettings.from_manifest({"candidates": candidates}) == settings
+    assert evaluate.MergeSettings(segment_first=True).second_source == [
+        "segment_popular",
+        "coclick",
+        "popular_items",
+    ]
+    before = evaluate.MergeSettings.from_manifest({"candidates": {"tower_share": 0.9}})
+    assert before == evaluate.MergeSettings(segments=False)
 
 
 def test_warnings_name_models_below_baselines() -> None:

@@ -12,7 +12,13 @@ import pytest
 from merlin.schema import ColumnSchema, Schema
 from merlin.systems.dag import Ensemble
 
-from services.ensemble.candidates import CoClickTable, merge_candidates, second_source
+from services.ensemble.candidates import (
+    CoClickTable,
+    SegmentLists,
+    merge_candidates,
+    second_source,
+    segment_keys,
+)
 from services.ensemble.contract import INPUT
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
@@ -22,7 +28,7 @@ from services.ensemble.stages import (
     RetrieveCandidates,
     WiringError,
 )
-from services.ensemble.stages.merge_candidates import second_source_stage
+from services.ensemble.stages.merge_candidates import SourceFiles, second_source_stage
 
 COLUMNS = ("retrieved_ids", "past_ids", "merged_ids")
 COCLICK = pd.DataFrame(
@@ -35,6 +41,20 @@ COCLICK = pd.DataFrame(
 POPULAR = np.array([1, 8, 9, 5], np.int32)
 RETRIEVED = np.array([[10, 1, 11, 12, 6, 13], [8, 9, 10, 11, 12, 13]], np.int32)
 PAST = np.array([[1, 2], [-1, -1]], np.int32)  # the second user has no past items
+SEGMENT_COLUMNS = ("user_group", "user_age", "user_gender")
+USER_SEGMENTS = {  # user 0 in segment (3, 2, 1), user 1 in (4, 2, 1)
+    "user_group": np.array([3, 4], np.int32),
+    "user_age": np.array([2, 2], np.int32),
+    "user_gender": np.array([1, 1], np.int32),
+}
+SEGMENT_KEYS = segment_keys([np.array([3, 4]), np.array([2, 2]), np.array([1, 1])])
+SEGMENT_POPULAR = pd.DataFrame(  # segment (3, 2, 1): 20, 2, 21; segment (4, 2, 1): 22
+    {
+        "segment": np.array([SEGMENT_KEYS[0]] * 3 + [SEGMENT_KEYS[1]], np.int64),
+        "item_id": np.array([20, 2, 21, 22], np.int32),
+        "clicks": np.array([5, 4, 1, 2], np.int64),
+    }
+)
 
 
 @pytest.fixture()
@@ -43,24 +63,32 @@ def build(tmp_path: Path) -> Path:
     pd.DataFrame({"item_id": POPULAR, "clicks": [9, 7, 5, 3]}).to_parquet(
         tmp_path / "popular_items.parquet", index=False
     )
+    SEGMENT_POPULAR.to_parquet(tmp_path / "segment_popular.parquet", index=False)
     return tmp_path
 
 
-def stage(build: Path, topk: int = 6, share: float = 0.75, rules: Rules | None = None):  # type: ignore[no-untyped-def]
-    op = MergeCandidates(
+def stage(  # type: ignore[no-untyped-def]
+    build: Path,
+    topk: int = 6,
+    share: float = 0.75,
+    rules: Rules | None = None,
+    segments: bool = False,
+    segment_first: bool = False,
+):
+    files = SourceFiles(
         build / "coclick.parquet",
         build / "popular_items.parquet",
-        topk,
-        share,
-        rules or Rules(),
-        *COLUMNS,
+        build / "segment_popular.parquet" if segments else None,
     )
+    columns = SEGMENT_COLUMNS if segments else ()
+    op = MergeCandidates(files, topk, share, rules or Rules(), COLUMNS, columns, segment_first)
     op.load_artifacts(None)
     return op
 
 
 def run(op: MergeCandidates) -> list[list[int]]:
-    merged = op.run({"retrieved_ids": RETRIEVED, "past_ids": PAST})["merged_ids"]
+    inputs = {"retrieved_ids": RETRIEVED, "past_ids": PAST, **USER_SEGMENTS}
+    merged = op.run(inputs)["merged_ids"]
     assert merged.dtype == np.int32
     return list(merged.tolist())
 
@@ -80,6 +108,44 @@ def test_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
         assert run(stage(build, topk, share)) == expected.tolist(), (topk, share)
 
 
+def test_the_segments_most_clicked_come_between_coclicked_and_most_clicked(build: Path) -> None:
+    # share 0: the second source alone. User 0: co-clicked 6, 5, 7, then its segment's 20
+    # (2 is a past item), 21, then popular 8; user 1: nothing co-clicked, its segment's 22, then
+    # popular 1, 8, 9, 5 and the tower's list
+    merged = run(stage(build, share=0.0, segments=True))
+    assert merged == [[6, 5, 7, 20, 21, 8], [22, 1, 8, 9, 5, 10]]
+    assert run(stage(build, share=0.0)) == [[6, 5, 7, 8, 9, 10], [1, 8, 9, 5, 10, 11]]
+
+
+def test_segment_first_puts_the_segments_most_clicked_before_the_coclicked(build: Path) -> None:
+    merged = run(stage(build, share=0.0, segments=True, segment_first=True))
+    assert merged == [[20, 21, 6, 5, 7, 8], [22, 1, 8, 9, 5, 10]]
+
+
+def test_the_segment_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
+    table = CoClickTable.from_columns(COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"])
+    lists = SegmentLists.from_columns(SEGMENT_POPULAR["segment"], SEGMENT_POPULAR["item_id"])
+    history = [np.array([1, 2]), np.array([], np.int64)]
+    for topk, share, first in ((3, 0.75, False), (6, 0.5, True), (6, 0.0, False), (6, 0.0, True)):
+        rows = lists.rows(SEGMENT_KEYS, topk + 2)
+        second = second_source(table, POPULAR, history, topk, rows, first)
+        expected = merge_candidates(RETRIEVED, second, history, topk, tower_share=share)
+        op = stage(build, topk, share, segments=True, segment_first=first)
+        assert run(op) == expected.tolist(), (topk, share, first)
+
+
+def test_a_user_of_an_unknown_segment_gets_the_most_clicked_overall(build: Path) -> None:
+    op = stage(build, share=0.0, segments=True)
+    inputs = {
+        "retrieved_ids": RETRIEVED,
+        "past_ids": PAST,
+        **USER_SEGMENTS,
+        "user_group": np.array([9, 0], np.int32),  # neither segment is in the lists
+    }
+    merged = op.run(inputs)["merged_ids"].tolist()
+    assert merged == [[6, 5, 7, 8, 9, 10], [1, 8, 9, 5, 10, 11]]
+
+
 def test_denied_items_are_skipped_and_the_next_ones_fill_in(build: Path) -> None:
     merged = run(stage(build, rules=Rules(frozenset({10}))))
     assert merged == [[6, 11, 12, 5, 13, 7], [8, 9, 1, 11, 12, 13]]
@@ -88,11 +154,12 @@ def test_denied_items_are_skipped_and_the_next_ones_fill_in(build: Path) -> None
 def test_exported_artifacts_load_without_the_build(build: Path, tmp_path: Path) -> None:
     exported = tmp_path / "ensemble"
     exported.mkdir()
-    original = stage(build)
+    original = stage(build, segments=True)
     original.save_artifacts(str(exported))
     assert sorted(p.name for p in (exported / "second_source").iterdir()) == [
         "coclick.parquet",
         "popular_items.parquet",
+        "segment_popular.parquet",
     ]
     copy = pickle.loads(pickle.dumps(original))
     assert set(copy.files.values()) == {None}  # no build-machine path in the pickle
@@ -118,6 +185,24 @@ def test_the_build_manifest_sets_share_and_artifacts(build: Path) -> None:
     assert op is not None and op.tower_share == 0.25 and op.topk == 6
 
 
+def test_the_build_manifest_sets_the_segment_lists_and_their_columns(build: Path) -> None:
+    document = manifest(candidates={"tower_share": 0.5, "segment_columns": list(SEGMENT_COLUMNS)})
+    document["artifacts"] = {
+        "coclick": "coclick.parquet",
+        "popular_items": "popular_items.parquet",
+        "segment_popular": "segment_popular.parquet",
+    }
+    op = second_source_stage(build, document, 6, Rules(), COLUMNS)
+    assert op is not None and op.reads == (*COLUMNS[:2], *SEGMENT_COLUMNS)
+    assert not op.segment_first
+    document["candidates"]["second_source"] = ["segment_popular", "coclick", "popular_items"]  # type: ignore[index]
+    op = second_source_stage(build, document, 6, Rules(), COLUMNS)
+    assert op is not None and op.segment_first
+    del document["candidates"]["segment_columns"]  # type: ignore[index]
+    with pytest.raises(ValueError, match="segment_columns"):
+        second_source_stage(build, document, 6, Rules(), COLUMNS)
+
+
 def test_a_build_without_coclick_gets_no_merge_stage(build: Path) -> None:
     assert second_source_stage(build, manifest(), 6, Rules(), COLUMNS) is None
 
@@ -141,3 +226,5 @@ def test_the_filter_reads_the_merged_column_and_the_wiring_is_checked(build: Pat
     assert "candidate_ids" in Ensemble(merged >> filtered, request).output_schema.column_names
     with pytest.raises(WiringError, match="merged_ids"):
         Ensemble(retrieved >> filtered, request)
+    with pytest.raises(WiringError, match="user_group"):  # no stage wrote the user features
+        Ensemble(retrieved >> stage(build, segments=True), request)
