@@ -21,9 +21,12 @@ import numpy as np
 import pandas as pd
 
 from services.ensemble.candidates import (
+    DEFAULT_ORDER,
     CoClickTable,
     SegmentLists,
+    check_order,
     merge_candidates,
+    readable_width,
     second_source,
 )
 from training import metrics, segments
@@ -40,25 +43,15 @@ class MergeSettings:
     """How the second source is made and merged with the tower's list (what serving does)."""
 
     tower_share: float = TOWER_SHARE
-    segment_first: bool = False
-    """The segment's most clicked before the co-clicked items (else after them)."""
-    segments: bool = True
-    """Whether the second source reads the segment lists at all (builds before them: not)."""
-
-    @property
-    def second_source(self) -> list[str]:
-        """The second source's lists in order, as the manifest names them."""
-        lists = ["coclick", *(["segment_popular"] if self.segments else [])]
-        return [*(reversed(lists) if self.segment_first else lists), "popular_items"]
+    order: tuple[str, ...] = DEFAULT_ORDER
+    """The second source's lists, one after the other (`candidates.SOURCE_LISTS` names)."""
 
     @classmethod
     def from_manifest(cls, document: dict[str, Any]) -> MergeSettings:
         settings = document.get("candidates", {})
-        order = list(settings.get("second_source", ["coclick", "popular_items"]))
         return cls(
             tower_share=float(settings.get("tower_share", TOWER_SHARE)),
-            segment_first=order[:1] == ["segment_popular"],
-            segments="segment_popular" in order,
+            order=check_order(settings.get("second_source", DEFAULT_ORDER)),
         )
 
 
@@ -146,14 +139,13 @@ def merged_recalls(
     ranking and the second sources made once: what a build's choice among them costs)."""
     shared = _shared_lists(inputs, k)
     rows, items = _target_rows(inputs, shared.history)
-    seconds: dict[tuple[bool, bool], np.ndarray] = {}
+    seconds: dict[tuple[str, ...], np.ndarray] = {}
     recalls = []
     for merge in choices:
-        key = (merge.segments, merge.segment_first)
-        if key not in seconds:
-            seconds[key] = _second_source(inputs, shared, merge, k)
+        if merge.order not in seconds:
+            seconds[merge.order] = _second_source(inputs, shared, merge, k)
         merged = merge_candidates(
-            shared.tower_ranked, seconds[key], shared.history, k, merge.tower_share
+            shared.tower_ranked, seconds[merge.order], shared.history, k, merge.tower_share
         )
         recalls.append(_recall(merged, rows, items))
     return recalls
@@ -176,9 +168,8 @@ def _shared_lists(inputs: RetrievalInputs, k: int) -> _SharedLists:
 def _second_source(
     inputs: RetrievalInputs, shared: _SharedLists, merge: MergeSettings, k: int
 ) -> np.ndarray:
-    rows = shared.segment_rows if merge.segments else None
     return second_source(
-        inputs.coclick, inputs.popular_ids, shared.history, k, rows, merge.segment_first
+        inputs.coclick, inputs.popular_ids, shared.history, k, shared.segment_rows, merge.order
     )
 
 
@@ -199,8 +190,7 @@ def _segment_rows(
     if inputs.segment_lists is None or inputs.segments is None:
         return None
     keys = inputs.segments.reindex(inputs.user_ids).fillna(-1).to_numpy(np.int64)
-    widest = k + max((len(items) for items in history), default=0)  # k left after the filter
-    return inputs.segment_lists.rows(keys, widest)
+    return inputs.segment_lists.rows(keys, readable_width(history, k))
 
 
 def tower_top(
@@ -245,7 +235,6 @@ def retrieval_table(inputs: RetrievalInputs, k: int = K) -> dict[str, float | in
         **segment,
         "random_recall_at_100": float(np.minimum(1.0, k / unseen).mean()) if len(rows) else 0.0,
         "tower_share": inputs.merge.tower_share,
-        "segment_first": int(inputs.merge.segment_first),
         "valid_clicks": int(len(rows)),
     }
 

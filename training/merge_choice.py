@@ -1,17 +1,17 @@
-"""The build chooses how the second source is made and merged with the tower's list, on the
-train clicks held out of the Two-Tower's training (never the valid split).
+"""The build chooses how the second source is made and merged with the tower's list, on train
+clicks that neither trained the Two-Tower nor chose its epoch (`retrieval.ClickSplit.merge`),
+never on the valid split.
 
-The choices: which list comes first in the second source (the items co-clicked with the
-user's past items, or the most clicked of the user's segment) and the tower's share of the
-merged places. For each, the merged recall@100 of the held-out clicks (the evaluation table's
-measure: each click on an item the user had not clicked before, among K candidates without
-the user's past items) is measured with everything the second source reads (most clicked,
-co-click table, segment lists) made from the remaining train rows alone; the best wins.
+The choices: the second source's lists in order (`ORDERS`: the items co-clicked with the
+user's past items, the most clicked of the user's segment, the most clicked overall) and the
+tower's share of the merged places. For each, the merged recall@100 of the held-out clicks (the
+evaluation table's measure: each click on an item the user had not clicked before, among K
+candidates without the user's past items) is measured with everything the second source reads
+made from the other train rows alone; the best wins (ties: the larger share, then the earlier
+order).
 
 Shares stop at 0.9: at 1.0 the tower's list fills every place and the second source, the guard
-against a weak tower, never serves. The held-out clicks also chose the tower's epoch, which
-flatters the tower a little: a choice between the tower and the second source leans, if
-anything, to the tower.
+against a weak tower, never serves.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ import pandas as pd
 from training import coclick, evaluate, popular, segments
 
 SHARES = (0.5, 0.7, 0.9)
-ORDERS = {"coclick_first": False, "segment_first": True}
+ORDERS = {
+    "coclick_first": ("coclick", "segment_popular", "popular_items"),
+    "segment_first": ("segment_popular", "coclick", "popular_items"),
+    "segment_then_popular": ("segment_popular", "popular_items"),
+}
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,9 @@ def choose(
     items: pd.DataFrame,
     item_vectors: np.ndarray,
 ) -> MergeChoice:
-    """`train`: the encoded train rows; `held_clicks`: the encoded click rows the tower held out
-    (`retrieval.held_out_clicks`); the query tower, and the encoded catalogue `items` with
-    their vectors."""
+    """`train`: the encoded train rows; `held_clicks`: encoded click rows the tower never
+    learnt from (`retrieval.ClickSplit.merge`); the query tower, and the encoded catalogue
+    `items` with their vectors."""
     fit = _without_pairs(train, held_clicks)
     inputs = evaluate.retrieval_inputs(
         {"train": fit, "valid": held_clicks},
@@ -61,25 +65,18 @@ def choose(
         evaluate.MergeSettings(),
     )
     choices = {
-        _name(merge): merge
-        for merge in (
-            evaluate.MergeSettings(tower_share=share, segment_first=first)
-            for first in ORDERS.values()
-            for share in SHARES
-        )
+        f"{name}@{share:g}": evaluate.MergeSettings(tower_share=share, order=order)
+        for name, order in ORDERS.items()
+        for share in SHARES
     }
     recalls = evaluate.merged_recalls(inputs, list(choices.values()))
     recall = {name: round(value, 4) for name, value in zip(choices, recalls, strict=True)}
-    # ties: the larger share, then co-clicked first (the settings before the build chose)
+    rank = {order: position for position, order in enumerate(ORDERS.values())}
     best = max(
-        choices.values(), key=lambda m: (recall[_name(m)], m.tower_share, not m.segment_first)
+        choices,
+        key=lambda name: (recall[name], choices[name].tower_share, -rank[choices[name].order]),
     )
-    return MergeChoice(best, recall, _held_out_clicks(inputs))
-
-
-def _name(merge: evaluate.MergeSettings) -> str:
-    order = "segment_first" if merge.segment_first else "coclick_first"
-    return f"{order}@{merge.tower_share:g}"
+    return MergeChoice(choices[best], recall, _held_out_clicks(inputs))
 
 
 def _held_out_clicks(inputs: evaluate.RetrievalInputs) -> int:

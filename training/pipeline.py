@@ -156,7 +156,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         segment_popular = segments.table(encoded["train"])
         segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("merge_choice"):
-        _, held_clicks = retrieval.held_out_clicks(encoded["train"], config.retrieval)
+        held_clicks = retrieval.split_clicks(encoded["train"], config.retrieval).merge
         choice = merge_choice.choose(
             encoded["train"], held_clicks, query_tower, items, item_vectors
         )
@@ -202,7 +202,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "training": {"retrieval": two_tower.curve.as_dict(), "ranking": dlrm.curve.as_dict()},
         "candidates": {
             "tower_share": choice.settings.tower_share,
-            "second_source": choice.settings.second_source,
+            "second_source": list(choice.settings.order),
             "choice": choice.as_dict(),
             "coclick_neighbours": coclick.NEIGHBOURS,
             "segment_columns": list(segments.SEGMENT_COLUMNS),

@@ -31,7 +31,8 @@ class RetrievalConfig:
     """Two epochs without a better held-out recall: early epochs can dip (planted, 20k rows: a
     dip at epoch 2 stopped a run at recall 0.22 whose next epochs reached 0.48)."""
     early_stopping_share: float = 0.1
-    """Share of the train clicks held out to choose the epoch by recall@100."""
+    """Share of the train clicks held out: half to choose the epoch by recall@100, half to
+    choose the merge with the second source."""
     batch_size: int = 1024
     learning_rate: float = 0.02
     """Chosen by held-out recall@100 on both generators (0.005 needed 6-8 epochs, 0.02 3-4)."""
@@ -68,8 +69,8 @@ def tower_schema(schema: Schema) -> Schema:
 def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> TrainedRetrieval:
     """Fit on the positive (clicked) rows only, with in-batch negatives."""
     inputs = tower_schema(schema)
-    fit_clicks, held_clicks = held_out_clicks(train, config)
-    fit_rows, held_rows = fit_clicks[inputs.column_names], held_clicks[inputs.column_names]
+    clicks = split_clicks(train, config)
+    fit_rows, held_rows = clicks.fit[inputs.column_names], clicks.epochs[inputs.column_names]
     items = train.drop_duplicates(ITEM_ID).reset_index(drop=True)
     model = mm.TwoTowerModel(
         inputs,
@@ -105,14 +106,28 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
     return trained
 
 
-def held_out_clicks(
-    train: pd.DataFrame, config: RetrievalConfig
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(click rows to fit on, click rows held out to choose the epoch by), every column."""
+@dataclass(frozen=True)
+class ClickSplit:
+    """The train click rows (every column) in three seeded parts."""
+
+    fit: pd.DataFrame
+    """What the Two-Tower learns from."""
+    epochs: pd.DataFrame
+    """Held out: chooses the Two-Tower's epoch."""
+    merge: pd.DataFrame
+    """Held out: chooses the merge with the second source (training/merge_choice.py). Apart
+    from `epochs`, so that the choice does not favour the tower whose epoch was picked on it."""
+
+
+def split_clicks(train: pd.DataFrame, config: RetrievalConfig) -> ClickSplit:
+    """`config.early_stopping_share` of the train clicks held out, half for each choice (with
+    too few clicks to split, the parts overlap)."""
     clicks = train.loc[train[TARGET] == 1]
     if len(clicks) < MIN_CLICKS:
         raise BuildError(f"train has {len(clicks)} clicks: the retrieval model needs {MIN_CLICKS}")
-    return hold_out(clicks, config.early_stopping_share)
+    fit, held = hold_out(clicks, config.early_stopping_share)
+    epochs, merge = hold_out(held, 0.5, seed=1)
+    return ClickSplit(fit, epochs, merge)
 
 
 def _logq(

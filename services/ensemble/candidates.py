@@ -7,9 +7,9 @@ Pure numpy, no other imports: the Triton model copies this file.
   `coclick.parquet`, loaded with `CoClickTable.from_columns`), best summed score first.
 * `SegmentLists`: per user segment (user_group, user_age, user_gender: `segment_keys`), the
   items most clicked by the segment's users (the build's `segment_popular.parquet`).
-* `second_source`: those co-clicked and the most clicked of the user's segment, one list
-  after the other (the build chooses which first), then the most clicked overall
-  (`popular_items.parquet`), without the user's past items and without repeats.
+* `second_source`: those co-clicked, the most clicked of the user's segment and the most
+  clicked overall (`popular_items.parquet`), one list after the other in the order the build
+  chose, without the user's past items and without repeats.
 * `merge_candidates`: the Two-Tower's list and another list interleaved by rank (`tower_share`
   of the places to the tower), without repeats and excluded items, `k` per user.
 """
@@ -147,27 +147,55 @@ def _best_sparse(
     return pair_users[order], pair_ids[order]
 
 
+SOURCE_LISTS = ("coclick", "segment_popular", "popular_items")
+"""The second source's lists by the names builds give them (the manifest's `second_source`)."""
+DEFAULT_ORDER = ("coclick", "popular_items")
+"""The second source of builds made before the segment lists."""
+
+
+def readable_width(history: Sequence[npt.ArrayLike], count: int) -> int:
+    """How far into one of the second source's lists a row can read: it skips at most its past
+    items and `count` ids taken from the lists before (so a batch's answers do not depend on
+    the other rows in it)."""
+    return 2 * max(count, 0) + max((np.size(items) for items in history), default=0)
+
+
+def check_order(order: Sequence[str]) -> tuple[str, ...]:
+    """`order` as a tuple, if it names known lists once each and ends with the most clicked
+    (the one list that always fills a row); else ValueError."""
+    names = tuple(order)
+    unknown = [name for name in names if name not in SOURCE_LISTS]
+    if unknown or len(set(names)) != len(names) or names[-1:] != ("popular_items",):
+        raise ValueError(
+            f"a second source names each of {SOURCE_LISTS} at most once and ends with "
+            f"popular_items, got {list(names)}"
+        )
+    return names
+
+
 def second_source(
     table: CoClickTable,
     popular_ids: npt.ArrayLike,
     history: Sequence[npt.ArrayLike],
     count: int,
     segment_rows: npt.ArrayLike | None = None,
-    segment_first: bool = False,
+    order: Sequence[str] = SOURCE_LISTS,
 ) -> IdArray:
-    """int32 [n, count]: the co-clicked items and the row's `segment_rows` [n, W] (the most
-    clicked of the user's segment, -1 padded; `SegmentLists.rows`), one list after the other
-    (co-clicked first unless `segment_first`), then the most clicked overall; none a past item
-    nor repeated; -1 only when all are used up."""
-    coclicked = coclick_candidates(table, history, count)
-    # a row skips at most its past items and `count` ids of the lists before: more is never read
-    needed = 2 * max(count, 0) + max((np.size(items) for items in history), default=0)
-    popular = np.asarray(popular_ids, dtype=np.int32).reshape(1, -1)[:, :needed]
-    lists = [coclicked]
-    if segment_rows is not None:
-        segment = np.asarray(segment_rows, dtype=np.int32)[:, :needed]
-        lists = [segment, coclicked] if segment_first else [coclicked, segment]
-    lists.append(np.repeat(popular, len(history), axis=0))
+    """int32 [n, count]: the lists `order` names, one after the other: "coclick" (the items
+    co-clicked with the user's past items), "segment_popular" (the row's `segment_rows`
+    [n, W], the most clicked of the user's segment, -1 padded: `SegmentLists.rows`; skipped
+    when None) and "popular_items" (the most clicked overall); none a past item nor
+    repeated; -1 only when all are used up."""
+    needed = readable_width(history, count)
+    lists = []
+    for name in check_order(order):
+        if name == "coclick":
+            lists.append(coclick_candidates(table, history, count))
+        elif name == "segment_popular" and segment_rows is not None:
+            lists.append(np.asarray(segment_rows, dtype=np.int32)[:, :needed])
+        elif name == "popular_items":
+            popular = np.asarray(popular_ids, dtype=np.int32).reshape(1, -1)[:, :needed]
+            lists.append(np.repeat(popular, len(history), axis=0))
     combined = np.concatenate(lists, axis=1)
     return merge_candidates(combined, combined[:, :0], history, count, tower_share=1.0)
 

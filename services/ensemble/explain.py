@@ -167,34 +167,33 @@ class Explainer:
 
     def _second_lists(self, history: list[NDArray[Any]]) -> list[list[Document]]:
         """The second source's list per user, as the merge stage computes it, each item with
-        its origin: co-clicked (summed score over the user's past items), most clicked in the
-        user's segment or most clicked overall (score = 1 / rank in that list)."""
+        its origin, the first of the stage's lists that holds it: co-clicked (score: summed
+        over the user's past items), most clicked in the user's segment or most clicked
+        overall (score: 1 / rank in that list)."""
         if self.merge is None:
             return [[] for _ in history]
         from services.ensemble.candidates import coclick_candidates
 
-        source = self.merge.state
+        source, order = self.merge.state, self.merge.order
         ids = self.merge.second_lists(self.columns, history)
         coclicked = coclick_candidates(source.coclick, history, self.merge.topk)
         segment_rows = self.merge.segment_rows(self.columns, history)
-        popular_rank = _ranks(source.popular_ids)
+        popular = _reciprocal_ranks(source.popular_ids)
         lists = []
         for row, past in enumerate(history):
             sums = _coclick_sums(source.coclick, past)
-            from_coclick = set(coclicked[row][coclicked[row] >= 0].tolist())
-            segment_rank = _ranks(segment_rows[row] if segment_rows is not None else [])
+            found = {
+                "coclick": {i: sums.get(i, 0.0) for i in coclicked[row].tolist() if i >= 0},
+                "segment_popular": _reciprocal_ranks(
+                    segment_rows[row] if segment_rows is not None else []
+                ),
+                "popular_items": popular,
+            }
             entries = []
             for item in ids[row][ids[row] >= 0].tolist():
-                # an item on both lists came from the one the second source reads first
-                in_segment = item in segment_rank
-                if item in from_coclick and not (in_segment and self.merge.segment_first):
-                    score, origin = sums.get(item, 0.0), "co-clicked"
-                elif in_segment:
-                    score, origin = 1.0 / (segment_rank[item] + 1), "most clicked in segment"
-                else:
-                    rank = popular_rank.get(item, len(popular_rank))
-                    score, origin = 1.0 / (rank + 1), "most clicked"
-                entries.append({"item_id": item, "score": score, "origin": origin})
+                name = next((name for name in order if item in found[name]), "popular_items")
+                score = found[name].get(item, 1.0 / (len(popular) + 1))
+                entries.append({"item_id": item, "score": score, "origin": ORIGINS[name]})
             lists.append(entries)
         return lists
 
@@ -266,6 +265,14 @@ def _number(value: float | None) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
+ORIGINS = {
+    "coclick": "co-clicked",
+    "segment_popular": "most clicked in segment",
+    "popular_items": "most clicked",
+}
+"""The explain page's name of each of the second source's lists."""
+
+
 def _ranks(ids: Any) -> dict[int, int]:
     """item -> its position in a best-first list (its first, -1 pads skipped)."""
     ranks: dict[int, int] = {}
@@ -273,6 +280,10 @@ def _ranks(ids: Any) -> dict[int, int]:
         if item >= 0:
             ranks.setdefault(item, rank)
     return ranks
+
+
+def _reciprocal_ranks(ids: Any) -> dict[int, float]:
+    return {item: 1.0 / (rank + 1) for item, rank in _ranks(ids).items()}
 
 
 def _coclick_sums(table: Any, past: NDArray[Any]) -> dict[int, float]:

@@ -216,22 +216,23 @@ def test_second_source_items_carry_their_origin(
     light = [sample[row] for row in np.argsort(sizes, kind="stable")[:8]]
     lists = pd.read_parquet(build_dir / ARTIFACTS["segment_popular"])
     by_segment = lists.groupby("segment")["item_id"].apply(set)
+    from services.ensemble.explain import ORIGINS
+
     (merge,) = (stage for stage in in_process.stages if isinstance(stage, MergeCandidates))
-    order = {"co-clicked": 0, "most clicked in segment": -1 if merge.segment_first else 1}
-    order["most clicked"] = 2
+    order = {ORIGINS[name]: position for position, name in enumerate(merge.order)}
     origins: set[str] = set()
     for document in infer(server, light, explain=True)["documents"]:
         values = document["user_features"]["values"]
         key = int(segment_keys([[values[name]] for name in SEGMENT_COLUMNS])[0])
         entries = document["sources"][1]["candidates"]
-        # co-clicked and the segment's most clicked (the build's order), then most clicked
+        # the lists in the build's order
         ranks = [order[entry["origin"]] for entry in entries]
         assert ranks == sorted(ranks)
         for entry in entries:
             origins.add(entry["origin"])
             if entry["origin"] == "most clicked in segment":
                 assert entry["item_id"] in by_segment[key]
-    assert "most clicked in segment" in origins
+    assert ("most clicked in segment" in origins) == ("segment_popular" in merge.order)
 
 
 def test_unknown_user_is_explained_as_a_fallback(explained: dict[str, Any]) -> None:

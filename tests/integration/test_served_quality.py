@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from loadtests.in_process import load_exported
-from services.ensemble.candidates import merge_candidates, second_source
+from services.ensemble.candidates import merge_candidates, readable_width, second_source
 from services.ensemble.contract import INPUT
 from services.ensemble.executor import Executor
 from services.ensemble.stages import FetchPastItems, FilterCandidates, MergeCandidates
@@ -212,15 +212,12 @@ def test_serving_merges_exactly_what_the_offline_evaluation_measured(
     served = served_candidates(executor, inputs.user_ids, lists.history)
     stage = merge_stage(executor)
     assert stage.tower_share == settings["tower_share"] == inputs.merge.tower_share
-    assert stage.segment_first == inputs.merge.segment_first and stage.topk == k
+    assert stage.order == inputs.merge.order and stage.topk == k
     # the merge itself: the evaluation's functions, artifacts and settings on the served ranking
     assert inputs.segment_lists is not None and inputs.segments is not None
     keys = inputs.segments.reindex(inputs.user_ids).to_numpy(np.int64)
-    widest = k + max(len(items) for items in lists.history)
-    rows = inputs.segment_lists.rows(keys, widest)
-    second = second_source(
-        inputs.coclick, inputs.popular_ids, lists.history, k, rows, stage.segment_first
-    )
+    rows = inputs.segment_lists.rows(keys, readable_width(lists.history, k))
+    second = second_source(inputs.coclick, inputs.popular_ids, lists.history, k, rows, stage.order)
     expected = merge_candidates(
         served["retrieved_ids"], second, lists.history, k, stage.tower_share
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.ensemble.candidates import segment_keys
+from services.ensemble.candidates import DEFAULT_ORDER, segment_keys
 from training import coclick, evaluate, segments
 
 
@@ -80,6 +80,9 @@ def test_segment_keys_refuse_values_they_cannot_key() -> None:
         segment_keys([np.zeros(1)] * 4)
 
 
+SEGMENTS_SERVED = ("coclick", "segment_popular", "popular_items")
+
+
 def segment_inputs(served: bool) -> evaluate.RetrievalInputs:
     history = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [10, 11, 12]})
     lists = segments.as_lists(segments.table(encoded_clicks([1, 2, 3], [10, 11, 12], [5, 5, 6])))
@@ -97,7 +100,7 @@ def segment_inputs(served: bool) -> evaluate.RetrievalInputs:
             segments.keys(pd.DataFrame({"user_group": [5, 5, 6], "user_age": 1, "user_gender": 1})),
             index=[1, 2, 3],
         ),
-        merge=evaluate.MergeSettings(segments=served),
+        merge=evaluate.MergeSettings(order=SEGMENTS_SERVED if served else DEFAULT_ORDER),
     )
 
 
@@ -116,26 +119,38 @@ def test_the_second_source_serves_the_segment_lists_when_the_build_has_them() ->
     table = evaluate.retrieval_table(segment_inputs(served=True), k=1)
     assert table["second_source_recall_at_100"] == 1.0  # the segment's 11 before popular 12
     second_only = dataclasses.replace(
-        segment_inputs(served=True), merge=evaluate.MergeSettings(tower_share=0.0)
+        segment_inputs(served=True),
+        merge=evaluate.MergeSettings(tower_share=0.0, order=SEGMENTS_SERVED),
     )
     assert evaluate.retrieval_table(second_only, k=1)["merged_recall_at_100"] == 1.0
 
 
-def test_merge_settings_name_the_second_sources_lists_as_the_manifest_does() -> None:
+def test_merge_settings_are_read_from_the_manifest() -> None:
     for settings in (
         evaluate.MergeSettings(),
-        evaluate.MergeSettings(tower_share=0.5, segment_first=True),
-        evaluate.MergeSettings(segments=False),
+        evaluate.MergeSettings(tower_share=0.5, order=("segment_popular", "popular_items")),
     ):
-        candidates = {"tower_share": settings.tower_share, "second_source": settings.second_source}
+        candidates = {"tower_share": settings.tower_share, "second_source": list(settings.order)}
         assert evaluate.MergeSettings.from_manifest({"candidates": candidates}) == settings
-    assert evaluate.MergeSettings(segment_first=True).second_source == [
-        "segment_popular",
-        "coclick",
-        "popular_items",
-    ]
     before = evaluate.MergeSettings.from_manifest({"candidates": {"tower_share": 0.9}})
-    assert before == evaluate.MergeSettings(segments=False)
+    assert before == evaluate.MergeSettings(order=("coclick", "popular_items"))
+    with pytest.raises(ValueError, match="ends with popular_items"):
+        evaluate.MergeSettings.from_manifest({"candidates": {"second_source": ["coclick"]}})
+
+
+def test_merged_recalls_are_the_tables_merged_recall_for_each_setting() -> None:
+    inputs = segment_inputs(served=True)
+    choices = [
+        evaluate.MergeSettings(tower_share=share, order=order)
+        for share in (0.0, 0.5, 0.9)
+        for order in (SEGMENTS_SERVED, DEFAULT_ORDER)
+    ]
+    expected = [
+        evaluate.retrieval_table(dataclasses.replace(inputs, merge=m), k=1)["merged_recall_at_100"]
+        for m in choices
+    ]
+    assert evaluate.merged_recalls(inputs, choices, k=1) == expected
+    assert expected[0] == 1.0 and expected[1] == 0.0  # the segment's 11, or popular 12
 
 
 def test_warnings_name_models_below_baselines() -> None:

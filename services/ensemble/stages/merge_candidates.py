@@ -1,9 +1,9 @@
 """Stage: the Two-Tower's retrieved ids merged with the second candidate source.
 
-The second source is `candidates.second_source` (items co-clicked with the user's past items
-and the most clicked of the user's segment, in the build's order, then the most clicked
-overall), merged by `candidates.merge_candidates` with the build's `tower_share`: the same
-functions and settings the build chose (training/merge_choice.py) and the offline evaluation
+The second source is `candidates.second_source` (items co-clicked with the user's past items,
+the most clicked of the user's segment and the most clicked overall, in the build's order),
+merged by `candidates.merge_candidates` with the build's `tower_share`: the same functions
+and settings the build chose (training/merge_choice.py) and the offline evaluation
 measured (training/evaluate.py), so the served candidates are the ones behind its merged
 recall@100.
 """
@@ -19,10 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.ensemble.candidates import (
+    DEFAULT_ORDER,
     CoClickTable,
     IdArray,
     SegmentLists,
+    check_order,
     merge_candidates,
+    readable_width,
     second_source,
     segment_keys,
 )
@@ -87,7 +90,7 @@ class MergeCandidates(Stage):
         rules: Rules,
         columns: tuple[str, str, str],
         segment_columns: tuple[str, ...] = (),
-        segment_first: bool = False,
+        order: tuple[str, ...] = DEFAULT_ORDER,
     ) -> None:
         if not 0.0 <= tower_share <= 1.0:
             raise ValueError(f"tower_share must be within [0, 1], got {tower_share}")
@@ -105,7 +108,7 @@ class MergeCandidates(Stage):
         if files.segments is not None:
             self.files[SEGMENT_FILE] = files.segments
         self.segment_columns = tuple(segment_columns)
-        self.segment_first = segment_first
+        self.order = check_order(order)
         self.topk, self.tower_share, self.rules, self.merged = topk, tower_share, rules, merged
 
     def save_artifacts(self, artifact_path: Any = None) -> None:
@@ -140,16 +143,16 @@ class MergeCandidates(Stage):
         source: SecondSource = self.state
         rows = self.segment_rows(columns, history)
         return second_source(
-            source.coclick, source.popular_ids, history, self.topk, rows, self.segment_first
+            source.coclick, source.popular_ids, history, self.topk, rows, self.order
         )
 
     def segment_rows(self, columns: Columns, history: list[NDArray[Any]]) -> IdArray | None:
         """Per user, the most clicked items of their segment, as wide as a row can read."""
         source: SecondSource = self.state
-        if source.segments is None or not self.segment_columns:
+        if source.segments is None or "segment_popular" not in self.order:
             return None
         keys = segment_keys([columns[name] for name in self.segment_columns])
-        width = self.topk + max((len(items) for items in history), default=0)
+        width = readable_width(history, self.topk)
         return source.segments.rows(keys, width)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -197,13 +200,12 @@ def second_source_stage(
             f"{build_dir}/manifest.json lists a segment_popular artifact but no "
             "candidates.segment_columns"
         )
-    order = list(settings.get("second_source", ["coclick", "popular_items"]))
+    order = check_order(settings.get("second_source", DEFAULT_ORDER))
+    if "segment_popular" in order and not segment_file:
+        raise ValueError(
+            f"{build_dir}/manifest.json: the second source names segment_popular, "
+            "but the build has no segment_popular artifact"
+        )
     return MergeCandidates(
-        files,
-        topk,
-        float(settings["tower_share"]),
-        rules,
-        columns,
-        segment_columns,
-        segment_first=bool(segment_file) and order[:1] == ["segment_popular"],
+        files, topk, float(settings["tower_share"]), rules, columns, segment_columns, order
     )

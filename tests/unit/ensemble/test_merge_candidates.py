@@ -13,6 +13,7 @@ from merlin.schema import ColumnSchema, Schema
 from merlin.systems.dag import Ensemble
 
 from services.ensemble.candidates import (
+    DEFAULT_ORDER,
     CoClickTable,
     SegmentLists,
     merge_candidates,
@@ -73,7 +74,7 @@ def stage(  # type: ignore[no-untyped-def]
     share: float = 0.75,
     rules: Rules | None = None,
     segments: bool = False,
-    segment_first: bool = False,
+    order: tuple[str, ...] = ("coclick", "segment_popular", "popular_items"),
 ):
     files = SourceFiles(
         build / "coclick.parquet",
@@ -81,7 +82,8 @@ def stage(  # type: ignore[no-untyped-def]
         build / "segment_popular.parquet" if segments else None,
     )
     columns = SEGMENT_COLUMNS if segments else ()
-    op = MergeCandidates(files, topk, share, rules or Rules(), COLUMNS, columns, segment_first)
+    order = order if segments else DEFAULT_ORDER
+    op = MergeCandidates(files, topk, share, rules or Rules(), COLUMNS, columns, order)
     op.load_artifacts(None)
     return op
 
@@ -117,21 +119,40 @@ def test_the_segments_most_clicked_come_between_coclicked_and_most_clicked(build
     assert run(stage(build, share=0.0)) == [[6, 5, 7, 8, 9, 10], [1, 8, 9, 5, 10, 11]]
 
 
-def test_segment_first_puts_the_segments_most_clicked_before_the_coclicked(build: Path) -> None:
-    merged = run(stage(build, share=0.0, segments=True, segment_first=True))
+SEGMENT_FIRST = ("segment_popular", "coclick", "popular_items")
+SEGMENT_THEN_POPULAR = ("segment_popular", "popular_items")
+
+
+def test_the_build_order_decides_which_list_comes_first(build: Path) -> None:
+    merged = run(stage(build, share=0.0, segments=True, order=SEGMENT_FIRST))
     assert merged == [[20, 21, 6, 5, 7, 8], [22, 1, 8, 9, 5, 10]]
+    merged = run(stage(build, share=0.0, segments=True, order=SEGMENT_THEN_POPULAR))
+    assert merged == [[20, 21, 8, 9, 5, 10], [22, 1, 8, 9, 5, 10]]  # nothing co-clicked
+
+
+def test_an_order_that_does_not_end_with_the_most_clicked_is_refused(build: Path) -> None:
+    for order in (("coclick",), ("popular_items", "coclick"), ("nearby", "popular_items")):
+        with pytest.raises(ValueError, match="ends with popular_items"):
+            stage(build, segments=True, order=order)
 
 
 def test_the_segment_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
     table = CoClickTable.from_columns(COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"])
     lists = SegmentLists.from_columns(SEGMENT_POPULAR["segment"], SEGMENT_POPULAR["item_id"])
     history = [np.array([1, 2]), np.array([], np.int64)]
-    for topk, share, first in ((3, 0.75, False), (6, 0.5, True), (6, 0.0, False), (6, 0.0, True)):
+    coclick_first = ("coclick", "segment_popular", "popular_items")
+    for topk, share, order in (
+        (3, 0.75, coclick_first),
+        (6, 0.5, SEGMENT_FIRST),
+        (6, 0.0, coclick_first),
+        (6, 0.0, SEGMENT_FIRST),
+        (6, 0.5, SEGMENT_THEN_POPULAR),
+    ):
         rows = lists.rows(SEGMENT_KEYS, topk + 2)
-        second = second_source(table, POPULAR, history, topk, rows, first)
+        second = second_source(table, POPULAR, history, topk, rows, order)
         expected = merge_candidates(RETRIEVED, second, history, topk, tower_share=share)
-        op = stage(build, topk, share, segments=True, segment_first=first)
-        assert run(op) == expected.tolist(), (topk, share, first)
+        op = stage(build, topk, share, segments=True, order=order)
+        assert run(op) == expected.tolist(), (topk, share, order)
 
 
 def test_a_user_of_an_unknown_segment_gets_the_most_clicked_overall(build: Path) -> None:
@@ -194,10 +215,10 @@ def test_the_build_manifest_sets_the_segment_lists_and_their_columns(build: Path
     }
     op = second_source_stage(build, document, 6, Rules(), COLUMNS)
     assert op is not None and op.reads == (*COLUMNS[:2], *SEGMENT_COLUMNS)
-    assert not op.segment_first
-    document["candidates"]["second_source"] = ["segment_popular", "coclick", "popular_items"]  # type: ignore[index]
+    assert op.order == ("coclick", "popular_items")  # a manifest without an order: as before
+    document["candidates"]["second_source"] = list(SEGMENT_FIRST)  # type: ignore[index]
     op = second_source_stage(build, document, 6, Rules(), COLUMNS)
-    assert op is not None and op.segment_first
+    assert op is not None and op.order == SEGMENT_FIRST
     del document["candidates"]["segment_columns"]  # type: ignore[index]
     with pytest.raises(ValueError, match="segment_columns"):
         second_source_stage(build, document, 6, Rules(), COLUMNS)
@@ -228,3 +249,13 @@ def test_the_filter_reads_the_merged_column_and_the_wiring_is_checked(build: Pat
         Ensemble(retrieved >> filtered, request)
     with pytest.raises(WiringError, match="user_group"):  # no stage wrote the user features
         Ensemble(retrieved >> stage(build, segments=True), request)
+
+
+def test_a_users_candidates_do_not_depend_on_the_rest_of_the_batch(build: Path) -> None:
+    for order in (("coclick", "segment_popular", "popular_items"), SEGMENT_FIRST):
+        op = stage(build, topk=4, share=0.5, segments=True, order=order)
+        inputs = {"retrieved_ids": RETRIEVED, "past_ids": PAST, **USER_SEGMENTS}
+        together = op.run(inputs)["merged_ids"]
+        for row in range(len(RETRIEVED)):
+            alone = op.run({name: values[row : row + 1] for name, values in inputs.items()})
+            np.testing.assert_array_equal(alone["merged_ids"][0], together[row])
