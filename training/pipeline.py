@@ -141,6 +141,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         shutil.rmtree(build_dir / "categories")  # the saved workflow holds its own copy
         schema = features.model_schema(workflow)
     with timer.stage("retrieval"):
+        seed_training(config.seed)
         two_tower = retrieval.train(schema, encoded["train"], config.retrieval)
         query_tower = two_tower.query_tower()
         items = encoded["all"].drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
@@ -220,6 +221,14 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
     manifest.write(build_dir, document)
     log(f"total {timer.total():.1f} s, peak RSS {peak_rss_mb():.0f} MB")
     return document
+
+
+def seed_training(seed: int) -> None:
+    """The build's --seed also fixes the models' initial weights and the data loaders' shuffles
+    (Python's, numpy's and TensorFlow's generators), so one seed gives one build."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
 
 
 def materialize(
