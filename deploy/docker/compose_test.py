@@ -337,7 +337,9 @@ def load_build_tables(ctx: Context) -> None:
         "import json, pandas as pd; d = '/data/artifacts/build/feature_repo/data/'; "
         "u = pd.read_parquet(d + 'user_features.parquet', columns=['user_id']).user_id; "
         "i = pd.read_parquet(d + 'item_features.parquet', columns=['item_id']).item_id; "
-        "print(json.dumps({'users': [int(x) for x in u[:20]], 'items': [int(x) for x in i]}))"
+        "print(json.dumps({'users': [int(x) for x in u[:20]], 'items': [int(x) for x in i]})); "
+        # leave without the interpreter's teardown, which once ended in a C++ `terminate` here
+        "import os, sys; sys.stdout.flush(); os._exit(0)"
     )
     out = compose(
         ctx,
@@ -360,7 +362,7 @@ def load_build_tables(ctx: Context) -> None:
 
 def check_known_user(ctx: Context) -> None:
     load_build_tables(ctx)
-    answer = first_answer(ctx, ctx.users[0])
+    answer = first_answer(ctx, known_user(ctx, 0))
     ids = item_ids(answer)
     if len(ids) != K or len(set(ids)) != K:
         raise CheckFailed(f"expected {K} distinct items, got {ids}")
@@ -370,6 +372,13 @@ def check_known_user(ctx: Context) -> None:
         raise CheckFailed(f"fallback is {answer.get('fallback')} for a known user")
 
 
+def known_user(ctx: Context, index: int) -> int:
+    """The build's `index`-th user, or a failed check when the build's tables were not read."""
+    if len(ctx.users) <= index:
+        raise CheckFailed("no known users: the build's tables were not read (see above)")
+    return ctx.users[index]
+
+
 def check_unknown_user(ctx: Context) -> None:
     answer = recommend(ctx, UNKNOWN_USER)
     if answer.get("fallback") is not True:
@@ -377,7 +386,7 @@ def check_unknown_user(ctx: Context) -> None:
 
 
 def check_interaction(ctx: Context) -> None:
-    user = ctx.users[1]
+    user = known_user(ctx, 1)
     item = item_ids(recommend(ctx, user))[0]
     status, answer = http("POST", f"{ctx.gateway}/interactions", {"user_id": user, "item_id": item})
     if status not in (200, 201):
@@ -407,8 +416,9 @@ def check_explicit_mode(ctx: Context) -> None:
     status, answer = http("POST", f"{triton}/repository/models/executor_model/load", {})
     if status != 200:
         raise CheckFailed(f"load of the unchanged executor_model: HTTP {status} {answer}")
-    if recommend(ctx, ctx.users[0]).get("fallback"):
-        raise CheckFailed(f"user {ctx.users[0]}: fallback after the repository load")
+    user = known_user(ctx, 0)
+    if recommend(ctx, user).get("fallback"):
+        raise CheckFailed(f"user {user}: fallback after the repository load")
     # One version only: the rollout tool answers with its one-line error, not a traceback.
     done = subprocess.run(
         [*ctx.compose, "--profile", "tools", "run", "--rm", "-T", "rollout", "rollback"],
@@ -464,7 +474,7 @@ def check_restart(service: str) -> Callable[[Context], None]:
         wait_healthy(ctx, LONG_RUNNING, 600)
         assert ctx.excluded is not None
         assert_excluded(ctx, recommend_when_back(ctx, ctx.excluded[0]))
-        known = recommend_when_back(ctx, ctx.users[0])
+        known = recommend_when_back(ctx, known_user(ctx, 0))
         if len(set(item_ids(known))) != K:
             raise CheckFailed(f"after the restart: {item_ids(known)}")
         ctx.figures[f"restart {service}"] = f"answers again after {time.monotonic() - began:.0f} s"
