@@ -157,9 +157,8 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         segment_popular = segments.table(encoded["train"])
         segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("merge_choice"):
-        held_clicks = retrieval.split_clicks(encoded["train"], config.retrieval).merge
         choice = merge_choice.choose(
-            encoded["train"], held_clicks, query_tower, items, item_vectors
+            encoded["train"], two_tower.clicks.merge, query_tower, items, item_vectors
         )
         log(_format_metrics("merge choice (held-out merged recall@100)", choice.recall))
         log(f"chosen: {choice.settings}")

@@ -53,6 +53,8 @@ class RetrievalConfig:
 class TrainedRetrieval:
     model: mm.TwoTowerModel
     curve: Curve
+    clicks: ClickSplit
+    """How the train clicks were split: `clicks.merge` was never seen by this model."""
 
     def query_tower(self) -> tf.keras.Model:
         return self.model.retrieval_block.query_block()
@@ -90,7 +92,7 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
     fit_data = Dataset(fit_rows, schema=inputs)
     # With drop_last, a batch larger than the data would mean no step at all (fit never ends).
     batch_size = min(config.batch_size, len(fit_rows))
-    trained = TrainedRetrieval(model, Curve("held_out_recall_at_100"))
+    trained = TrainedRetrieval(model, Curve("held_out_recall_at_100"), clicks)
 
     def one_epoch() -> None:
         model.fit(
