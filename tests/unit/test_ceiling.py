@@ -1,0 +1,57 @@
+"""The ceiling's user estimate: MAP logistic regression recovers a user's taste from their
+impressions when the items are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.ceiling import Prior, main, map_users
+from training.truth import ClickTruth
+
+PRIOR = Prior(taste_sd=1.0, bias_mean=-1.0, bias_sd=0.5, position_effect=0.25)
+
+
+def world(impressions: int) -> tuple[ClickTruth, pd.DataFrame]:
+    rng = np.random.default_rng(3)
+    truth = ClickTruth(
+        user_ids=np.array([10, 20]),
+        item_ids=np.arange(100, 160),
+        user_vecs=rng.normal(0.0, 1.0, (2, 4)),
+        item_vecs=rng.normal(0.0, 1.0, (60, 4)),
+        user_bias=np.array([-1.0, -0.5]),
+        item_bias=rng.normal(0.0, 0.3, 60),
+    )
+    users = rng.choice(truth.user_ids, impressions)
+    items = rng.choice(truth.item_ids, impressions)
+    position = rng.integers(0, 3, impressions)
+    p = truth.probability(users, items)
+    logit = np.log(p / (1 - p)) - PRIOR.position_effect * position
+    click = (rng.random(impressions) < 1 / (1 + np.exp(-logit))).astype(int)
+    rows = pd.DataFrame({"user_id": users, "item_id": items, "position": position, "click": click})
+    return truth, rows
+
+
+def test_many_impressions_recover_each_users_taste_and_bias() -> None:
+    truth, rows = world(8_000)
+    taste, bias = map_users(truth, rows, PRIOR)
+    for user in range(2):
+        cosine = taste[user] @ truth.user_vecs[user]
+        cosine /= np.linalg.norm(taste[user]) * np.linalg.norm(truth.user_vecs[user])
+        assert cosine > 0.95
+    np.testing.assert_allclose(bias, truth.user_bias, atol=0.25)
+
+
+def test_a_user_without_impressions_keeps_the_prior_mean() -> None:
+    truth, rows = world(500)
+    taste, bias = map_users(truth, rows[rows["user_id"] == 10], PRIOR)
+    np.testing.assert_array_equal(taste[1], np.zeros(4))
+    assert bias[1] == PRIOR.bias_mean
+
+
+def test_the_command_refuses_too_few_rows_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--rows", "10"])
+    assert stopped.value.code == 2
+    assert "--rows must be at least 1000" in capsys.readouterr().err
