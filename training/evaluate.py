@@ -45,6 +45,8 @@ class MergeSettings:
     tower_share: float = TOWER_SHARE
     order: tuple[str, ...] = DEFAULT_ORDER
     """The second source's lists, one after the other (`candidates.SOURCE_LISTS` names)."""
+    segment_columns: tuple[str, ...] = segments.SEGMENT_COLUMNS
+    """The user columns whose values make a user's segment (the segment lists' keys)."""
 
     @classmethod
     def from_manifest(cls, document: dict[str, Any]) -> MergeSettings:
@@ -52,6 +54,7 @@ class MergeSettings:
         return cls(
             tower_share=float(settings.get("tower_share", TOWER_SHARE)),
             order=check_order(settings.get("second_source", DEFAULT_ORDER)),
+            segment_columns=tuple(settings.get("segment_columns", segments.SEGMENT_COLUMNS)),
         )
 
 
@@ -124,12 +127,39 @@ def candidate_lists(inputs: RetrievalInputs, k: int = K) -> CandidateLists:
         second=second,
         merged=merge_candidates(tower_ranked, second, history, k, inputs.merge.tower_share),
         most_clicked=merge_candidates(popular, popular[:, :0], history, k),
-        segment_popular=(
-            None
-            if segment_rows is None
-            else merge_candidates(segment_rows, popular, history, k, tower_share=1.0)
-        ),
+        segment_popular=_segment_list(inputs.popular_ids, history, segment_rows, k),
     )
+
+
+def segment_recall(
+    history: pd.DataFrame,
+    targets: pd.DataFrame,
+    popular_ids: np.ndarray,
+    lists: SegmentLists,
+    user_segments: pd.Series,
+    k: int = K,
+) -> float:
+    """Recall@K of the segment's most clicked alone (no tower) for the `targets` clicks of
+    items their users had not clicked in `history` (both: user_id, item_id); `user_segments`:
+    user id -> segment key."""
+    user_ids = np.unique(targets["user_id"].to_numpy())
+    histories = _histories(history, user_ids)
+    keys = user_segments.reindex(user_ids).fillna(-1).to_numpy(np.int64)
+    segment_rows = lists.rows(keys, readable_width(histories, k))
+    ranked = _segment_list(popular_ids, histories, segment_rows, k)
+    return _recall(ranked, *_target_rows(user_ids, targets, history))
+
+
+def _segment_list(
+    popular_ids: np.ndarray, history: list[np.ndarray], segment_rows: np.ndarray | None, k: int
+) -> np.ndarray | None:
+    """Per user, K of their segment's most clicked items they had not had, then the most
+    clicked."""
+    if segment_rows is None:
+        return None
+    readable = np.asarray(popular_ids, np.int32)[: readable_width(history, k)]
+    popular = np.repeat(readable[None, :], len(history), axis=0)
+    return merge_candidates(segment_rows, popular, history, k, tower_share=1.0)
 
 
 def merged_recalls(
@@ -138,7 +168,7 @@ def merged_recalls(
     """The merged recall@K of each of `choices` in place of `inputs.merge` (the tower's
     ranking and the second sources made once: what a build's choice among them costs)."""
     shared = _shared_lists(inputs, k)
-    rows, items = _target_rows(inputs, shared.history)
+    rows, items = _target_rows(inputs.user_ids, inputs.targets, inputs.history)
     seconds: dict[tuple[str, ...], np.ndarray] = {}
     recalls = []
     for merge in choices:
@@ -215,7 +245,7 @@ def tower_top(
 
 def retrieval_table(inputs: RetrievalInputs, k: int = K) -> dict[str, float | int]:
     lists = candidate_lists(inputs, k)
-    rows, items = _target_rows(inputs, lists.history)
+    rows, items = _target_rows(inputs.user_ids, inputs.targets, inputs.history)
     seen = np.array([len(h) for h in lists.history])[rows]
     unseen = np.maximum(len(inputs.item_ids) - seen, 1)
 
@@ -240,14 +270,14 @@ def retrieval_table(inputs: RetrievalInputs, k: int = K) -> dict[str, float | in
 
 
 def _target_rows(
-    inputs: RetrievalInputs, history: list[np.ndarray]
+    user_ids: np.ndarray, targets: pd.DataFrame, history: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row of `inputs.user_ids`, item id) of every target click the user had not had."""
-    targets = new_targets(inputs.targets, inputs.history)
-    row_of_user = pd.Series(np.arange(len(inputs.user_ids)), index=inputs.user_ids)
-    rows = row_of_user.reindex(targets["user_id"].to_numpy()).to_numpy()
+    """(row of `user_ids`, item id) of every target click the user had not had in `history`."""
+    new = new_targets(targets, history)
+    row_of_user = pd.Series(np.arange(len(user_ids)), index=user_ids)
+    rows = row_of_user.reindex(new["user_id"].to_numpy()).to_numpy()
     known = ~np.isnan(rows)
-    return rows[known].astype(np.int64), targets["item_id"].to_numpy()[known]
+    return rows[known].astype(np.int64), new["item_id"].to_numpy()[known]
 
 
 def _recall(candidates: np.ndarray, rows: np.ndarray, items: np.ndarray) -> float:
@@ -355,18 +385,17 @@ def retrieval_inputs(
         popular_ids=np.asarray(popular_ids),
         coclick=coclick.as_table(coclicked),
         segment_lists=segments.as_lists(segment_popular),
-        segments=_segments(encoded),
+        segments=user_segments(encoded, merge.segment_columns),
         merge=merge,
     )
 
 
-def _segments(encoded: dict[str, pd.DataFrame]) -> pd.Series:
-    """user id -> its segment key, from the encoded train and valid rows (the last row's)."""
-    rows = pd.concat(
-        [frame[["user_id_raw", *segments.SEGMENT_COLUMNS]] for frame in encoded.values()]
-    )
+def user_segments(encoded: dict[str, pd.DataFrame], columns: tuple[str, ...]) -> pd.Series:
+    """user id -> its segment key by `columns`, from the encoded train and valid rows (the
+    last row's)."""
+    rows = pd.concat([frame[["user_id_raw", *columns]] for frame in encoded.values()])
     rows = rows.drop_duplicates("user_id_raw", keep="last")
-    return pd.Series(segments.keys(rows), index=rows["user_id_raw"].to_numpy())
+    return pd.Series(segments.keys(rows, columns), index=rows["user_id_raw"].to_numpy())
 
 
 def click_pairs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -154,14 +154,15 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         popular_ids = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
         coclicked = coclick.table(interactions.clicks(raw.train))
         coclicked.to_parquet(build_dir / ARTIFACTS["coclick"], index=False)
-        segment_popular = segments.table(encoded["train"])
-        segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("merge_choice"):
         choice = merge_choice.choose(
             encoded["train"], two_tower.clicks.merge, query_tower, items, item_vectors
         )
+        log(_format_metrics("segment choice (held-out recall@100)", choice.segment_recall))
         log(_format_metrics("merge choice (held-out merged recall@100)", choice.recall))
         log(f"chosen: {choice.settings}")
+        segment_popular = segments.table(encoded["train"], choice.settings.segment_columns)
+        segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("evaluation"):
         evaluation = evaluate.build_table(
             encoded,
@@ -205,7 +206,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
             "second_source": list(choice.settings.order),
             "choice": choice.as_dict(),
             "coclick_neighbours": coclick.NEIGHBOURS,
-            "segment_columns": list(segments.SEGMENT_COLUMNS),
+            "segment_columns": list(choice.settings.segment_columns),
             "segment_items": segments.ITEMS,
         },
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},

@@ -5,8 +5,9 @@ Pure numpy, no other imports: the Triton model copies this file.
 
 * `coclick_candidates`: items co-clicked with the user's past items (the build's
   `coclick.parquet`, loaded with `CoClickTable.from_columns`), best summed score first.
-* `SegmentLists`: per user segment (user_group, user_age, user_gender: `segment_keys`), the
-  items most clicked by the segment's users (the build's `segment_popular.parquet`).
+* `SegmentLists`: per user segment (the values of the user columns the build chose among
+  user_group, user_age, user_gender: `segment_keys`), the items most clicked by the segment's
+  users (the build's `segment_popular.parquet`).
 * `second_source`: those co-clicked, the most clicked of the user's segment and the most
   clicked overall (`popular_items.parquet`), one list after the other in the order the build
   chose, without the user's past items and without repeats.

@@ -206,7 +206,6 @@ def test_second_source_items_carry_their_origin(
     the build's order."""
     from services.ensemble.candidates import segment_keys
     from services.ensemble.stages import MergeCandidates
-    from training.segments import SEGMENT_COLUMNS
 
     table = pd.read_parquet(
         build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"
@@ -223,7 +222,7 @@ def test_second_source_items_carry_their_origin(
     origins: set[str] = set()
     for document in infer(server, light, explain=True)["documents"]:
         values = document["user_features"]["values"]
-        key = int(segment_keys([[values[name]] for name in SEGMENT_COLUMNS])[0])
+        key = int(segment_keys([[values[name]] for name in merge.segment_columns])[0])
         entries = document["sources"][1]["candidates"]
         # the lists in the build's order
         ranks = [order[entry["origin"]] for entry in entries]

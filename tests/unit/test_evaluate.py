@@ -128,12 +128,17 @@ def test_the_second_source_serves_the_segment_lists_when_the_build_has_them() ->
 def test_merge_settings_are_read_from_the_manifest() -> None:
     for settings in (
         evaluate.MergeSettings(),
-        evaluate.MergeSettings(tower_share=0.5, order=("segment_popular", "popular_items")),
+        evaluate.MergeSettings(0.5, ("segment_popular", "popular_items"), ("user_group",)),
     ):
-        candidates = {"tower_share": settings.tower_share, "second_source": list(settings.order)}
+        candidates = {
+            "tower_share": settings.tower_share,
+            "second_source": list(settings.order),
+            "segment_columns": list(settings.segment_columns),
+        }
         assert evaluate.MergeSettings.from_manifest({"candidates": candidates}) == settings
     before = evaluate.MergeSettings.from_manifest({"candidates": {"tower_share": 0.9}})
     assert before == evaluate.MergeSettings(order=("coclick", "popular_items"))
+    assert before.segment_columns == ("user_group", "user_age", "user_gender")
     with pytest.raises(ValueError, match="ends with popular_items"):
         evaluate.MergeSettings.from_manifest({"candidates": {"second_source": ["coclick"]}})
 
@@ -168,3 +173,35 @@ def test_coclick_table_is_cosine_of_user_sets() -> None:
     assert table[(5, 6)] == pytest.approx(2 / np.sqrt(3 * 2))
     assert table[(6, 5)] == pytest.approx(table[(5, 6)])
     assert coclick.table(pairs.iloc[:0]).empty
+
+
+def test_segment_columns_choices_are_every_subset_all_three_first() -> None:
+    assert segments.COLUMN_CHOICES[0] == segments.SEGMENT_COLUMNS
+    assert len(set(segments.COLUMN_CHOICES)) == 7
+    assert ("user_group",) in segments.COLUMN_CHOICES
+
+
+def test_segment_lists_keyed_by_fewer_columns_pool_their_users() -> None:
+    train = encoded_clicks([1, 2, 3], [10, 11, 11], [5, 5, 5])
+    train["user_age"] = [1, 2, 3]  # three ages: alone in each full segment
+    by_group = segments.as_lists(segments.table(train, ("user_group",)))
+    key = segments.keys(pd.DataFrame({"user_group": [5]}), ("user_group",))
+    assert by_group.rows(key, 2).tolist() == [[11, 10]]
+    full = segments.as_lists(segments.table(train))
+    assert full.rows(segments.keys(train.iloc[:1]), 2).tolist() == [[10, -1]]
+
+
+def test_segment_recall_counts_new_clicks_found_in_the_segments_list() -> None:
+    history = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [10, 11, 12]})
+    targets = pd.DataFrame({"user_id": [1, 1, 3], "item_id": [11, 10, 13]})  # (1, 10) is old
+    lists = segments.as_lists(segments.table(encoded_clicks([1, 2, 3], [10, 11, 12], [5, 5, 6])))
+    keys = segments.keys(pd.DataFrame({"user_group": [5, 5, 6], "user_age": 1, "user_gender": 1}))
+    user_segments = pd.Series(keys, index=[1, 2, 3])
+    popular = np.array([13, 12, 11, 10])
+    # user 1's segment list: 11 (hit); user 3's: 12 is theirs, then popular 13 (hit)
+    assert evaluate.segment_recall(history, targets, popular, lists, user_segments, k=1) == 1.0
+    # without a segment, user 1 gets the most clicked 13 (miss)
+    assert (
+        evaluate.segment_recall(history, targets, popular, lists, user_segments.iloc[1:], k=1)
+        == 0.5
+    )
