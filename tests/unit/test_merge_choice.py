@@ -31,8 +31,14 @@ def group_world(users: int = 400, seed: int = 0) -> pd.DataFrame:
 def test_the_segment_is_made_of_the_columns_that_predict_clicks() -> None:
     recalls = merge_choice.segment_recalls(group_world())
     assert set(recalls) == {"+".join(c) for c in segments.COLUMN_CHOICES}
-    best = max(recalls, key=lambda name: recalls[name])
-    assert best == "user_group"
+    assert merge_choice.best_columns(recalls) == ("user_group",)
     # pooling every age of a group beats splitting the group twenty ways
     assert recalls["user_group"] > recalls["user_group+user_age"] + 0.05
     assert recalls["user_age"] < recalls["user_group"]
+
+
+def test_without_clicks_to_tell_the_segment_keeps_all_three_columns() -> None:
+    empty = group_world().iloc[:0]
+    recalls = merge_choice.segment_recalls(empty)
+    assert set(recalls.values()) == {0.0}
+    assert merge_choice.best_columns(recalls) == segments.SEGMENT_COLUMNS
