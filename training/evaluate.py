@@ -3,11 +3,10 @@
 Ranking: exact AUC of DLRM, of each item's train CTR, of each item's train clicks ("most
 clicked") and of random scores. Retrieval: recall@100 of each valid click the user had not
 clicked in train, among 100 candidates that exclude the user's train clicks (as the serving
-filter does): the Two-Tower alone, the second source alone (co-clicked, then the most clicked
-of the user's segment, then most clicked items), the two merged by
-`services.ensemble.candidates.merge_candidates` (what serving does), the most clicked items,
-the most clicked among users of the same segment, and random items. A warning line names
-every model below its baseline.
+filter does): the Two-Tower alone, the second source alone (its lists in the build's order),
+the two merged by `services.ensemble.candidates.merge_candidates` (what serving does), the most
+clicked items, the most clicked among users of the same segment (`segments.table`), and random
+items. A warning line names every model below its baseline.
 The top-10's true click probability, for synthetic builds: `training.evaluate_truth`.
 """
 
