@@ -14,12 +14,18 @@ POPULAR_ITEMS = 300
 
 def most_clicked(train: pd.DataFrame) -> pd.DataFrame:
     """The POPULAR_ITEMS most clicked items of the encoded train rows (ties: more shown first):
-    item_id (catalogue id), clicks; most clicked first."""
+    item_id (catalogue id), clicks, item_category (encoded, as serving reads it: the ordering
+    stage fills a per-category capped answer with these); most clicked first."""
     clicks = train.groupby("item_id_raw")[TARGET].agg(["sum", "count"])
     top = clicks.sort_values(["sum", "count"], ascending=False).head(POPULAR_ITEMS)
+    category = train.drop_duplicates("item_id_raw", keep="last").set_index("item_id_raw")
     return pd.DataFrame(
-        {"item_id": top.index.astype("int32"), "clicks": top["sum"].astype("int64")}
-    )
+        {
+            "item_id": top.index.astype("int32"),
+            "clicks": top["sum"].astype("int64"),
+            "item_category": category["item_category"].reindex(top.index).astype("int64"),
+        }
+    ).reset_index(drop=True)
 
 
 def most_clicked_ids(train: pd.DataFrame) -> np.ndarray:

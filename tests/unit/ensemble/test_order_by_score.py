@@ -10,6 +10,7 @@ import pytest
 from services.ensemble.graph import ORDER_INPUTS
 from services.ensemble.rules import Rules
 from services.ensemble.stages import OrderByScore
+from services.ensemble.stages.order_by_score import PopularItems
 
 POPULAR = np.array([900, 901, 902, 903, 904], dtype=np.int32)
 INPUTS = ORDER_INPUTS
@@ -23,9 +24,10 @@ def order(
     categories: np.ndarray | None = None,
     seen: np.ndarray | None = None,
     rules: Rules | None = None,
+    popular: PopularItems | None = None,
 ) -> dict[str, Any]:
     op = OrderByScore(None, topk, INPUTS, temperature, rules)
-    op._state = POPULAR
+    op._state = popular or PopularItems(POPULAR)
     users = len(found_users)
     candidates = np.tile(np.arange(10, 10 + scores.shape[1], dtype=np.int32), (users, 1))
     if categories is None:
@@ -54,7 +56,7 @@ def test_deterministic_order_is_by_descending_score() -> None:
 
 def test_items_without_features_rank_last() -> None:
     op = OrderByScore(None, 2, INPUTS, 0.0)
-    op._state = POPULAR
+    op._state = PopularItems(POPULAR)
     out = op.run(
         {
             "candidate_ids": np.array([[10, 11, 12]], dtype=np.int32),
@@ -82,6 +84,39 @@ def test_category_cap_holds_and_keeps_the_best_of_each_category() -> None:
     out = order(scores, [True], topk=4, categories=categories, rules=Rules(max_per_category=2))
     assert out["ordered_ids"].tolist() == [[10, 11, 13, 14]]
     assert (np.diff(out["ordered_scores"][0]) <= 0).all()
+
+
+def capped(popular: PopularItems, seen: int = -1, denied: frozenset[int] = frozenset()) -> Any:
+    """Candidates 10-13 of two categories (1, 1, 2, 2): at 1 per category they fill only 2 of
+    4 places."""
+    return order(
+        np.array([[0.9, 0.8, 0.7, 0.6]], dtype=np.float32),
+        [True],
+        topk=4,
+        categories=np.array([1, 1, 2, 2]),
+        seen=np.array([[seen]], dtype=np.int32),
+        rules=Rules(denied, max_per_category=1),
+        popular=popular,
+    )
+
+
+def test_a_capped_answer_is_filled_with_popular_items_of_other_categories() -> None:
+    out = capped(PopularItems(POPULAR, np.array([3, 4, 5, 6, 7])))
+    assert out["ordered_ids"][0].tolist() == [10, 12, 900, 901]
+    assert out["ordered_scores"][0].tolist() == pytest.approx([0.9, 0.7, 0.0, 0.0])
+
+
+def test_the_fill_skips_seen_denied_and_full_categories_then_the_cap_relaxes() -> None:
+    """900 and 902 are of the full category 1, 901 is denied, 903 seen: only 904 fills, and
+    the best candidate passed over (11) takes the last place."""
+    out = capped(PopularItems(POPULAR, np.array([1, 5, 1, 6, 7])), 903, frozenset({901}))
+    assert out["ordered_ids"][0].tolist() == [10, 11, 12, 904]
+    assert out["ordered_scores"][0].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.0])
+
+
+def test_without_the_popular_items_categories_the_cap_relaxes_as_before() -> None:
+    out = capped(PopularItems(POPULAR))
+    assert out["ordered_ids"][0].tolist() == [10, 11, 12, 13]
 
 
 def test_category_cap_is_relaxed_only_when_it_cannot_fill_the_list() -> None:
