@@ -174,6 +174,9 @@ def test_ids_stay_catalogue_ids(
     popular = pd.read_parquet(build_dir / ARTIFACTS["popular_items"])
     assert set(popular["item_id"]) <= set(both["item_id"])
     assert popular["clicks"].is_monotonic_decreasing
+    # each popular item's category as serving reads it (the ordering stage's capped fill)
+    served = tables["item"].set_index("item_id")["item_category"]
+    assert popular["item_category"].tolist() == served.loc[popular["item_id"]].tolist()
 
 
 def _online(build_dir: Path, redis_url: str, view: str, key: str, ids: list[int]) -> pd.DataFrame:
