@@ -246,7 +246,9 @@ def test_segment_lists_hold_each_segments_train_clicks(
     build_dir: Path, raw: data.RawData, tables: dict[str, pd.DataFrame]
 ) -> None:
     """Per segment (the served user features' values of the build's segment columns), the items
-    its users clicked in train with their click counts, most clicked first."""
+    scored by the segment's own clicks plus what its clicks on their category predict (counted
+    here again from the raw train rows), best first; every item the segment clicked is there
+    unless its list is full of better ones."""
     from collections import Counter
 
     from training import segments
@@ -256,15 +258,26 @@ def test_segment_lists_hold_each_segments_train_clicks(
     columns = tuple(manifest.read(build_dir)["candidates"]["segment_columns"])
     key_of = pd.Series(segments.keys(users, columns), index=users["user_id"].to_numpy())
     clicks = raw.train[raw.train[TARGET] == 1]
-    pairs = zip(key_of.loc[clicks["user_id"]].tolist(), clicks["item_id"].tolist(), strict=True)
-    counts = Counter(pairs)
-    best: Counter[int] = Counter()
-    for (segment, _), clicked in counts.items():
-        best[segment] = max(best[segment], clicked)
-    assert set(lists["segment"]) == set(best)
+    keys = key_of.loc[clicks["user_id"]].tolist()
+    items, categories = clicks["item_id"].tolist(), clicks["item_category"].tolist()
+    own = Counter(zip(keys, items, strict=True))
+    taste = Counter(zip(keys, categories, strict=True))
+    per_item, per_category = Counter(items), Counter(categories)
+    category_of = dict(zip(items, categories, strict=True))
+
+    def score(segment: int, item: int) -> float:
+        category = category_of[item]
+        share = per_item[item] / per_category[category]
+        return own[(segment, item)] + segments.CATEGORY_PRIOR * taste[(segment, category)] * share
+
+    assert set(lists["segment"]) == set(keys)
     for segment, group in lists.groupby("segment"):
         assert len(group) <= segments.ITEMS
-        assert group["clicks"].tolist() == sorted(group["clicks"], reverse=True)
-        assert group["clicks"].iloc[0] == best[segment]
-        for item, clicked in zip(group["item_id"], group["clicks"], strict=True):
-            assert counts[(segment, item)] == clicked
+        scores = group["score"].tolist()
+        assert scores == sorted(scores, reverse=True)
+        expected = [score(segment, item) for item in group["item_id"]]
+        assert scores == pytest.approx(expected)
+        listed = set(group["item_id"])
+        for (clicked_segment, item), _ in own.items():
+            if clicked_segment == segment and item not in listed:
+                assert len(group) == segments.ITEMS and score(segment, item) <= scores[-1] + 1e-9

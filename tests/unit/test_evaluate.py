@@ -45,13 +45,17 @@ def test_retrieval_table_counts_only_new_clicks_and_excludes_history() -> None:
     assert table["random_recall_at_100"] == pytest.approx((1 / 2 + 1 / 3) / 2)
 
 
-def encoded_clicks(users: list[int], items: list[int], groups: list[int]) -> pd.DataFrame:
-    """Encoded train rows, all clicks; the segment is the group (age and gender alike)."""
+def encoded_clicks(
+    users: list[int], items: list[int], groups: list[int], categories: list[int] | None = None
+) -> pd.DataFrame:
+    """Encoded train rows, all clicks; the segment is the group (age and gender alike); each
+    item its own category unless `categories` says otherwise."""
     n = len(users)
     return pd.DataFrame(
         {
             "user_id_raw": users,
             "item_id_raw": items,
+            "item_category": items if categories is None else categories,
             "user_group": groups,
             "user_age": [1] * n,
             "user_gender": [1] * n,
@@ -64,13 +68,27 @@ def test_segment_lists_are_the_most_clicked_among_users_alike() -> None:
     train = encoded_clicks(
         [1, 2, 2, 3, 3, 4, 4], [10, 11, 12, 12, 13, 10, 12], [5, 5, 5, 6, 6, 6, 6]
     )
-    train.loc[len(train)] = [4, 14, 6, 1, 1, 0]  # a row without a click counts for nothing
+    train.loc[len(train)] = [4, 14, 14, 6, 1, 1, 0]  # a row without a click counts for nothing
     frame = segments.table(train, items=2)
     lists = segments.as_lists(frame)
     keys = segments.keys(pd.DataFrame({"user_group": [5, 6, 7], "user_age": 1, "user_gender": 1}))
     # segment 5: 10, 11, 12 once each (ties: smaller id first); 6: 12 twice, then 10 and 13
     assert lists.rows(keys, 3).tolist() == [[10, 11, -1], [12, 10, -1], [-1, -1, -1]]
-    assert frame["clicks"].tolist() == [1, 1, 2, 1]
+    # each item its own category: the category's clicks are the item's, counted 1 + PRIOR times
+    assert frame["score"].tolist() == [(1 + segments.CATEGORY_PRIOR) * n for n in (1, 1, 2, 1)]
+
+
+def test_a_segments_list_holds_the_most_clicked_of_the_categories_it_clicks() -> None:
+    """Segment 5 clicked items 10 and 11 of category 7 once each; segment 6 clicked 12, also
+    of category 7, five times: 12 leads segment 5's list though its users never clicked it."""
+    train = encoded_clicks([1, 2, *[3] * 5], [10, 11, *[12] * 5], [5, 5, *[6] * 5], [7] * 7)
+    frame = segments.table(train)
+    five = frame[frame["segment"] == segments.keys(train.iloc[:1])[0]]
+    assert five["item_id"].tolist() == [12, 10, 11]
+    prior = segments.CATEGORY_PRIOR
+    # 2 clicks of segment 5 on category 7, which item 12 has 5 of 7 clicks of
+    own_item = 1 + prior * 2 * 1 / 7
+    assert five["score"].tolist() == pytest.approx([prior * 2 * 5 / 7, own_item, own_item])
 
 
 def test_segment_keys_refuse_values_they_cannot_key() -> None:

@@ -10,8 +10,8 @@ from training import merge_choice, segments
 
 def group_world(users: int = 400, seed: int = 0) -> pd.DataFrame:
     """Encoded train click rows where a user's group alone says what they click: each of 4
-    groups clicks its own 400 items, some far more than others; ages (20 of them) and genders
-    are noise."""
+    groups clicks its own 400 items (10 categories of 40), some far more than others; ages (20
+    of them) and genders are noise."""
     rng = np.random.default_rng(seed)
     group = rng.integers(1, 5, users)
     age = rng.integers(1, 21, users)
@@ -20,10 +20,10 @@ def group_world(users: int = 400, seed: int = 0) -> pd.DataFrame:
     rows = []
     for user in range(users):
         for item in rng.choice(400, 8, replace=False, p=weights / weights.sum()):
-            rows.append((user, 1000 * group[user] + item, group[user], age[user], gender[user]))
-    frame = pd.DataFrame(
-        rows, columns=["user_id_raw", "item_id_raw", "user_group", "user_age", "user_gender"]
-    )
+            item_id = 1000 * group[user] + item
+            rows.append((user, item_id, item_id // 40, group[user], age[user], gender[user]))
+    columns = ["user_id_raw", "item_id_raw", "item_category", "user_group", "user_age"]
+    frame = pd.DataFrame(rows, columns=[*columns, "user_gender"])
     frame["click"] = 1
     return frame
 
