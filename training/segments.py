@@ -32,9 +32,9 @@ ITEMS = 300
 """Per segment: as many as the most clicked list (a row reads at most 2 K + its history)."""
 CATEGORY_PRIOR = 10.0
 """How much an item's expected clicks in the segment count beside its own clicks there (see
-`table`). Chosen on 3 folds of train of both generators (longtail 50k/100k, planted 20k): 1, 3
-and 10 raised the segment list's recall@100 over its own clicks alone (0 adds nothing) on
-each, 10 the most (longtail 50k 0.553 -> 0.609, planted 20k 0.423 -> 0.499 by user_group)."""
+`table`). Chosen on 3 folds of train of both generators (longtail 50k and 100k, planted 20k;
+recall@100 of the segment's list alone): 1, 3 and 10 each raised it on all three, 10 the most
+(by user_group: longtail 50k 0.555 -> 0.609, 100k 0.585 -> 0.608, planted 20k 0.438 -> 0.499)."""
 TOP_CATEGORIES = 30
 """Per segment, the categories it clicked most whose items are candidates for its list."""
 COLUMNS = ("segment", "item_id", "score")
