@@ -168,7 +168,7 @@ class Explainer:
     def _second_lists(self, history: list[NDArray[Any]]) -> list[list[Document]]:
         """The second source's list per user, as the merge stage computes it, each item with
         its origin, the first of the stage's lists that holds it: co-clicked (score: summed
-        over the user's past items), most clicked in the user's segment or most clicked
+        over the user's past items), popular in the user's segment or most clicked
         overall (score: 1 / rank in that list)."""
         if self.merge is None:
             return [[] for _ in history]
@@ -267,7 +267,7 @@ def _number(value: float | None) -> float | None:
 
 ORIGINS = {
     "coclick": "co-clicked",
-    "segment_popular": "most clicked in segment",
+    "segment_popular": "popular in segment",
     "popular_items": "most clicked",
 }
 """The explain page's name of each of the second source's lists."""

@@ -27,11 +27,11 @@ class SourceCandidate(BaseModel):
     item_id: int
     score: float | None = Field(
         description="two_tower: inner product of query and item; co-clicked: summed co-click "
-        "score over the user's past items; most clicked in segment, most clicked: 1 / rank in "
+        "score over the user's past items; popular in segment, most clicked: 1 / rank in "
         "that list"
     )
     origin: str | None = Field(
-        default=None, description="co-clicked, most clicked in segment or most clicked"
+        default=None, description="co-clicked, popular in segment or most clicked"
     )
 
 

@@ -229,9 +229,9 @@ def test_second_source_items_carry_their_origin(
         assert ranks == sorted(ranks)
         for entry in entries:
             origins.add(entry["origin"])
-            if entry["origin"] == "most clicked in segment":
+            if entry["origin"] == "popular in segment":
                 assert entry["item_id"] in by_segment[key]
-    assert ("most clicked in segment" in origins) == ("segment_popular" in merge.order)
+    assert ("popular in segment" in origins) == ("segment_popular" in merge.order)
 
 
 def test_unknown_user_is_explained_as_a_fallback(explained: dict[str, Any]) -> None:
