@@ -5,8 +5,8 @@ clicked") and of random scores. Retrieval: recall@100 of each valid click the us
 clicked in train, among 100 candidates that exclude the user's train clicks (as the serving
 filter does): the Two-Tower alone, the second source alone (its lists in the build's order),
 the two merged by `services.ensemble.candidates.merge_candidates` (what serving does), the most
-clicked items, the most clicked among users of the same segment (`segments.table`), and random
-items. A warning line names every model below its baseline.
+clicked items, the popular items among users of the same segment (`segments.table`), and
+random items. A warning line names every model below its baseline.
 The top-10's true click probability, for synthetic builds: `training.evaluate_truth`.
 """
 
@@ -138,7 +138,7 @@ def segment_recall(
     user_segments: pd.Series,
     k: int = K,
 ) -> float:
-    """Recall@K of the segment's most clicked alone (no tower) for the `targets` clicks of
+    """Recall@K of the segment's list alone (no tower) for the `targets` clicks of
     items their users had not clicked in `history` (both: user_id, item_id); `user_segments`:
     user id -> segment key."""
     user_ids = np.unique(targets["user_id"].to_numpy())
@@ -152,7 +152,7 @@ def segment_recall(
 def _segment_list(
     popular_ids: np.ndarray, history: list[np.ndarray], segment_rows: np.ndarray | None, k: int
 ) -> np.ndarray | None:
-    """Per user, K of their segment's most clicked items they had not had, then the most
+    """Per user, K of their segment's list's items they had not had, then the most
     clicked."""
     if segment_rows is None:
         return None
@@ -188,7 +188,7 @@ class _SharedLists:
 
 
 def _shared_lists(inputs: RetrievalInputs, k: int) -> _SharedLists:
-    """Per user: the train clicks, the tower's ranking and the segment's most clicked."""
+    """Per user: the train clicks, the tower's ranking and the segment's list."""
     history = _histories(inputs.history, inputs.user_ids)
     tower_ranked = tower_top(inputs.query_vectors, inputs.item_vectors, inputs.item_ids, history, k)
     return _SharedLists(history, tower_ranked, _segment_rows(inputs, history, k))

@@ -3,10 +3,10 @@ clicks that neither trained the Two-Tower nor chose its epoch (`retrieval.ClickS
 never on the valid split.
 
 The choices, in two steps. First, which user columns make a segment (`segments.COLUMN_CHOICES`):
-by the recall@100 of the segment's most clicked alone, over FOLDS folds of all train rows (it
+by the recall@100 of the segment's list alone, over FOLDS folds of all train rows (it
 needs no tower, so every train click can be a held-out one: the choice is steadier than on 5%).
 Then the second source's lists in order (`ORDERS`: the items co-clicked with the user's past
-items, the most clicked of the user's segment, the most clicked overall) and the tower's share
+items, the popular items of the user's segment, the most clicked overall) and the tower's share
 of the merged places, by the merged recall@100 of the clicks the tower never saw. Both recalls
 are the evaluation table's measure (each held-out click on an item the user had not clicked
 before, among K candidates without the user's past items), with every list made from the other
@@ -44,7 +44,7 @@ class MergeChoice:
     """Held-out merged recall@100 per `<order>@<share>`."""
     held_out_clicks: int
     segment_recall: dict[str, float]
-    """Recall@100 of the segment's most clicked alone per `<column>+<column>...`, over folds."""
+    """Recall@100 of the segment's list alone per `<column>+<column>...`, over folds."""
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -6,9 +6,9 @@ Pure numpy, no other imports: the Triton model copies this file.
 * `coclick_candidates`: items co-clicked with the user's past items (the build's
   `coclick.parquet`, loaded with `CoClickTable.from_columns`), best summed score first.
 * `SegmentLists`: per user segment (the values of the user columns the build chose among
-  user_group, user_age, user_gender: `segment_keys`), the items most clicked by the segment's
-  users (the build's `segment_popular.parquet`).
-* `second_source`: those co-clicked, the most clicked of the user's segment and the most
+  user_group, user_age, user_gender: `segment_keys`), the segment's popular items, best first
+  (the build's `segment_popular.parquet`, made by training/segments.py).
+* `second_source`: those co-clicked, the popular items of the user's segment and the most
   clicked overall (`popular_items.parquet`), one list after the other in the order the build
   chose, without the user's past items and without repeats.
 * `merge_candidates`: the Two-Tower's list and another list interleaved by rank (`tower_share`
@@ -184,7 +184,7 @@ def second_source(
 ) -> IdArray:
     """int32 [n, count]: the lists `order` names, one after the other: "coclick" (the items
     co-clicked with the user's past items), "segment_popular" (the row's `segment_rows`
-    [n, W], the most clicked of the user's segment, -1 padded: `SegmentLists.rows`; skipped
+    [n, W], the popular items of the user's segment, -1 padded: `SegmentLists.rows`; skipped
     when None) and "popular_items" (the most clicked overall); none a past item nor
     repeated; -1 only when all are used up."""
     needed = readable_width(history, count)
