@@ -98,12 +98,17 @@ class OrderByScore(Stage):
         categories = columns[names.categories].reshape(users, -1)
         keys = self._sort_keys(scores)
         past = columns[names.past]
-        ordered_ids = np.empty((users, self.topk), dtype=np.int32)
-        ordered_scores = np.empty((users, self.topk), dtype=np.float32)
-        for row in range(users):
-            ordered_ids[row], ordered_scores[row] = self._answer(
-                candidates[row], scores[row], keys[row], categories[row], past[row]
-            )
+        if self.rules.max_per_category:
+            ordered_ids = np.empty((users, self.topk), dtype=np.int32)
+            ordered_scores = np.empty((users, self.topk), dtype=np.float32)
+            for row in range(users):
+                ordered_ids[row], ordered_scores[row] = self._answer(
+                    candidates[row], scores[row], keys[row], categories[row], past[row]
+                )
+        else:
+            best = np.argsort(-keys, axis=1, kind="stable")[:, : self.topk]
+            ordered_ids = np.take_along_axis(candidates, best, axis=1).astype(np.int32)
+            ordered_scores = np.take_along_axis(scores, best, axis=1)
         fallback = ~columns[names.user_found].reshape(-1)
         for row in np.flatnonzero(fallback):
             ordered_ids[row], ordered_scores[row] = self._popular(columns[names.past][row]), 0.0
