@@ -93,22 +93,22 @@ def choose(
 
 
 def segment_recalls(train: pd.DataFrame, folds: int = FOLDS) -> dict[str, float]:
-    """Per column choice (`<column>+<column>...`): the mean recall@100 of the segment's most
-    clicked alone over `folds` folds of the encoded `train` rows."""
+    """Per column choice (`<column>+<column>...`): the mean recall@100 of the segment's list
+    alone over `folds` folds of the encoded `train` rows."""
     fold = np.random.default_rng(0).integers(0, folds, len(train))
+    user_segments = {c: evaluate.user_segments({"train": train}, c) for c in COLUMNS}
     totals = dict.fromkeys(COLUMNS, 0.0)
     for held in range(folds):
         fit, rest = train[fold != held], train[fold == held]
         history, targets = evaluate.click_pairs(fit), evaluate.click_pairs(rest)
         popular_ids = popular.most_clicked_ids(fit)
-        encoded = {"train": fit, "valid": rest}
         for columns in COLUMNS:
             totals[columns] += evaluate.segment_recall(
                 history,
                 targets,
                 popular_ids,
                 segments.as_lists(segments.table(fit, columns)),
-                evaluate.user_segments(encoded, columns),
+                user_segments[columns],
             )
     return {"+".join(columns): round(total / folds, 4) for columns, total in totals.items()}
 

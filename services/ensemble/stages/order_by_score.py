@@ -142,12 +142,10 @@ class OrderByScore(Stage):
     def _pick(
         self, keys: NDArray[np.float64], categories: NDArray[Any]
     ) -> tuple[list[int], list[int]]:
-        """Indices of the k best by key within `max_per_category` per category, best first,
-        and the better candidates passed over for the cap, best first."""
+        """Indices of the k best by key within `max_per_category` (set) per category, best
+        first, and the better candidates passed over for the cap, best first."""
         order = np.argsort(-keys, kind="stable").tolist()
         cap = self.rules.max_per_category
-        if not cap:
-            return order[: self.topk], []
         chosen: list[int] = []
         skipped: list[int] = []
         per_category: dict[int, int] = {}
@@ -169,7 +167,7 @@ class OrderByScore(Stage):
         rules allow, the answer does not hold, and whose category is still under the cap."""
         popular: PopularItems = self.state
         cap = self.rules.max_per_category
-        if count >= self.topk or not cap or popular.categories is None:
+        if count >= self.topk or popular.categories is None:
             return np.empty(0, dtype=np.int32)
         allowed = ~excluded_mask(popular.ids[None, :], past[None, :], self.rules.deny_items)[0]
         allowed &= ~np.isin(popular.ids, taken)
