@@ -36,6 +36,13 @@ class RankingConfig:
     generators, seven draws (20k-100k rows, seeds 3/5/11/42): 3e-4 beat none on six of seven
     (mean +0.007 AUC; longtail 100k +0.015), 1e-4 on five; 1e-3 and L2 on each batch's rows
     only (Merlin's `l2_batch_regularization_factor`, 1e-5 to 1e-3) did worse than none."""
+    ema_momentum: float = 0.99
+    """The model keeps an exponential moving average of its weights over the training steps
+    (Keras' `use_ema`), swapped in after each epoch: it is what is scored, kept and served.
+    Chosen on 70/30 splits of train of both generators, eight draws (20k-100k rows): 0.99 beat
+    plain weights on all eight (longtail +0.005 to +0.018 AUC, planted +0.004 to +0.012); 0.995
+    was within 0.003 of it and ran more epochs; 0.98 gained less on three of four. 0: plain
+    weights."""
     bottom_dims: tuple[int, ...] = (64, 32)
     top_dims: tuple[int, ...] = (64, 32)
 
@@ -54,7 +61,7 @@ def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> Trained
         top_block=mm.MLPBlock(list(config.top_dims)),
         prediction_tasks=mm.BinaryOutput(TARGET),
     )
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate), run_eagerly=False)
+    model.compile(optimizer=optimizer(config), run_eagerly=False)
     fit_rows, stop_rows = hold_out(train[schema.column_names], config.early_stopping_share)
     fit_data = Dataset(fit_rows, schema=schema)
     batch_size = min(config.batch_size, len(fit_rows))
@@ -69,6 +76,15 @@ def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> Trained
         model, one_epoch, held_out_auc, "held_out_auc", config.max_epochs, config.patience
     )
     return TrainedRanking(model, curve)
+
+
+def optimizer(config: RankingConfig) -> tf.keras.optimizers.Optimizer:
+    """Adam, averaging the weights over its steps when `config.ema_momentum` is set."""
+    if not config.ema_momentum:
+        return tf.keras.optimizers.Adam(config.learning_rate)
+    return tf.keras.optimizers.Adam(
+        config.learning_rate, use_ema=True, ema_momentum=config.ema_momentum
+    )
 
 
 def _embeddings(schema: Schema, config: RankingConfig) -> mm.Block:

@@ -50,3 +50,27 @@ def test_the_embeddings_l2_adds_a_loss_that_grows_with_it() -> None:
 
 def test_no_l2_adds_no_loss() -> None:
     assert regularization(0.0) == 0.0
+
+
+def trained_weights(**settings: float) -> list[np.ndarray]:
+    """The DLRM's weights after one epoch from one seeded start (same seed: same start)."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    base = dict(embeddings_l2=0.0, max_epochs=1, batch_size=64, ema_momentum=0.0)
+    config = replace(ranking.RankingConfig(), **{**base, **settings})
+    return ranking.train(tiny_schema(), tiny_rows(), config).model.get_weights()
+
+
+def distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    pairs = zip(a, b, strict=True)
+    return float(np.sqrt(sum(np.sum((x.astype(float) - y.astype(float)) ** 2) for x, y in pairs)))
+
+
+def test_the_kept_weights_are_the_average_over_the_steps() -> None:
+    start = trained_weights(learning_rate=0.0)
+    plain = trained_weights()
+    averaged = trained_weights(ema_momentum=0.999)
+    # 6 steps averaged with momentum 0.999 stay near where they began; plain steps move away.
+    assert distance(plain, start) > 0.0
+    assert distance(averaged, start) < 0.1 * distance(plain, start)
