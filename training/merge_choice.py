@@ -2,15 +2,16 @@
 clicks that neither trained the Two-Tower nor chose its epoch (`retrieval.ClickSplit.merge`),
 never on the valid split.
 
-The choices, in two steps. First, which user columns make a segment (`segments.COLUMN_CHOICES`):
-by the recall@100 of the segment's list alone, over FOLDS folds of all train rows (it
+The choices, in two steps. First, how the segment lists are made (`segments.RECIPES`: which user
+columns make a segment, and whether a segment's category taste is its own or its columns'
+combined): by the recall@100 of the segment's list alone, over FOLDS folds of all train rows (it
 needs no tower, so every train click can be a held-out one: the choice is steadier than on 5%).
 Then the second source's lists in order (`ORDERS`: the items co-clicked with the user's past
 items, the popular items of the user's segment, the most clicked overall) and the tower's share
 of the merged places, by the merged recall@100 of the clicks the tower never saw. Both recalls
 are the evaluation table's measure (each held-out click on an item the user had not clicked
 before, among K candidates without the user's past items), with every list made from the other
-train rows alone; the best wins (ties: the earlier columns; the larger share, then the earlier
+train rows alone; the best wins (ties: the earlier recipe; the larger share, then the earlier
 order).
 
 Shares stop at 0.9: at 1.0 the tower's list fills every place and the second source, the guard
@@ -29,6 +30,7 @@ from training import coclick, evaluate, popular, segments
 
 SHARES = (0.1, 0.3, 0.5, 0.7, 0.9)
 COLUMNS = segments.COLUMN_CHOICES
+RECIPES = segments.RECIPES
 FOLDS = 3
 ORDERS = {
     "coclick_first": ("coclick", "segment_popular", "popular_items"),
@@ -44,12 +46,15 @@ class MergeChoice:
     """Held-out merged recall@100 per `<order>@<share>`."""
     held_out_clicks: int
     segment_recall: dict[str, float]
-    """Recall@100 of the segment's list alone per `<column>+<column>...`, over folds."""
+    """Recall@100 of the segment's list alone per `segments.Recipe.name`, over folds."""
+    segments: segments.Recipe
+    """How the build's segment lists are made (their columns are `settings.segment_columns`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "held_out_clicks": self.held_out_clicks,
             "segment_recall_at_100": self.segment_recall,
+            "segment_recipe": self.segments.name,
             "merged_recall_at_100": self.recall,
         }
 
@@ -65,7 +70,8 @@ def choose(
     learnt from (`retrieval.ClickSplit.merge`); the query tower, and the encoded catalogue
     `items` with their vectors."""
     segment_recall = segment_recalls(train)
-    columns = best_columns(segment_recall)
+    recipe = best_recipe(segment_recall)
+    columns = recipe.columns
     fit = _without_pairs(train, held_clicks)
     inputs = evaluate.retrieval_inputs(
         {"train": fit, "valid": held_clicks},
@@ -74,7 +80,7 @@ def choose(
         item_vectors,
         popular.most_clicked_ids(fit),
         coclick.table(evaluate.click_pairs(fit)),
-        segments.table(fit, columns),
+        segments.table(fit, recipe),
         evaluate.MergeSettings(segment_columns=columns),
     )
     choices = {
@@ -89,33 +95,34 @@ def choose(
         choices,
         key=lambda name: (recall[name], choices[name].tower_share, -rank[choices[name].order]),
     )
-    return MergeChoice(choices[best], recall, _held_out_clicks(inputs), segment_recall)
+    return MergeChoice(choices[best], recall, _held_out_clicks(inputs), segment_recall, recipe)
 
 
 def segment_recalls(train: pd.DataFrame, folds: int = FOLDS) -> dict[str, float]:
-    """Per column choice (`<column>+<column>...`): the mean recall@100 of the segment's list
-    alone over `folds` folds of the encoded `train` rows."""
+    """Per recipe (`segments.Recipe.name`): the mean recall@100 of the segment's list alone
+    over `folds` folds of the encoded `train` rows."""
     fold = np.random.default_rng(0).integers(0, folds, len(train))
     user_segments = {c: evaluate.user_segments({"train": train}, c) for c in COLUMNS}
-    totals = dict.fromkeys(COLUMNS, 0.0)
+    totals = dict.fromkeys(RECIPES, 0.0)
     for held in range(folds):
         fit, rest = train[fold != held], train[fold == held]
         history, targets = evaluate.click_pairs(fit), evaluate.click_pairs(rest)
         popular_ids = popular.most_clicked_ids(fit)
-        for columns in COLUMNS:
-            totals[columns] += evaluate.segment_recall(
+        for recipe in RECIPES:
+            totals[recipe] += evaluate.segment_recall(
                 history,
                 targets,
                 popular_ids,
-                segments.as_lists(segments.table(fit, columns)),
-                user_segments[columns],
+                segments.as_lists(segments.table(fit, recipe)),
+                user_segments[recipe.columns],
             )
-    return {"+".join(columns): round(total / folds, 4) for columns, total in totals.items()}
+    return {recipe.name: round(total / folds, 4) for recipe, total in totals.items()}
 
 
-def best_columns(segment_recall: dict[str, float]) -> tuple[str, ...]:
-    """The column choice with the best recall (ties: the earlier in COLUMNS, all three first)."""
-    return max(COLUMNS, key=lambda c: (segment_recall["+".join(c)], -COLUMNS.index(c)))
+def best_recipe(segment_recall: dict[str, float]) -> segments.Recipe:
+    """The recipe with the best recall (ties: the earlier in RECIPES: all three columns by
+    their own clicks first)."""
+    return max(RECIPES, key=lambda r: (segment_recall[r.name], -RECIPES.index(r)))
 
 
 def _held_out_clicks(inputs: evaluate.RetrievalInputs) -> int:

@@ -160,8 +160,8 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         )
         log(_format_metrics("segment choice (held-out recall@100)", choice.segment_recall))
         log(_format_metrics("merge choice (held-out merged recall@100)", choice.recall))
-        log(f"chosen: {choice.settings}")
-        segment_popular = segments.table(encoded["train"], choice.settings.segment_columns)
+        log(f"chosen: {choice.settings}, segment lists {choice.segments.name}")
+        segment_popular = segments.table(encoded["train"], choice.segments)
         segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("evaluation"):
         evaluation = evaluate.build_table(
@@ -207,6 +207,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
             "choice": choice.as_dict(),
             "coclick_neighbours": coclick.NEIGHBOURS,
             "segment_columns": list(choice.settings.segment_columns),
+            "segment_taste": "combined" if choice.segments.combined else "own_clicks",
             "segment_items": segments.ITEMS,
         },
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,14 +84,17 @@ def test_the_build_chose_the_merge_with_the_best_held_out_recall(build_dir: Path
     assert recall[chosen] == max(recall.values()), (chosen, recall)
 
 
-def test_the_build_chose_the_segments_columns_with_the_best_recall(build_dir: Path) -> None:
-    from training.segments import COLUMN_CHOICES
+def test_the_build_chose_the_segments_recipe_with_the_best_recall(build_dir: Path) -> None:
+    from training.segments import RECIPES
 
     candidates = manifest.read(build_dir)["candidates"]
     recall = candidates["choice"]["segment_recall_at_100"]
-    assert set(recall) == {"+".join(columns) for columns in COLUMN_CHOICES}
-    chosen = "+".join(candidates["segment_columns"])
+    assert set(recall) == {recipe.name for recipe in RECIPES}
+    chosen = candidates["choice"]["segment_recipe"]
     assert recall[chosen] == max(recall.values()), (chosen, recall)
+    assert chosen.split(" ")[0] == "+".join(candidates["segment_columns"])
+    combined = candidates["segment_taste"] == "combined"
+    assert chosen.endswith(" combined") == combined
 
 
 def test_build_does_not_depend_on_its_absolute_path(build_dir: Path) -> None:
@@ -246,38 +250,116 @@ def test_segment_lists_hold_each_segments_train_clicks(
     build_dir: Path, raw: data.RawData, tables: dict[str, pd.DataFrame]
 ) -> None:
     """Per segment (the served user features' values of the build's segment columns), the items
-    scored by the segment's own clicks plus what its clicks on their category predict (counted
-    here again from the raw train rows), best first; every item the segment clicked is there
-    unless its list is full of better ones."""
-    from collections import Counter
-
+    scored as the build's recipe says (counted here again from the raw train rows), best
+    first. By own clicks: the segment's own clicks plus what its clicks on their category
+    predict, and every item the segment clicked is there unless its list is full of better
+    ones. Combined: the category's probability from each column value's clicks, times the
+    item's share of its category; every train user's segment has a list."""
     from training import segments
 
     lists = pd.read_parquet(build_dir / ARTIFACTS["segment_popular"])
-    users = tables["user"]
-    columns = tuple(manifest.read(build_dir)["candidates"]["segment_columns"])
-    key_of = pd.Series(segments.keys(users, columns), index=users["user_id"].to_numpy())
+    candidates = manifest.read(build_dir)["candidates"]
+    columns = tuple(candidates["segment_columns"])
+    users = tables["user"].set_index("user_id")
+    key_of = pd.Series(segments.keys(users, columns), index=users.index)
     clicks = raw.train[raw.train[TARGET] == 1]
-    keys = key_of.loc[clicks["user_id"]].tolist()
-    items, categories = clicks["item_id"].tolist(), clicks["item_category"].tolist()
-    own = Counter(zip(keys, items, strict=True))
-    taste = Counter(zip(keys, categories, strict=True))
-    per_item, per_category = Counter(items), Counter(categories)
-    category_of = dict(zip(items, categories, strict=True))
-
-    def score(segment: int, item: int) -> float:
-        category = category_of[item]
-        share = per_item[item] / per_category[category]
-        return own[(segment, item)] + segments.CATEGORY_PRIOR * taste[(segment, category)] * share
-
-    assert set(lists["segment"]) == set(keys)
+    if candidates["segment_taste"] == "combined":
+        score = _combined_scores(clicks, users, columns, key_of)
+        assert set(lists["segment"]) == set(key_of.loc[raw.train["user_id"]])
+    else:
+        score = _own_clicks_scores(clicks, key_of)
+        assert set(lists["segment"]) == set(key_of.loc[clicks["user_id"]])
     for segment, group in lists.groupby("segment"):
         assert len(group) <= segments.ITEMS
         scores = group["score"].tolist()
         assert scores == sorted(scores, reverse=True)
         expected = [score(segment, item) for item in group["item_id"]]
         assert scores == pytest.approx(expected)
-        listed = set(group["item_id"])
-        for (clicked_segment, item), _ in own.items():
-            if clicked_segment == segment and item not in listed:
-                assert len(group) == segments.ITEMS and score(segment, item) <= scores[-1] + 1e-9
+    if candidates["segment_taste"] != "combined":
+        keys = key_of.loc[clicks["user_id"]].tolist()
+        for segment, group in lists.groupby("segment"):
+            listed = set(group["item_id"])
+            for clicked_segment, item in set(zip(keys, clicks["item_id"], strict=True)):
+                if clicked_segment == segment and item not in listed:
+                    low = group["score"].iloc[-1]
+                    assert len(group) == segments.ITEMS and score(segment, item) <= low + 1e-9
+
+
+def _category_shares(clicks: pd.DataFrame) -> Callable[[int], tuple[int, float]]:
+    """item -> (its category, its share of the category's clicks), counted from raw clicks."""
+    from collections import Counter
+
+    items, categories = clicks["item_id"].tolist(), clicks["item_category"].tolist()
+    per_item, per_category = Counter(items), Counter(categories)
+    category_of = dict(zip(items, categories, strict=True))
+
+    def share(item: int) -> tuple[int, float]:
+        category = category_of[item]
+        return category, per_item[item] / per_category[category]
+
+    return share
+
+
+def _own_clicks_scores(clicks: pd.DataFrame, key_of: pd.Series) -> Callable[[int, int], float]:
+    from collections import Counter
+
+    from training import segments
+
+    keys = key_of.loc[clicks["user_id"]].tolist()
+    own = Counter(zip(keys, clicks["item_id"].tolist(), strict=True))
+    taste = Counter(zip(keys, clicks["item_category"].tolist(), strict=True))
+    share = _category_shares(clicks)
+
+    def score(segment: int, item: int) -> float:
+        category, item_share = share(item)
+        return (
+            own[(segment, item)] + segments.CATEGORY_PRIOR * taste[(segment, category)] * item_share
+        )
+
+    return score
+
+
+def _combined_scores(
+    clicks: pd.DataFrame, users: pd.DataFrame, columns: tuple[str, ...], key_of: pd.Series
+) -> Callable[[int, int], float]:
+    import math
+    from collections import Counter
+
+    from training import segments
+
+    categories = sorted(set(clicks["item_category"]))
+    counted = Counter(clicks["item_category"])
+    total = sum(counted[c] + 1.0 for c in categories)
+    overall = {c: (counted[c] + 1.0) / total for c in categories}
+    pseudo = segments.TASTE_SMOOTHING * len(categories)
+    by_value = {}
+    for column in columns:
+        values = users[column].loc[clicks["user_id"]].tolist()
+        counts = Counter(zip(values, clicks["item_category"].tolist(), strict=True))
+        clicks_of = Counter(values)
+        by_value[column] = {
+            (value, c): (counts[(value, c)] + pseudo * overall[c]) / (clicks_of[value] + pseudo)
+            for value in clicks_of
+            for c in categories
+        }
+    values_of = {key: users.loc[user, list(columns)].tolist() for user, key in key_of.items()}
+
+    def taste(segment: int) -> dict[int, float]:
+        weights = {}
+        for c in categories:
+            log_weight = math.log(overall[c])
+            for column, value in zip(columns, values_of[segment], strict=True):
+                if (value, c) in by_value[column]:
+                    log_weight += math.log(by_value[column][(value, c)] / overall[c])
+            weights[c] = math.exp(log_weight)
+        norm = sum(weights.values())
+        return {c: w / norm for c, w in weights.items()}
+
+    tastes = {key: taste(key) for key in set(key_of)}
+    share = _category_shares(clicks)
+
+    def score(segment: int, item: int) -> float:
+        category, item_share = share(item)
+        return tastes[segment][category] * item_share
+
+    return score

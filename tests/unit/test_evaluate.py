@@ -202,7 +202,7 @@ def test_segment_columns_choices_are_every_subset_all_three_first() -> None:
 def test_segment_lists_keyed_by_fewer_columns_pool_their_users() -> None:
     train = encoded_clicks([1, 2, 3], [10, 11, 11], [5, 5, 5])
     train["user_age"] = [1, 2, 3]  # three ages: alone in each full segment
-    by_group = segments.as_lists(segments.table(train, ("user_group",)))
+    by_group = segments.as_lists(segments.table(train, segments.Recipe(("user_group",))))
     key = segments.keys(pd.DataFrame({"user_group": [5]}), ("user_group",))
     assert by_group.rows(key, 2).tolist() == [[11, 10]]
     full = segments.as_lists(segments.table(train))
@@ -223,3 +223,21 @@ def test_segment_recall_counts_new_clicks_found_in_the_segments_list() -> None:
         evaluate.segment_recall(history, targets, popular, lists, user_segments.iloc[1:], k=1)
         == 0.5
     )
+
+
+def test_combined_lists_take_each_columns_taste_even_for_a_segment_without_clicks() -> None:
+    """Group 5 and age 1 clicked category 7, group 6 and age 2 category 8 (one click each);
+    user 3 (group 5, age 2) never clicked: the evidence is even, half and half."""
+    train = encoded_clicks([1, 2], [10, 20], [5, 6], [7, 8])
+    train["user_age"] = [1, 2]
+    train.loc[len(train)] = [3, 10, 7, 5, 2, 1, 0]  # user 3 seen, no click
+    recipe = segments.Recipe(segments.SEGMENT_COLUMNS, combined=True)
+    taste = segments.combined_taste(train, recipe.columns)
+    key = segments.keys(pd.DataFrame({"user_group": [5, 5], "user_age": [1, 2], "user_gender": 1}))
+    # one pseudo-click per category: group 5 and age 1 each give category 7 2/3 (overall 1/2)
+    assert taste[(key[0], 7)] == pytest.approx((4 / 3) ** 2 / ((4 / 3) ** 2 + (2 / 3) ** 2))
+    assert taste[(key[1], 7)] == pytest.approx(0.5)
+    lists = segments.table(train, recipe)
+    third = lists[lists["segment"] == key[1]]
+    assert third["item_id"].tolist() == [10, 20]  # each its category's only item: share 1
+    assert third["score"].tolist() == pytest.approx([0.5, 0.5])

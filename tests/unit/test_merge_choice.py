@@ -1,4 +1,4 @@
-"""The build's choice of the segment's columns, on hand-made train rows (no models)."""
+"""The build's choice of how segment lists are made, on hand-made train rows (no models)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def group_world(users: int = 400, seed: int = 0) -> pd.DataFrame:
 
 def test_the_segment_is_made_of_the_columns_that_predict_clicks() -> None:
     recalls = merge_choice.segment_recalls(group_world())
-    assert set(recalls) == {"+".join(c) for c in segments.COLUMN_CHOICES}
-    assert merge_choice.best_columns(recalls) == ("user_group",)
+    assert set(recalls) == {recipe.name for recipe in segments.RECIPES}
+    assert merge_choice.best_recipe(recalls) == segments.Recipe(("user_group",))
     # pooling every age of a group beats splitting the group twenty ways
     assert recalls["user_group"] > recalls["user_group+user_age"] + 0.05
     assert recalls["user_age"] < recalls["user_group"]
@@ -41,4 +41,39 @@ def test_without_clicks_to_tell_the_segment_keeps_all_three_columns() -> None:
     empty = group_world().iloc[:0]
     recalls = merge_choice.segment_recalls(empty)
     assert set(recalls.values()) == {0.0}
-    assert merge_choice.best_columns(recalls) == segments.SEGMENT_COLUMNS
+    assert merge_choice.best_recipe(recalls) == segments.OWN_CLICKS
+
+
+def two_column_world(users: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Encoded train click rows where half of a user's clicks follow their group (one of 10
+    categories) and half their age (one of 10 others), each user clicking 2 of a category's 100
+    items; genders are noise. A (group, age) segment holds about 2 users."""
+    rng = np.random.default_rng(seed)
+    group, age, gender = (
+        rng.integers(1, 11, users),
+        rng.integers(1, 11, users),
+        rng.integers(1, 3, users),
+    )
+    weights = 1.0 / np.sqrt(np.arange(1, 101))
+    rows = []
+    for user in range(users):
+        for category in (group[user], 10 + age[user]):
+            for item in rng.choice(100, 2, replace=False, p=weights / weights.sum()):
+                rows.append(
+                    (user, 1000 * category + item, category, group[user], age[user], gender[user])
+                )
+    columns = ["user_id_raw", "item_id_raw", "item_category", "user_group", "user_age"]
+    frame = pd.DataFrame(rows, columns=[*columns, "user_gender"])
+    frame["click"] = 1
+    return frame
+
+
+def test_where_each_column_says_part_of_the_taste_the_columns_are_combined() -> None:
+    recalls = merge_choice.segment_recalls(two_column_world())
+    assert set(recalls) == {recipe.name for recipe in segments.RECIPES}
+    best = merge_choice.best_recipe(recalls)
+    assert best == segments.Recipe(segments.SEGMENT_COLUMNS, combined=True), recalls
+    # by their own clicks, the full segments are too thin and one column knows half the taste
+    combined = recalls[best.name]
+    assert combined > max(v for k, v in recalls.items() if k != best.name) + 0.005
+    assert recalls["user_group"] < recalls["user_group+user_age"]
