@@ -22,6 +22,11 @@ def group_world(users: int = 400, seed: int = 0) -> pd.DataFrame:
         for item in rng.choice(400, 8, replace=False, p=weights / weights.sum()):
             item_id = 1000 * group[user] + item
             rows.append((user, item_id, item_id // 40, group[user], age[user], gender[user]))
+    return click_rows(rows)
+
+
+def click_rows(rows: list[tuple[int, ...]]) -> pd.DataFrame:
+    """(user, item, category, group, age, gender) tuples as encoded train click rows."""
     columns = ["user_id_raw", "item_id_raw", "item_category", "user_group", "user_age"]
     frame = pd.DataFrame(rows, columns=[*columns, "user_gender"])
     frame["click"] = 1
@@ -62,10 +67,7 @@ def two_column_world(users: int = 200, seed: int = 0) -> pd.DataFrame:
                 rows.append(
                     (user, 1000 * category + item, category, group[user], age[user], gender[user])
                 )
-    columns = ["user_id_raw", "item_id_raw", "item_category", "user_group", "user_age"]
-    frame = pd.DataFrame(rows, columns=[*columns, "user_gender"])
-    frame["click"] = 1
-    return frame
+    return click_rows(rows)
 
 
 def test_where_each_column_says_part_of_the_taste_the_columns_are_combined() -> None:
