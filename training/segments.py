@@ -40,7 +40,9 @@ TOP_CATEGORIES = 30
 """Per segment, the categories it clicked most whose items are candidates for its list."""
 TASTE_SMOOTHING = 1.0
 """Pseudo-clicks per category pulling a column value's category shares toward the overall
-ones in `combined_taste` (a value with few clicks says little)."""
+ones in `combined_taste` (a value with few clicks says little). On 3 folds of train of four
+draws of both generators, 0.3 was within 0.002 of 1 and 3 lower on all four (by up to 0.008);
+raising each column's ratio to the power 0.7 or 1.3 was lower on three of four."""
 COLUMNS = ("segment", "item_id", "score")
 INDEX = ["segment", "category"]
 
