@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,13 +135,45 @@ def test_model_on_the_cluster_answers_as_on_one_redis(
     triton,  # type: ignore[no-untyped-def]
     cluster_triton,  # type: ignore[no-untyped-def]
     users: list[int],
+    redis_url: str,
+    cluster_url: str,
+    build_id: str,
 ) -> None:
-    ids = [*users[:: max(1, len(users) // 60)][:60], UNKNOWN_USER]
+    # Users whose clicks differ between the two stores are left out: other tests add clicks on
+    # the session's Redis (posted, or sets of seen items), and the filter rightly answers them
+    # differently there.
+    single_store, cluster_store = client_from_url(redis_url), client_from_url(cluster_url)
+
+    def clicks(store: Any, user: int) -> tuple[set[bytes], set[bytes]]:
+        return (
+            store.smembers(online_interactions_key(user)),
+            store.smembers(interactions_key(user, build_id)),
+        )
+
+    sampled = users[:: max(1, len(users) // 80)]
+    alike = [u for u in sampled if clicks(single_store, u) == clicks(cluster_store, u)][:60]
+    assert len(alike) >= 50, f"only {len(alike)} of {len(sampled)} users alike in both stores"
+    ids = [*alike, UNKNOWN_USER]
     single = recommend(triton.grpc_url, ids)
     clustered = recommend(cluster_triton.grpc_url, ids)
-    assert np.array_equal(clustered["ordered_ids"], single["ordered_ids"])
     assert np.allclose(clustered["ordered_scores"], single["ordered_scores"], atol=1e-6)
+    for row, (got, want) in enumerate(
+        zip(clustered["ordered_ids"], single["ordered_ids"], strict=True)
+    ):
+        assert only_ties_swapped(got, want, single["ordered_scores"][row]), (ids[row], got, want)
     assert clustered["fallback"].reshape(-1).tolist() == [False] * (len(ids) - 1) + [True]
+
+
+def only_ties_swapped(got: np.ndarray, want: np.ndarray, scores: np.ndarray) -> bool:
+    """The same items in the same places, but where two scores tie within float error (the
+    model's batches may differ between two servers, and with them the last bit of a score)."""
+    if set(got.tolist()) != set(want.tolist()):
+        return False
+    for place in np.flatnonzero(got != want):
+        neighbours = scores[max(0, place - 1) : place + 2]
+        if np.isclose(scores[place], neighbours, atol=1e-5).sum() < 2:  # no tie to swap with
+            return False
+    return True
 
 
 def test_interactions_posted_through_the_gateway_are_excluded(
