@@ -1,12 +1,25 @@
 """How far a ranking model can get on a synthetic world, measured with the generator's truth.
 
-Two AUCs on the valid split beside item CTR's:
+Four AUCs on the valid split beside item CTR's:
 
 * the truth itself (no model of the data can do better);
+* **all but the hidden taste**: every item, every user's bias, the visible part of their taste
+  and the page position's effect known exactly, the click probability averaged over the hidden
+  part of the taste (`expected_logit`): the best a model can do without learning each user's own
+  taste; and the same without the position's effect (the best without the position feature);
 * **items known, users learnt**: every item's true vector and bias are given, and each user's
   taste and bias are estimated (MAP logistic regression, the generator's own prior) from that
   user's train impressions alone. This is what learning a user from their history can reach when
   the items are perfectly known: an upper bound for a model that must also learn the items.
+
+Three recall@100s on the valid split's new clicks (the build's retrieval measure), of
+whole-catalogue lists ranked by:
+
+* the most clicked items of train (the baseline);
+* **all but the hidden taste**: the generator's exposure probability (which items an earlier
+  recommender and popularity would show the user) times the click probability above (without
+  the page position, which a list has not);
+* exposure times the true click probability (the best possible).
 
 `python -m training.ceiling --synthetic longtail --rows 50000 --seed 7`
 """
@@ -19,11 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training import metrics, synthetic
+from training import metrics, synthetic, synthetic_longtail
 from training.truth import ClickTruth
 
 NEWTON_STEPS = 15
 MIN_ROWS = 1_000
+K = 100
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ def _newton(
     return w
 
 
-def aucs(made: synthetic.SyntheticData, prior: Prior) -> dict[str, float]:
+def aucs(made: synthetic.SyntheticData, prior: Prior, hidden_sd: float) -> dict[str, float]:
     truth, valid = made.truth, made.valid
     clicks = valid["click"].to_numpy()
     user_ids, item_ids = valid["user_id"].to_numpy(), valid["item_id"].to_numpy()
@@ -80,11 +94,83 @@ def aucs(made: synthetic.SyntheticData, prior: Prior) -> dict[str, float]:
     learnt = np.einsum("nd,nd->n", taste[users], truth.item_vecs[items]) + bias[users]
     ctr = made.train.groupby("item_id")["click"].mean()
     item_ctr = pd.Series(item_ids).map(ctr).fillna(ctr.mean()).to_numpy()
+    measures = {"item_ctr_auc": metrics.auc(clicks, item_ctr)}
+    if made.visible_user_vecs is not None:
+        expected = expected_logit(truth, made.visible_user_vecs, hidden_sd, users, items)
+        position = prior.position_effect * valid["position"].to_numpy()
+        measures["all_but_hidden_taste_auc"] = metrics.auc(clicks, expected - position)
+        measures["all_but_hidden_taste_and_position_auc"] = metrics.auc(clicks, expected)
     return {
-        "item_ctr_auc": metrics.auc(clicks, item_ctr),
+        **measures,
         "items_known_users_learnt_auc": metrics.auc(clicks, learnt + truth.item_bias[items]),
         "truth_auc": metrics.auc(clicks, truth.probability(user_ids, item_ids)),
     }
+
+
+def expected_logit(
+    truth: ClickTruth,
+    visible_user_vecs: np.ndarray,
+    hidden_sd: float,
+    user_rows: np.ndarray,
+    item_rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """The logit of P(click) knowing everything but each user's hidden taste (the rest of
+    `truth.user_vecs` beyond `visible_user_vecs`, N(0, hidden_sd^2) per dimension), averaged
+    over it: E[sigmoid(m + s z)] ~ sigmoid(m / sqrt(1 + pi s^2 / 8)) (MacKay's probit
+    approximation), m the logit with the visible taste, s^2 = hidden_sd^2 |item_vec|^2.
+
+    For the pairs (`user_rows`[i], `item_rows`[i]); without `item_rows`, [users, items]."""
+    visible = visible_user_vecs[user_rows]
+    if item_rows is None:
+        vecs, item_bias = truth.item_vecs, truth.item_bias[None, :]
+        mean = visible @ vecs.T + truth.user_bias[user_rows, None]
+    else:
+        vecs, item_bias = truth.item_vecs[item_rows], truth.item_bias[item_rows]
+        mean = np.einsum("nd,nd->n", visible, vecs) + truth.user_bias[user_rows]
+    spread = hidden_sd**2 * np.square(vecs).sum(axis=-1)
+    return np.asarray((mean + item_bias) / np.sqrt(1.0 + np.pi * spread / 8.0))
+
+
+def recalls(made: synthetic.SyntheticData, hidden_sd: float, k: int = K) -> dict[str, float]:
+    """Recall@k of whole-catalogue lists (see the module's doc) for the valid clicks of items
+    their users had not clicked in train; those items are left out of the user's list."""
+    truth, exposure, visible = made.truth, made.exposure, made.visible_user_vecs
+    if truth is None or exposure is None or visible is None:
+        raise ValueError("recall ceilings need a generator that reports its exposure and taste")
+    history = _click_rows(truth, made.train)
+    targets = _click_rows(truth, made.valid)
+    targets = targets.drop_duplicates().merge(history, how="left", indicator=True)
+    targets = targets[targets["_merge"] == "left_only"].drop(columns="_merge")
+    users, target_user = np.unique(targets["user"].to_numpy(), return_inverse=True)
+    clicks = np.bincount(history["item"], minlength=len(truth.item_ids)).astype(float)
+    scores = {
+        "most_clicked": np.tile(clicks, (len(users), 1)),
+        "all_but_hidden_taste": exposure.probability(users)
+        / (1.0 + np.exp(-expected_logit(truth, visible, hidden_sd, users))),
+        "exposure_x_truth": exposure.probability(users)
+        * truth.probability(truth.user_ids[users][:, None], truth.item_ids[None, :]),
+    }
+    seen = history[history["user"].isin(users)]
+    seen_rows = np.searchsorted(users, seen["user"].to_numpy())
+    result = {}
+    for name, score in scores.items():
+        score[seen_rows, seen["item"].to_numpy()] = -np.inf
+        top = np.argsort(-score, axis=1, kind="stable")[:, :k]
+        listed = np.zeros(score.shape, dtype=bool)
+        np.put_along_axis(listed, top, True, axis=1)
+        result[f"{name}_recall@{k}"] = float(listed[target_user, targets["item"]].mean())
+    return result
+
+
+def _click_rows(truth: ClickTruth, frame: pd.DataFrame) -> pd.DataFrame:
+    """(user, item) truth rows of the clicks of `frame`, one per pair."""
+    clicked = frame[frame["click"].to_numpy() == 1]
+    return pd.DataFrame(
+        {
+            "user": np.searchsorted(truth.user_ids, clicked["user_id"].to_numpy()),
+            "item": np.searchsorted(truth.item_ids, clicked["item_id"].to_numpy()),
+        }
+    ).drop_duplicates()
 
 
 LONGTAIL_PRIOR = Prior(taste_sd=1.5 / 4.0, bias_mean=-2.3, bias_sd=0.5, position_effect=0.25)
@@ -103,8 +189,10 @@ def main(argv: list[str] | None = None) -> None:
             f"--rows must be at least {MIN_ROWS} (both splits need clicks), got {args.rows}"
         )
     made = synthetic.generate(args.synthetic, args.rows, args.seed, 0.3)
-    for name, value in aucs(made, LONGTAIL_PRIOR).items():
-        print(f"{name:32s} {value:.4f}")
+    hidden_sd = synthetic_longtail.HIDDEN_WEIGHT * synthetic_longtail.TASTE_SCALE
+    measures = {**aucs(made, LONGTAIL_PRIOR, hidden_sd), **recalls(made, hidden_sd)}
+    for name, value in measures.items():
+        print(f"{name:40s} {value:.4f}")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from training.schema import RAW_COLUMNS
 from training.truth import ClickTruth
+
+if TYPE_CHECKING:
+    from training.synthetic_longtail import Exposure
 
 FIRST_SPARSE_ID = 1_000_003
 LATENT_DIM = 8
@@ -47,6 +51,12 @@ class SyntheticData:
     valid: pd.DataFrame
     truth: ClickTruth | None
     """None for a generator without signal."""
+    exposure: Exposure | None = None
+    """How impressions were chosen (`synthetic_longtail.Exposure`); None where they were
+    drawn independently of the user."""
+    visible_user_vecs: np.ndarray | None = None
+    """The part of `truth.user_vecs` the user features show (rows as `truth.user_ids`); None
+    where the generator does not split taste so."""
 
 
 def generate(kind: str, rows: int, seed: int, valid_share: float = 0.3) -> SyntheticData:

@@ -17,7 +17,7 @@ effect; the truth is returned with the data, so the quality of a recommendation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from training.truth import ClickTruth
 LATENT_DIM = 16
 POSITION_EFFECT = 0.25
 SHARES = {"recommender": 0.45, "popularity": 0.35, "uniform": 0.20}
+VISIBLE_WEIGHT, HIDDEN_WEIGHT = 0.5, 0.87
+"""A user's taste: VISIBLE_WEIGHT x the part the features show + HIDDEN_WEIGHT x their own."""
+TASTE_SCALE = 1.5 / np.sqrt(LATENT_DIM)
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,11 @@ def generate(rows: int, seed: int, valid_share: float) -> SyntheticData:
     users = _users(rng, sizes.users)
     items = _items(rng, sizes.items, sizes.categories)
     truth, visible_taste, category_vecs = _truth(rng, users, items, sizes.categories)
+    exposure = Exposure.of(truth, items, _category_preference(visible_taste, category_vecs))
 
     activity = rng.lognormal(0.0, 1.0, sizes.users)
     user_pos = rng.choice(sizes.users, size=rows, p=activity / activity.sum())
-    item_pos, from_recommender = _exposures(rng, user_pos, items, visible_taste, category_vecs)
+    item_pos, from_recommender = _exposures(rng, user_pos, items, exposure.category_preference)
     position = np.where(from_recommender, rng.integers(0, 2, rows), rng.integers(0, 4, rows))
     p_true = truth.probability(
         users["user_id"].to_numpy()[user_pos], items["item_id"].to_numpy()[item_pos]
@@ -84,7 +88,8 @@ def generate(rows: int, seed: int, valid_share: float) -> SyntheticData:
     frame["click"] = click.astype("int64")
     frame["conversion"] = (click & (rng.random(rows) < 0.2)).astype("int64")
     train, valid = _split(_conform(frame), rng, valid_share)
-    return SyntheticData(train, valid, truth)
+    visible_user_vecs = VISIBLE_WEIGHT * visible_taste * TASTE_SCALE
+    return SyntheticData(train, valid, truth, exposure, visible_user_vecs)
 
 
 LONGTAIL_USERS = UserDraw(9, 8, 7, "user_gender", 8, 2000, 800, 1500, 120)
@@ -121,7 +126,7 @@ def _truth(
         group[users["user_group"]] + age[users["user_age"]] + gender[users["user_gender"]]
     ) / np.sqrt(1.0 + 0.49 + 0.25)
     hidden = rng.normal(0.0, 1.0, (len(users), LATENT_DIM))
-    user_vecs = 0.5 * visible + 0.87 * hidden
+    user_vecs = VISIBLE_WEIGHT * visible + HIDDEN_WEIGHT * hidden
 
     category_vecs = rng.normal(0.0, 1.0, (categories + 1, LATENT_DIM))
     brand_vecs = rng.normal(0.0, 1.0, (int(items["item_brand"].max()) + 1, LATENT_DIM))
@@ -137,7 +142,7 @@ def _truth(
     truth = ClickTruth(
         user_ids=users["user_id"].to_numpy(),
         item_ids=items["item_id"].to_numpy(),
-        user_vecs=user_vecs * (1.5 / np.sqrt(LATENT_DIM)),
+        user_vecs=user_vecs * TASTE_SCALE,
         item_vecs=item_vecs,
         user_bias=user_bias - 2.3,
         item_bias=item_bias,
@@ -145,12 +150,18 @@ def _truth(
     return truth, visible, category_vecs
 
 
+def _category_preference(visible_taste: np.ndarray, category_vecs: np.ndarray) -> np.ndarray:
+    """[users, categories]: the earlier recommender's P(category | user), by visible taste."""
+    affinity = 2.0 * visible_taste @ category_vecs[1:].T / np.sqrt(LATENT_DIM)
+    prefs = np.exp(affinity - affinity.max(axis=1, keepdims=True))
+    return np.asarray(prefs / prefs.sum(axis=1, keepdims=True))
+
+
 def _exposures(
     rng: np.random.Generator,
     user_pos: np.ndarray,
     items: pd.DataFrame,
-    visible_taste: np.ndarray,
-    category_vecs: np.ndarray,
+    category_preference: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each impression's item row, and whether the earlier recommender chose it."""
     rows = len(user_pos)
@@ -160,10 +171,10 @@ def _exposures(
     uniform = rng.integers(0, count, rows)
 
     # The earlier recommender: a category by visible taste, then an item of it by popularity.
-    affinity = 2.0 * visible_taste @ category_vecs[1:].T / np.sqrt(LATENT_DIM)
-    prefs = np.exp(affinity - affinity.max(axis=1, keepdims=True))
-    cumulative = (prefs / prefs.sum(axis=1, keepdims=True)).cumsum(axis=1)[user_pos]
-    category_idx = np.minimum((rng.random((rows, 1)) > cumulative).sum(axis=1), len(prefs[0]) - 1)
+    cumulative = category_preference.cumsum(axis=1)[user_pos]
+    category_idx = np.minimum(
+        (rng.random((rows, 1)) > cumulative).sum(axis=1), category_preference.shape[1] - 1
+    )
     item_category = items["item_category"].to_numpy() - 1
     order = np.lexsort((-popularity, item_category))
     weight = np.sqrt(popularity[order])
@@ -179,3 +190,39 @@ def _exposures(
     source = rng.choice(3, size=rows, p=list(SHARES.values()))
     chosen = np.select([source == 0, source == 1], [targeted, by_popularity], uniform)
     return chosen, source == 0
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How the generator chose impressions, as probabilities: the best a model of which items
+    a user is shown could know (training/ceiling.py). Rows follow `truth.user_ids` and
+    `truth.item_ids`."""
+
+    category_preference: np.ndarray
+    """[users, categories]: the earlier recommender's P(category | user)."""
+    item_category: np.ndarray
+    """[items]: each item's category, 0-based."""
+    within_category: np.ndarray = field(repr=False)
+    """[items]: the earlier recommender's P(item | its category), by the root of popularity."""
+    popularity: np.ndarray = field(repr=False)
+    """[items]: P(item) of the popularity-chosen impressions."""
+
+    @classmethod
+    def of(
+        cls, truth: ClickTruth, items: pd.DataFrame, category_preference: np.ndarray
+    ) -> Exposure:
+        by_id = items.set_index("item_id").reindex(truth.item_ids)
+        category = by_id["item_category"].to_numpy() - 1
+        popularity = by_id["popularity"].to_numpy()
+        root = np.sqrt(popularity)
+        within = root / np.bincount(category, weights=root)[category]
+        return cls(category_preference, category, within, popularity / popularity.sum())
+
+    def probability(self, user_rows: np.ndarray) -> np.ndarray:
+        """[len(user_rows), items]: P(an impression of the user shows the item)."""
+        recommender = self.category_preference[user_rows][:, self.item_category]
+        return (
+            SHARES["recommender"] * recommender * self.within_category
+            + SHARES["popularity"] * self.popularity
+            + SHARES["uniform"] / len(self.popularity)
+        )

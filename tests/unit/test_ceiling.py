@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.ceiling import Prior, main, map_users
+from training import synthetic
+from training.ceiling import Prior, expected_logit, main, map_users, recalls
 from training.truth import ClickTruth
 
 PRIOR = Prior(taste_sd=1.0, bias_mean=-1.0, bias_sd=0.5, position_effect=0.25)
@@ -55,3 +56,38 @@ def test_the_command_refuses_too_few_rows_in_one_line(capsys: pytest.CaptureFixt
         main(["--rows", "10"])
     assert stopped.value.code == 2
     assert "--rows must be at least 1000" in capsys.readouterr().err
+
+
+def test_the_expected_probability_averages_over_the_hidden_taste() -> None:
+    truth, _ = world(10)
+    visible = 0.5 * truth.user_vecs
+    users = np.array([0, 1, 1])
+    items = np.array([3, 7, 40])
+    logit = expected_logit(truth, visible, 0.8, users, items)
+    hidden = np.random.default_rng(0).normal(0.0, 0.8, (200_000, 4))
+    for user, item, got in zip(users, items, logit, strict=True):
+        mean = visible[user] @ truth.item_vecs[item] + truth.user_bias[user] + truth.item_bias[item]
+        sampled = 1.0 / (1.0 + np.exp(-(mean + hidden @ truth.item_vecs[item])))
+        assert abs(1.0 / (1.0 + np.exp(-got)) - sampled.mean()) < 0.01
+    matrix = expected_logit(truth, visible, 0.8, users)
+    np.testing.assert_allclose(matrix[np.arange(3), items], logit)
+    exact = expected_logit(truth, truth.user_vecs, 0.0, users)
+    p = truth.probability(truth.user_ids[users][:, None], truth.item_ids)
+    np.testing.assert_allclose(exact, np.log(p / (1 - p)))
+
+
+def test_the_recall_ceilings_order_baseline_below_model_below_truth() -> None:
+    made = synthetic.generate("longtail", 20_000, seed=3, valid_share=0.3)
+    found = recalls(made, hidden_sd=0.3)
+    assert list(found) == [
+        "most_clicked_recall@100",
+        "all_but_hidden_taste_recall@100",
+        "exposure_x_truth_recall@100",
+    ]
+    values = list(found.values())
+    assert 0.2 < values[0] < values[1] < values[2] < 1.0
+
+
+def test_recall_ceilings_need_a_generator_that_reports_its_exposure() -> None:
+    with pytest.raises(ValueError, match="exposure"):
+        recalls(synthetic.generate("planted", 2_000, seed=3, valid_share=0.3), hidden_sd=0.3)

@@ -3,7 +3,10 @@ explains its clicks."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from training import data, metrics, synthetic
@@ -55,6 +58,57 @@ def test_truth_broadcasts_and_unknown_ids_get_zero(made: synthetic.SyntheticData
     p = made.truth.probability(users, items)
     assert p.shape == (3, 3)
     assert (p[:, :2] > 0).all() and (p[:, 2] == 0).all()
+
+
+def _exposure_distances(made: synthetic.SyntheticData, exposure: object) -> tuple[float, float]:
+    """Total-variation distances between the impressions drawn and those `exposure` expects:
+    per item over all users, and per (user, category)."""
+    assert made.truth is not None
+    rows = pd.concat([made.train, made.valid])
+    users = np.searchsorted(made.truth.user_ids, rows["user_id"].to_numpy())
+    items = np.searchsorted(made.truth.item_ids, rows["item_id"].to_numpy())
+    shown, per_user = np.unique(users, return_counts=True)
+    expected = exposure.probability(shown) * per_user[:, None]  # type: ignore[attr-defined]
+    drawn = np.bincount(items, minlength=len(made.truth.item_ids))
+    by_item = np.abs(drawn - expected.sum(axis=0)).sum() / (2 * len(rows))
+    category = exposure.item_category  # type: ignore[attr-defined]
+    expected_category = np.stack(
+        [expected[:, category == c].sum(axis=1) for c in range(category.max() + 1)], axis=1
+    )
+    drawn_category = pd.crosstab(users, category[items]).reindex(
+        index=shown, columns=range(category.max() + 1), fill_value=0
+    )
+    by_user_category = np.abs(drawn_category.to_numpy() - expected_category).sum() / (2 * len(rows))
+    return by_item, by_user_category
+
+
+def test_the_exposure_probabilities_are_how_impressions_were_drawn() -> None:
+    made = synthetic.generate("longtail", 20_000, seed=3)
+    exposure = made.exposure
+    assert exposure is not None
+    probability = exposure.probability(np.arange(5))
+    np.testing.assert_allclose(probability.sum(axis=1), 1.0)
+    by_item, by_user_category = _exposure_distances(made, exposure)
+    # Sampling noise alone gives about 0.04 and 0.15 here; a wrong model much more.
+    assert by_item < 0.08 and by_user_category < 0.2
+    categories = exposure.category_preference.shape[1]
+    uniform_taste = np.full_like(exposure.category_preference, 1 / categories)
+    flat = dataclasses.replace(exposure, category_preference=uniform_taste)
+    assert _exposure_distances(made, flat)[1] > 0.25
+    by_popularity = (
+        exposure.popularity
+        / np.bincount(exposure.item_category, weights=exposure.popularity)[exposure.item_category]
+    )
+    steeper = dataclasses.replace(exposure, within_category=by_popularity)
+    assert _exposure_distances(made, steeper)[0] > 0.1
+
+
+def test_the_visible_taste_is_part_of_the_true_taste(made: synthetic.SyntheticData) -> None:
+    assert made.truth is not None and made.visible_user_vecs is not None
+    visible, full = made.visible_user_vecs, made.truth.user_vecs
+    assert visible.shape == full.shape
+    share = np.einsum("ud,ud->u", visible, full) / np.square(full).sum(axis=1)
+    assert 0.1 < share.mean() < 0.5  # a quarter of the taste's variance is visible
 
 
 def test_unknown_generator_is_a_build_error() -> None:
