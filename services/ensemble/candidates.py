@@ -393,6 +393,7 @@ def _fill_rows(out: IdArray, rows: npt.NDArray[np.int64], ids: IdArray) -> None:
     their rows."""
     if len(rows) == 0:
         return
-    ranks = np.arange(len(rows)) - np.searchsorted(rows, rows)  # searchsorted: a row's start
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # where each row's run starts
+    ranks = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
     keep = ranks < out.shape[1]
     out[rows[keep], ranks[keep]] = ids[keep]
