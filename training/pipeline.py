@@ -37,8 +37,10 @@ from training import (
     popular,
     ranking,
     retrieval,
+    saved_model,
     segments,
 )
+from training.schema import TARGET
 
 ARTIFACTS = {
     "workflow": "workflow",
@@ -177,8 +179,8 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         )
         log("evaluation on the valid split:\n" + evaluate.format_table(evaluation))
     with timer.stage("save_models"):
-        query_tower.save(str(build_dir / ARTIFACTS["query_tower"]))
-        dlrm.model.save(str(build_dir / ARTIFACTS["ranking_model"]))
+        saved_model.save(query_tower, build_dir / ARTIFACTS["query_tower"], "query_vector")
+        saved_model.save(dlrm.model, build_dir / ARTIFACTS["ranking_model"], TARGET)
     with timer.stage("index"):
         item_ids = items["item_id_raw"].to_numpy()
         _write_embeddings(build_dir / ARTIFACTS["item_embeddings"], item_ids, item_vectors)
