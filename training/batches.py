@@ -8,19 +8,27 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from training.schema import TARGET
+
+
+def input_columns(model: tf.keras.Model) -> list[str]:
+    """The feature columns a Merlin model reads (its schema without the target)."""
+    return [name for name in model.schema.column_names if name != TARGET]
+
+
+def first_output(output: tf.Tensor | dict[str, tf.Tensor]) -> tf.Tensor:
+    """A model's answer: a dict output (a Merlin prediction task) reduced to its first value."""
+    return next(iter(output.values())) if isinstance(output, dict) else output
+
 
 def run_in_batches(
     model: tf.keras.Model, frame: pd.DataFrame, columns: Sequence[str], batch_size: int
 ) -> np.ndarray:
-    """The model's output for every row, float32, batches concatenated along the rows.
-
-    A dict output (a Merlin prediction task) is reduced to its first value.
-    """
+    """The model's output (`first_output`) for every row, float32, batches concatenated
+    along the rows."""
     chunks = []
     for start in range(0, len(frame), batch_size):
         part = frame.iloc[start : start + batch_size]
         output = model({name: tf.constant(part[name].to_numpy()[:, None]) for name in columns})
-        if isinstance(output, dict):
-            output = next(iter(output.values()))
-        chunks.append(np.asarray(output, dtype=np.float32))
+        chunks.append(np.asarray(first_output(output), dtype=np.float32))
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)

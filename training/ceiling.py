@@ -32,12 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training import metrics, synthetic, synthetic_longtail
+from training import evaluate, metrics, synthetic, synthetic_longtail
 from training.truth import ClickTruth
 
 NEWTON_STEPS = 15
 MIN_ROWS = 1_000
-K = 100
 
 
 @dataclass(frozen=True)
@@ -131,16 +130,17 @@ def expected_logit(
     return np.asarray((mean + item_bias) / np.sqrt(1.0 + np.pi * spread / 8.0))
 
 
-def recalls(made: synthetic.SyntheticData, hidden_sd: float, k: int = K) -> dict[str, float]:
+def recalls(
+    made: synthetic.SyntheticData, hidden_sd: float, k: int = evaluate.K
+) -> dict[str, float]:
     """Recall@k of whole-catalogue lists (see the module's doc) for the valid clicks of items
     their users had not clicked in train; those items are left out of the user's list."""
     truth, exposure, visible = made.truth, made.exposure, made.visible_user_vecs
     if truth is None or exposure is None or visible is None:
         raise ValueError("recall ceilings need a generator that reports its exposure and taste")
-    history = _click_rows(truth, made.train)
-    targets = _click_rows(truth, made.valid)
-    targets = targets.drop_duplicates().merge(history, how="left", indicator=True)
-    targets = targets[targets["_merge"] == "left_only"].drop(columns="_merge")
+    train_clicks = _clicks(made.train)
+    history = _truth_rows(truth, train_clicks.drop_duplicates())
+    targets = _truth_rows(truth, evaluate.new_targets(_clicks(made.valid), train_clicks))
     users, target_user = np.unique(targets["user"].to_numpy(), return_inverse=True)
     clicks = np.bincount(history["item"], minlength=len(truth.item_ids)).astype(float)
     scores = {
@@ -162,20 +162,31 @@ def recalls(made: synthetic.SyntheticData, hidden_sd: float, k: int = K) -> dict
     return result
 
 
-def _click_rows(truth: ClickTruth, frame: pd.DataFrame) -> pd.DataFrame:
-    """(user, item) truth rows of the clicks of `frame`, one per pair."""
-    clicked = frame[frame["click"].to_numpy() == 1]
+def _clicks(frame: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, item_id) of the clicked rows of a raw frame."""
+    return frame.loc[frame["click"].to_numpy() == 1, ["user_id", "item_id"]]
+
+
+def _truth_rows(truth: ClickTruth, pairs: pd.DataFrame) -> pd.DataFrame:
+    """(user, item): the rows of `truth` of each (user_id, item_id) pair."""
     return pd.DataFrame(
         {
-            "user": np.searchsorted(truth.user_ids, clicked["user_id"].to_numpy()),
-            "item": np.searchsorted(truth.item_ids, clicked["item_id"].to_numpy()),
+            "user": np.searchsorted(truth.user_ids, pairs["user_id"].to_numpy()),
+            "item": np.searchsorted(truth.item_ids, pairs["item_id"].to_numpy()),
         }
-    ).drop_duplicates()
+    )
 
 
-LONGTAIL_PRIOR = Prior(taste_sd=1.5 / 4.0, bias_mean=-2.3, bias_sd=0.5, position_effect=0.25)
+LONGTAIL_PRIOR = Prior(
+    taste_sd=synthetic_longtail.TASTE_SCALE,
+    bias_mean=-2.3,
+    bias_sd=0.5,
+    position_effect=synthetic_longtail.POSITION_EFFECT,
+)
 """synthetic_longtail: taste = (0.5 visible + 0.87 hidden) * 1.5 / sqrt(16), unit variance per
 dimension before the scale; bias -2.3 plus consumption and noise."""
+LONGTAIL_HIDDEN_SD = synthetic_longtail.HIDDEN_WEIGHT * synthetic_longtail.TASTE_SCALE
+"""The spread of the hidden part of a longtail user's taste, per dimension."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,8 +200,10 @@ def main(argv: list[str] | None = None) -> None:
             f"--rows must be at least {MIN_ROWS} (both splits need clicks), got {args.rows}"
         )
     made = synthetic.generate(args.synthetic, args.rows, args.seed, 0.3)
-    hidden_sd = synthetic_longtail.HIDDEN_WEIGHT * synthetic_longtail.TASTE_SCALE
-    measures = {**aucs(made, LONGTAIL_PRIOR, hidden_sd), **recalls(made, hidden_sd)}
+    measures = {
+        **aucs(made, LONGTAIL_PRIOR, LONGTAIL_HIDDEN_SD),
+        **recalls(made, LONGTAIL_HIDDEN_SD),
+    }
     for name, value in measures.items():
         print(f"{name:40s} {value:.4f}")
 

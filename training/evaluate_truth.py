@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.batches import input_columns
 from training.evaluate import CandidateLists
-from training.schema import TARGET
 from training.truth import ClickTruth
 
 
@@ -36,7 +36,7 @@ def top_k_by_model(
     valid = flat >= 0
     item_rows = by_item.reindex(np.where(valid, flat, by_item.index[0])).reset_index(drop=True)
     user_rows = users.loc[users.index.repeat(width)].reset_index(drop=True)
-    names = [c for c in dlrm.schema.column_names if c != TARGET]
+    names = input_columns(dlrm)
     frame = pd.DataFrame(
         {c: (item_rows[c] if c.startswith("item_") else user_rows[c]).to_numpy() for c in names}
     )

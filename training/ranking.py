@@ -12,7 +12,7 @@ from merlin.io import Dataset
 from merlin.schema import Schema, Tags
 
 from training import metrics
-from training.batches import run_in_batches
+from training.batches import input_columns, run_in_batches
 from training.convergence import Curve, fit_until_no_better, hold_out
 from training.schema import TARGET
 
@@ -100,5 +100,4 @@ def _embeddings(schema: Schema, config: RankingConfig) -> mm.Block:
 
 def predict(model: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 8192) -> np.ndarray:
     """Click probabilities for each row, float32 (rows,)."""
-    names = [c for c in model.schema.column_names if c != TARGET]
-    return run_in_batches(model, frame, names, batch_size).reshape(-1)
+    return run_in_batches(model, frame, input_columns(model), batch_size).reshape(-1)

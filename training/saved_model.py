@@ -13,20 +13,16 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from training.schema import TARGET
+from training.batches import first_output, input_columns
 
 
 def save(model: tf.keras.Model, path: Path, output: str) -> None:
     """Write `model` to `path`; its signature's one output is named `output`."""
-    columns = [name for name in model.schema.column_names if name != TARGET]
-    spec = {name: tf.TensorSpec([None], tf.int32, name=name) for name in columns}
+    spec = {name: tf.TensorSpec([None], tf.int32, name=name) for name in input_columns(model)}
 
     @tf.function(input_signature=[spec])
     def serve(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        answer = model(inputs)
-        if isinstance(answer, dict):  # a Merlin prediction task: its one value
-            answer = next(iter(answer.values()))
-        return {output: answer}
+        return {output: first_output(model(inputs))}
 
     # Merlin's Model.save takes no `signatures`; Keras' own save of the same object does.
     tf.keras.Model.save(model, str(path), save_traces=False, signatures={"serving_default": serve})
