@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             f"--rows must be at least {MIN_ROWS} (both splits need clicks), got {args.rows}"
         )
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     made = synthetic.generate(args.synthetic, args.rows, args.seed, 0.3)
     measures = {
         **aucs(made, LONGTAIL_PRIOR, LONGTAIL_HIDDEN_SD),

@@ -113,6 +113,8 @@ def _build(args: argparse.Namespace) -> int:
         raise BuildError(f"--rows must be a positive number, got {args.rows}")
     if args.dask_workers < 0:
         raise BuildError(f"--dask-workers must be >= 0, got {args.dask_workers}")
+    if args.seed < 0:
+        raise BuildError(f"--seed must be >= 0, got {args.seed}")
     if args.dask_scheduler:
         check_scheduler(args.dask_scheduler)
     # Check the input before importing TensorFlow: bad input fails in about a second.

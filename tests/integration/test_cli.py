@@ -94,12 +94,13 @@ def test_non_positive_rows_exit_with_one_line(tmp_path: Path, redis_url: str, ro
 @pytest.mark.parametrize(
     ("flags", "words"),
     [
+        (("--seed", "-1"), ("--seed", ">= 0")),
         (("--dask-workers", "-1"), ("--dask-workers",)),
         (("--dask-scheduler", "tcp://127.0.0.1:9"), ("--dask-scheduler", "cannot connect")),
         (("--dask-scheduler", "nowhere"), ("--dask-scheduler", "tcp://host:8786")),
     ],
 )
-def test_bad_dask_settings_exit_with_one_line(
+def test_bad_seed_or_dask_settings_exit_with_one_line(
     tmp_path: Path, redis_url: str, flags: tuple[str, ...], words: tuple[str, ...]
 ) -> None:
     result = run_build("--out", str(tmp_path / "out"), *flags, redis_url=redis_url, timeout=60)

@@ -51,11 +51,17 @@ def test_a_user_without_impressions_keeps_the_prior_mean() -> None:
     assert bias[1] == PRIOR.bias_mean
 
 
-def test_the_command_refuses_too_few_rows_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--rows", "10"], "--rows must be at least 1000"), (["--seed", "-1"], "--seed must be >= 0")],
+)
+def test_the_command_refuses_bad_numbers_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     with pytest.raises(SystemExit) as stopped:
-        main(["--rows", "10"])
+        main(argv)
     assert stopped.value.code == 2
-    assert "--rows must be at least 1000" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_the_expected_probability_averages_over_the_hidden_taste() -> None:
