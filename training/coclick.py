@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from services.ensemble.candidates import CoClickTable
+from services.ensemble.candidates import NeighbourTable
 
 NEIGHBOURS = 50
 COLUMNS = ("item_id", "neighbour_id", "score")
@@ -45,5 +45,5 @@ def table(pairs: pd.DataFrame, neighbours: int = NEIGHBOURS) -> pd.DataFrame:
     return frame.groupby("item_id", sort=False).head(neighbours).reset_index(drop=True)
 
 
-def as_table(frame: pd.DataFrame) -> CoClickTable:
-    return CoClickTable.from_columns(frame["item_id"], frame["neighbour_id"], frame["score"])
+def as_table(frame: pd.DataFrame) -> NeighbourTable:
+    return NeighbourTable.from_columns(frame["item_id"], frame["neighbour_id"], frame["score"])

@@ -3,14 +3,15 @@ evaluation share (so the offline recall of the merged set is what serving produc
 
 Pure numpy, no other imports: the Triton model copies this file.
 
-* `coclick_candidates`: items co-clicked with the user's past items (the build's
-  `coclick.parquet`, loaded with `CoClickTable.from_columns`), best summed score first.
+* `coclick_candidates`: the items a `NeighbourTable` links to the user's past items, best
+  summed score first: co-clicked items (the build's `coclick.parquet`, cosine of their user
+  sets) or EASE's item-item weights (`itemitem.parquet`, training/itemitem.py).
 * `SegmentLists`: per user segment (the values of the user columns the build chose among
   user_group, user_age, user_gender: `segment_keys`), the segment's popular items, best first
   (the build's `segment_popular.parquet`, made by training/segments.py).
-* `second_source`: those co-clicked, the popular items of the user's segment and the most
-  clicked overall (`popular_items.parquet`), one list after the other in the order the build
-  chose, without the user's past items and without repeats.
+* `second_source`: the item-item list, those co-clicked, the popular items of the user's
+  segment and the most clicked overall (`popular_items.parquet`), one list after the other in
+  the order the build chose, without the user's past items and without repeats.
 * `merge_candidates`: the Two-Tower's list and another list interleaved by rank (`tower_share`
   of the places to the tower), without repeats and excluded items, `k` per user.
 """
@@ -31,8 +32,9 @@ PAD = -1
 
 
 @dataclass(frozen=True)
-class CoClickTable:
-    """item id -> its co-clicked items, best first, as flat arrays (CSR layout).
+class NeighbourTable:
+    """item id -> its weighted neighbours (co-clicked items, or EASE's item-item weights),
+    best first, as flat arrays (CSR layout).
 
     `item_ids` is sorted and unique; the neighbours of `item_ids[i]` are
     `neighbours[offsets[i]:offsets[i + 1]]` with `scores` alike, by descending score.
@@ -55,7 +57,7 @@ class CoClickTable:
     @classmethod
     def from_columns(
         cls, item_id: npt.ArrayLike, neighbour_id: npt.ArrayLike, score: npt.ArrayLike
-    ) -> CoClickTable:
+    ) -> NeighbourTable:
         """From one row per (item, neighbour) pair, in any order (the parquet's columns)."""
         items = np.asarray(item_id, dtype=np.int32)
         neighbours = np.asarray(neighbour_id, dtype=np.int32)
@@ -75,21 +77,66 @@ class CoClickTable:
 
 
 def coclick_candidates(
-    table: CoClickTable, history: Sequence[npt.ArrayLike], count: int
+    table: NeighbourTable,
+    history: Sequence[npt.ArrayLike],
+    count: int,
+    excluded: Sequence[npt.ArrayLike] | None = None,
 ) -> IdArray:
-    """int32 [n, count]: per user, the items co-clicked with their `history` (past item ids),
-    by summed score (ties: smaller id first), never a history item; -1 where none is left."""
+    """int32 [n, count]: per user, the items `table` links to their `history` (past item ids),
+    by summed score (ties: smaller id first), never a history item nor one of the row's
+    `excluded`; -1 where none is left."""
     out = np.full((len(history), count), PAD, dtype=np.int32)
     past_users, past_ids = _unique_pairs(history)
     users, at = _gather_neighbours(table, past_users, past_ids)
     if len(at) == 0 or count <= 0:
         return out
+    skipped = (past_users, past_ids)
+    if excluded is not None:
+        skipped = _unique_pairs(
+            [
+                np.concatenate([_as_ids(h), _as_ids(e)])
+                for h, e in zip(history, excluded, strict=True)
+            ]
+        )
     if len(history) * len(table.universe) <= min(DENSE_CELLS, DENSE_CELLS_PER_PAIR * len(at)):
-        rows, ids = _best_dense(table, users, at, (past_users, past_ids), len(history), count)
+        rows, ids = _best_dense(table, users, at, skipped, len(history), count)
     else:
-        rows, ids = _best_sparse(table, users, at, (past_users, past_ids))
+        rows, ids = _best_sparse(table, users, at, skipped)
     _fill_rows(out, rows, ids)
     return out
+
+
+def neighbour_scores(
+    table: NeighbourTable, history: Sequence[npt.ArrayLike], candidates: npt.ArrayLike
+) -> npt.NDArray[np.float32]:
+    """float32 [n, K]: per row, each candidate's weight summed over the row's `history` items
+    in `table` (EASE's X_u B restricted to the kept weights); 0 where none links them.
+
+    Rows are summed into a dense [rows, table.universe] block, as many rows at a time as
+    SCORE_CELLS allows."""
+    ids = np.asarray(candidates, dtype=np.int32)
+    out = np.zeros(ids.shape, dtype=np.float32)
+    width = len(table.universe)
+    if width == 0 or ids.size == 0:
+        return out
+    slot = np.minimum(np.searchsorted(table.universe, ids), width - 1)
+    linked = table.universe[slot] == ids
+    step = max(1, SCORE_CELLS // width)
+    for start in range(0, len(ids), step):
+        rows = slice(start, start + step)
+        past_users, past_ids = _unique_pairs(history[rows])
+        users, at = _gather_neighbours(table, past_users, past_ids)
+        n = min(step, len(ids) - start)
+        cells = users * width + table.slots[at]
+        summed = np.bincount(cells, weights=table.scores[at], minlength=n * width)
+        block = summed.reshape(n, width)
+        picked = np.take_along_axis(block, slot[rows], axis=1)
+        out[rows] = np.where(linked[rows], picked, 0.0)
+    return out
+
+
+SCORE_CELLS = 1 << 20
+"""`neighbour_scores` sums at most this many (row, neighbour) cells at once (8 MB)."""
 
 
 DENSE_CELLS = 1 << 17
@@ -105,7 +152,7 @@ _Pairs = tuple[npt.NDArray[np.int64], IdArray]
 
 
 def _best_dense(
-    table: CoClickTable,
+    table: NeighbourTable,
     users: npt.NDArray[np.int64],
     at: npt.NDArray[np.int64],
     past: _Pairs,
@@ -135,7 +182,7 @@ def _best_dense(
 
 
 def _best_sparse(
-    table: CoClickTable, users: npt.NDArray[np.int64], at: npt.NDArray[np.int64], past: _Pairs
+    table: NeighbourTable, users: npt.NDArray[np.int64], at: npt.NDArray[np.int64], past: _Pairs
 ) -> _Pairs:
     """(row, id) of every row's unseen neighbours, best first, by sorting (user, id) keys."""
     pairs, inverse = np.unique(_pair_keys(users, table.neighbours[at]), return_inverse=True)
@@ -148,7 +195,7 @@ def _best_sparse(
     return pair_users[order], pair_ids[order]
 
 
-SOURCE_LISTS = ("coclick", "segment_popular", "popular_items")
+SOURCE_LISTS = ("itemitem", "coclick", "segment_popular", "popular_items")
 """The second source's lists by the names builds give them (the manifest's `second_source`)."""
 DEFAULT_ORDER = ("coclick", "popular_items")
 """The second source of builds made before the segment lists."""
@@ -175,30 +222,46 @@ def check_order(order: Sequence[str]) -> tuple[str, ...]:
 
 
 def second_source(
-    table: CoClickTable,
+    table: NeighbourTable,
     popular_ids: npt.ArrayLike,
     history: Sequence[npt.ArrayLike],
     count: int,
     segment_rows: npt.ArrayLike | None = None,
     order: Sequence[str] = SOURCE_LISTS,
+    itemitem: ItemItemInput | None = None,
+    excluded: Sequence[npt.ArrayLike] | None = None,
 ) -> IdArray:
-    """int32 [n, count]: the lists `order` names, one after the other: "coclick" (the items
-    co-clicked with the user's past items), "segment_popular" (the row's `segment_rows`
-    [n, W], the popular items of the user's segment, -1 padded: `SegmentLists.rows`; skipped
-    when None) and "popular_items" (the most clicked overall); none a past item nor
-    repeated; -1 only when all are used up."""
-    needed = readable_width(history, count)
+    """int32 [n, count]: the lists `order` names, one after the other: "itemitem" (the items
+    the build's item-item model links to `itemitem.history`; skipped when None), "coclick"
+    (the items co-clicked with the user's past items), "segment_popular" (the row's
+    `segment_rows` [n, W], the popular items of the user's segment, -1 padded:
+    `SegmentLists.rows`; skipped when None) and "popular_items" (the most clicked overall);
+    none of the row's `excluded` (default: its `history`) nor repeated; -1 only when all are
+    used up."""
+    excluded = history if excluded is None else excluded
+    needed = readable_width(excluded, count)
     lists = []
     for name in check_order(order):
-        if name == "coclick":
-            lists.append(coclick_candidates(table, history, count))
+        if name == "itemitem" and itemitem is not None:
+            lists.append(coclick_candidates(itemitem.table, itemitem.history, count, excluded))
+        elif name == "coclick":
+            lists.append(coclick_candidates(table, history, count, excluded))
         elif name == "segment_popular" and segment_rows is not None:
             lists.append(np.asarray(segment_rows, dtype=np.int32)[:, :needed])
         elif name == "popular_items":
             popular = np.asarray(popular_ids, dtype=np.int32).reshape(1, -1)[:, :needed]
             lists.append(np.repeat(popular, len(history), axis=0))
     combined = np.concatenate(lists, axis=1)
-    return merge_candidates(combined, combined[:, :0], history, count, tower_share=1.0)
+    return merge_candidates(combined, combined[:, :0], excluded, count, tower_share=1.0)
+
+
+@dataclass(frozen=True)
+class ItemItemInput:
+    """The second source's item-item list: the build's item-item `table` read from each user's
+    `history` (their clicks, or every item shown to them: the build's choice)."""
+
+    table: NeighbourTable
+    history: Sequence[npt.ArrayLike]
 
 
 SEGMENT_BITS = 21
@@ -360,7 +423,7 @@ def _unique_pairs(history: Sequence[npt.ArrayLike]) -> tuple[npt.NDArray[np.int6
 
 
 def _gather_neighbours(
-    table: CoClickTable, users: npt.NDArray[np.int64], items: IdArray
+    table: NeighbourTable, users: npt.NDArray[np.int64], items: IdArray
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(user, position in the table's flat arrays) of every neighbour of the users' items, in
     input order, table order within an item."""

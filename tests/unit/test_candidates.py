@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from services.ensemble.candidates import (
-    CoClickTable,
+    NeighbourTable,
     coclick_candidates,
     merge_candidates,
     second_source,
@@ -56,8 +56,8 @@ def test_merge_is_deterministic_and_distinct_on_random_lists() -> None:
         assert (row[len(kept) :] == -1).all()
 
 
-def table() -> CoClickTable:
-    return CoClickTable.from_columns(
+def table() -> NeighbourTable:
+    return NeighbourTable.from_columns(
         item_id=[1, 1, 2, 2, 3],
         neighbour_id=[2, 3, 1, 4, 4],
         score=[0.5, 0.9, 0.5, 0.2, 0.7],
@@ -73,3 +73,40 @@ def test_coclick_sums_scores_over_the_history_and_skips_it() -> None:
 def test_second_source_fills_with_popular_unseen_items() -> None:
     found = second_source(table(), popular_ids=[4, 1, 7, 8], history=[[2], []], count=4)
     assert found.tolist() == [[1, 4, 7, 8], [4, 1, 7, 8]]
+
+
+def test_item_item_list_comes_first_when_named_and_respects_the_excluded_items() -> None:
+    from services.ensemble.candidates import ItemItemInput, NeighbourTable, second_source
+
+    coclick = NeighbourTable.from_columns([1], [7], [1.0])
+    weights = NeighbourTable.from_columns([1, 1, 1], [4, 5, 6], [0.9, 0.8, 0.7])
+    history = [np.array([1])]
+    lists = second_source(
+        coclick,
+        np.array([9, 8]),
+        history,
+        4,
+        order=("itemitem", "coclick", "popular_items"),
+        itemitem=ItemItemInput(weights, history),
+        excluded=[np.array([1, 5])],
+    )
+    assert lists.tolist() == [[4, 6, 7, 9]]
+
+
+def test_neighbour_scores_sum_each_candidates_weights_over_the_history() -> None:
+    from services.ensemble.candidates import NeighbourTable, neighbour_scores
+
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(30, 30)).astype(np.float32)
+    ids = np.arange(100, 130)
+    rows, cols = np.nonzero(np.ones_like(dense))
+    table = NeighbourTable.from_columns(ids[rows], ids[cols], dense[rows, cols])
+    history = [rng.choice(ids, 5, replace=False) for _ in range(7)]
+    candidates = rng.choice(ids, (7, 6))
+    expected = np.array(
+        [
+            [dense[np.searchsorted(ids, h), c - 100].sum() for c in row]
+            for h, row in zip(history, candidates, strict=False)
+        ]
+    )
+    assert np.allclose(neighbour_scores(table, history, candidates), expected, atol=1e-5)

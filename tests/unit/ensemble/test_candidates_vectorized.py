@@ -13,7 +13,7 @@ import pytest
 from services.ensemble import candidates
 from services.ensemble.candidates import (
     PAD,
-    CoClickTable,
+    NeighbourTable,
     coclick_candidates,
     merge_candidates,
     second_source,
@@ -25,7 +25,7 @@ SHARES = (0.0, 0.25, 0.5, 0.75, 1.0, 0.3)
 # --- the per-user implementation as it was before vectorizing (the reference) -------------
 
 
-def _reference_coclick(table: CoClickTable, history: Sequence[Any], count: int) -> np.ndarray:
+def _reference_coclick(table: NeighbourTable, history: Sequence[Any], count: int) -> np.ndarray:
     out = np.full((len(history), count), PAD, dtype=np.int32)
     for row, past in enumerate(history):
         past_ids = np.unique(np.asarray(past, dtype=np.int32))
@@ -44,7 +44,7 @@ def _reference_coclick(table: CoClickTable, history: Sequence[Any], count: int) 
 
 
 def _reference_second_source(
-    table: CoClickTable, popular_ids: Any, history: Sequence[Any], count: int
+    table: NeighbourTable, popular_ids: Any, history: Sequence[Any], count: int
 ) -> np.ndarray:
     coclicked = _reference_coclick(table, history, count)
     popular = np.asarray(popular_ids, dtype=np.int32).reshape(1, -1)
@@ -77,7 +77,7 @@ def _reference_merge(
 # --- random cases ----------------------------------------------------------------------------
 
 
-def _random_table(rng: np.random.Generator, n_items: int, per_item: int) -> CoClickTable:
+def _random_table(rng: np.random.Generator, n_items: int, per_item: int) -> NeighbourTable:
     items = np.repeat(rng.choice(n_items * 2, size=n_items, replace=False), per_item)
     neighbours = rng.integers(0, n_items * 2, size=len(items))
     # few distinct scores (ties within and across items) plus some odd floats
@@ -87,7 +87,7 @@ def _random_table(rng: np.random.Generator, n_items: int, per_item: int) -> CoCl
         rng.random(len(items)) - 0.2,  # a few negative scores
     ).astype(np.float32)
     keep = items != neighbours
-    return CoClickTable.from_columns(items[keep], neighbours[keep], scores[keep])
+    return NeighbourTable.from_columns(items[keep], neighbours[keep], scores[keep])
 
 
 def _random_history(rng: np.random.Generator, users: int, n_items: int) -> list[Any]:
@@ -157,7 +157,7 @@ def test_merge_matches_the_reference(seed: int) -> None:
 
 
 def test_second_source_on_the_table_of_an_empty_build() -> None:
-    empty = CoClickTable.from_columns([], [], [])
+    empty = NeighbourTable.from_columns([], [], [])
     history: list[Any] = [[1, 2], []]
     _assert_same(
         second_source(empty, [3, 1, 4], history, 4),

@@ -14,7 +14,7 @@ from merlin.systems.dag import Ensemble
 
 from services.ensemble.candidates import (
     DEFAULT_ORDER,
-    CoClickTable,
+    NeighbourTable,
     SegmentLists,
     merge_candidates,
     second_source,
@@ -29,9 +29,13 @@ from services.ensemble.stages import (
     RetrieveCandidates,
     WiringError,
 )
-from services.ensemble.stages.merge_candidates import SourceFiles, second_source_stage
+from services.ensemble.stages.merge_candidates import (
+    MergeColumns,
+    SourceFiles,
+    second_source_stage,
+)
 
-COLUMNS = ("retrieved_ids", "past_ids", "merged_ids")
+COLUMNS = MergeColumns("retrieved_ids", "past_ids", "merged_ids")
 COCLICK = pd.DataFrame(
     {
         "item_id": np.array([1, 1, 2, 2], np.int32),
@@ -102,7 +106,9 @@ def test_merge_interleaves_by_rank_without_past_items_or_repeats(build: Path) ->
 
 
 def test_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
-    table = CoClickTable.from_columns(COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"])
+    table = NeighbourTable.from_columns(
+        COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"]
+    )
     history = [np.array([1, 2]), np.array([], np.int64)]
     for topk, share in ((3, 0.75), (6, 0.5), (6, 0.25), (4, 1.0)):
         second = second_source(table, POPULAR, history, topk)
@@ -137,7 +143,9 @@ def test_an_order_that_does_not_end_with_the_most_clicked_is_refused(build: Path
 
 
 def test_the_segment_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
-    table = CoClickTable.from_columns(COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"])
+    table = NeighbourTable.from_columns(
+        COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"]
+    )
     lists = SegmentLists.from_columns(SEGMENT_POPULAR["segment"], SEGMENT_POPULAR["item_id"])
     history = [np.array([1, 2]), np.array([], np.int64)]
     coclick_first = ("coclick", "segment_popular", "popular_items")
@@ -214,7 +222,7 @@ def test_the_build_manifest_sets_the_segment_lists_and_their_columns(build: Path
         "segment_popular": "segment_popular.parquet",
     }
     op = second_source_stage(build, document, 6, Rules(), COLUMNS)
-    assert op is not None and op.reads == (*COLUMNS[:2], *SEGMENT_COLUMNS)
+    assert op is not None and op.reads == ("retrieved_ids", "past_ids", *SEGMENT_COLUMNS)
     assert op.order == ("coclick", "popular_items")  # a manifest without an order: as before
     document["candidates"]["second_source"] = list(SEGMENT_FIRST)  # type: ignore[index]
     op = second_source_stage(build, document, 6, Rules(), COLUMNS)
