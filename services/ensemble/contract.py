@@ -83,6 +83,13 @@ def interactions_key(user_id: int, build_id: str) -> str:
     return f"{build_prefix(build_id)}interactions:{user_tag(user_id)}"
 
 
+def shown_key(user_id: int, build_id: str) -> str:
+    """Redis SET of the catalogue item ids shown to `user_id` in build `build_id`'s data and
+    never clicked there: written only for builds whose filter removes them or whose item-item
+    model reads them (the manifest's `ordering`)."""
+    return f"{build_prefix(build_id)}shown:{user_tag(user_id)}"
+
+
 def online_interactions_key(user_id: int) -> str:
     return f"{ONLINE_INTERACTIONS_PREFIX}{user_tag(user_id)}"
 

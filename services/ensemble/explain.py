@@ -8,10 +8,14 @@ pass's own columns and the stages' loaded state (nothing is recomputed different
 * `user_features`: found or not, and the encoded values the models were given;
 * `past_items`: the union of the build's and the online interaction sets, with attributes;
 * `sources`: the Two-Tower's faiss list (inner-product scores) and, for builds with a second
-  source, the co-clicked items (summed co-click score) then the most clicked ones (rank);
-* `filter`: the sources' items dropped as seen (a past item) or denied (the rules' deny-list);
+  source, its lists in the build's order: the item-item model's items (summed weight), the
+  co-clicked items (summed co-click score), the segment's popular and the most clicked (rank);
+* `filter`: the sources' items dropped as seen (clicked before), shown (shown before without a
+  click, for builds whose filter removes those) or denied (the rules' deny-list);
 * `merged`: the K candidates handed to ranking, in merge order, with their source;
-* `ranking`: every remaining candidate's ranking score and attributes, best first;
+* `ordering`: how the build orders (the final score's weights, the filter);
+* `ranking`: every remaining candidate's final score, the DLRM's click probability, each
+  weighed part's value and its share of the score, and attributes, best first;
 * `category_cap`: candidates passed over for the per-category cap;
 * `final`: the answer, with attributes; `timings_ms`: each stage's time in this pass.
 """
@@ -36,6 +40,7 @@ from services.ensemble.stages import (
     Stage,
 )
 from services.ensemble.stages.base import Columns
+from services.ensemble.stages.score_candidates import ScoreCandidates
 
 Document = dict[str, Any]
 ATTRIBUTES = {"item_category": "category", "item_shop": "shop", "item_brand": "brand"}
@@ -79,16 +84,28 @@ class Explainer:
         self.filter: FilterCandidates = _first(stages, FilterCandidates)
         self.items_stage: FetchCatalogueFeatures = _first(stages, FetchCatalogueFeatures)
         self.order: OrderByScore = _first(stages, OrderByScore)
+        self.scorer: ScoreCandidates | None = _first(stages, ScoreCandidates)
         self.deny = frozenset(int(i) for i in self.order.rules.deny_items)
+        self.parts: dict[str, NDArray[np.float32]] = {}
+        if self.scorer is not None:
+            self.parts, _ = self.scorer.parts(columns)
 
     def documents(self) -> list[Document]:
         users = self.columns[INPUT].reshape(-1)
         past = self.columns[self.past_stage.past]
         history = [row[row >= 0] for row in past]
+        removed = self.columns[self.filter.reads[1]]
         tower = self._tower_lists()
         second = self._second_lists(history)
         return [
-            self._document(row, int(user), history[row], tower[row], second[row])
+            self._document(
+                row,
+                int(user),
+                history[row],
+                removed[row][removed[row] >= 0],
+                tower[row],
+                second[row],
+            )
             for row, user in enumerate(users)
         ]
 
@@ -98,6 +115,7 @@ class Explainer:
         row: int,
         user: int,
         history: NDArray[Any],
+        removed: NDArray[Any],
         tower: list[Document],
         second: list[Document],
     ) -> Document:
@@ -117,8 +135,9 @@ class Explainer:
                 {"name": "two_tower", "candidates": tower},
                 *([{"name": "second_source", "candidates": second}] if self.merge else []),
             ],
-            "filter": {"removed": self._removed(history, tower + second)},
+            "filter": {"removed": self._removed(history, removed, tower + second)},
             "merged": self._merged(row, tower, second),
+            "ordering": self._ordering(),
             "ranking": ranking,
             "category_cap": self._category_cap(ranking, final),
             "final": final,
@@ -175,14 +194,23 @@ class Explainer:
         from services.ensemble.candidates import coclick_candidates
 
         source, order = self.merge.state, self.merge.order
-        ids = self.merge.second_lists(self.columns, history)
+        ids = self.merge.second_lists(self.columns)
         coclicked = coclick_candidates(source.coclick, history, self.merge.topk)
-        segment_rows = self.merge.segment_rows(self.columns, history)
+        removed = self.merge.removed(self.columns)
+        segment_rows = self.merge.segment_rows(self.columns, removed)
+        itemitem_reads = self.merge.columns.itemitem_history or self.merge.columns.past
+        itemitem_history = [row[row >= 0] for row in self.columns[itemitem_reads]]
         popular = _reciprocal_ranks(source.popular_ids)
         lists = []
         for row, past in enumerate(history):
             sums = _coclick_sums(source.coclick, past)
+            weights = (
+                _coclick_sums(source.itemitem, itemitem_history[row])
+                if source.itemitem is not None
+                else {}
+            )
             found = {
+                "itemitem": weights,
                 "coclick": {i: sums.get(i, 0.0) for i in coclicked[row].tolist() if i >= 0},
                 "segment_popular": _reciprocal_ranks(
                     segment_rows[row] if segment_rows is not None else []
@@ -197,16 +225,19 @@ class Explainer:
             lists.append(entries)
         return lists
 
-    def _removed(self, history: NDArray[Any], candidates: list[Document]) -> list[Document]:
-        """The sources' items the filter drops: seen (a past item) before denied."""
-        seen = set(history.tolist())
+    def _removed(
+        self, history: NDArray[Any], excluded: NDArray[Any], candidates: list[Document]
+    ) -> list[Document]:
+        """The sources' items the filter drops: seen (clicked before), then shown (shown
+        before without a click, where the build removes those), then denied."""
+        seen, shown = set(history.tolist()), set(excluded.tolist())
         removed, done = [], set()
         for entry in candidates:
             item = entry["item_id"]
-            if item in done or (item not in seen and item not in self.deny):
+            if item in done or (item not in shown and item not in seen and item not in self.deny):
                 continue
             done.add(item)
-            reason = "seen" if item in seen else "denied"
+            reason = "seen" if item in seen else "shown" if item in shown else "denied"
             source = entry.get("origin", "two_tower")
             removed.append({"item_id": item, "source": source, "reason": reason})
         return removed
@@ -221,13 +252,26 @@ class Explainer:
         ]
 
     # -- ranking and order ---------------------------------------------------------------------
+    def _ordering(self) -> Document:
+        if self.scorer is None:
+            return {"weights": {"ranking": 1.0}}
+        return {
+            "weights": {k: v for k, v in self.scorer.weights.as_dict().items() if v},
+            "filter": self.filter.reads[1],
+            "itemitem_history": self.scorer.inputs.history,
+        }
+
     def _ranking(self, row: int) -> list[Document]:
-        """Every candidate the ranking model scored, best first, with its attributes."""
+        """Every candidate the ranking model scored, best first, with its final score, the
+        DLRM's click probability, each weighed part (its value and its share of the score:
+        weight x the value standardized over the user's candidates) and attributes."""
         names = self.order.inputs
         candidates = self.columns[names.candidates][row]
         width = len(candidates)
         scores = self.columns[names.scores].reshape(-1)[row * width : (row + 1) * width]
         found = self.columns[names.item_found].reshape(-1)[row * width : (row + 1) * width]
+        shares = self._shares(row, candidates, found)
+        probability = self.columns[self.scorer.inputs.ranking] if self.scorer else None
         stage = self.items_stage
         ranking = []
         for column, item in enumerate(candidates.tolist()):
@@ -238,10 +282,39 @@ class Explainer:
                 for name, label in ATTRIBUTES.items()
                 if name in stage.features
             }
-            entry = {"item_id": item, "score": float(scores[column]), "found": bool(found[column])}
+            entry: Document = {
+                "item_id": item,
+                "score": _number(float(scores[column])) or 0.0,
+                "found": bool(found[column]),
+            }
+            if probability is not None:
+                entry["click_probability"] = float(probability.reshape(-1)[row * width + column])
+            if shares:
+                entry["parts"] = {
+                    part: {
+                        "value": float(self.parts[part][row, column]),
+                        "share": float(share[column]),
+                    }
+                    for part, share in shares.items()
+                }
             ranking.append({**entry, **attributes})
         ranking.sort(key=lambda entry: (not entry["found"], -entry["score"]))
         return ranking
+
+    def _shares(
+        self, row: int, candidates: NDArray[Any], found: NDArray[Any]
+    ) -> dict[str, NDArray[np.float64]]:
+        """Per weighed part, each candidate's share of its final score."""
+        if self.scorer is None:
+            return {}
+        from services.ensemble.final_score import standardized
+
+        valid = ((candidates >= 0) & found.astype(bool))[None, :]
+        return {
+            part: weight * standardized(self.parts[part][row][None, :], valid)[0]
+            for part, weight in self.scorer.weights.as_dict().items()
+            if weight and part in self.parts
+        }
 
     def _category_cap(self, ranking: list[Document], final: list[Document]) -> Document:
         """The candidates that score above the last item of the answer but were passed over:
@@ -266,6 +339,7 @@ def _number(value: float | None) -> float | None:
 
 
 ORIGINS = {
+    "itemitem": "item-item",
     "coclick": "co-clicked",
     "segment_popular": "popular in segment",
     "popular_items": "most clicked",
@@ -287,7 +361,7 @@ def _reciprocal_ranks(ids: Any) -> dict[int, float]:
 
 
 def _coclick_sums(table: Any, past: NDArray[Any]) -> dict[int, float]:
-    """item -> summed co-click score over the user's past items."""
+    """item -> summed weight (co-click score, item-item weight) over the user's `past` items."""
     sums: dict[int, float] = {}
     for item in np.unique(past).tolist():
         neighbours, scores = table.neighbours_of(int(item))

@@ -1,8 +1,9 @@
 """The serving graph over a build directory: which stage reads and writes which column.
 
-user_id -> user features (online store) -> query tower (TF) -> the user's past items and the
-build check (Redis) -> top-K candidates (faiss) -> filter (past items, deny-list) -> item
-features -> unroll -> DLRM (TF) -> order by score (category cap) -> top k
+user_id -> user features (online store) -> query tower (TF) -> the user's past (and, for builds
+that read them, shown) items and the build check (Redis) -> top-K candidates (faiss) merged
+with the second source -> filter (past or shown items, deny-list) -> item features -> unroll ->
+DLRM (TF) -> final score (the build's weights) -> order by it (category cap) -> top k
 
 Building the Ensemble computes every stage's schema, which checks the wiring: a stage that
 reads a column nothing writes raises WiringError here, not a KeyError per request.
@@ -18,6 +19,7 @@ from merlin.schema import ColumnSchema, Schema
 from merlin.systems.dag import Ensemble
 
 from services.ensemble.contract import INPUT, ITEM_FEATURES, OUTPUTS, USER_FEATURES
+from services.ensemble.final_score import OrderSettings
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
     FetchCatalogueFeatures,
@@ -31,7 +33,8 @@ from services.ensemble.stages import (
     UnrollUserFeatures,
     unrolled,
 )
-from services.ensemble.stages.merge_candidates import second_source_stage
+from services.ensemble.stages.merge_candidates import MergeColumns, second_source_stage
+from services.ensemble.stages.score_candidates import ScoreCandidates, ScoreInputs
 
 REQUEST_SCHEMA = Schema([ColumnSchema(INPUT, dtype=np.int32, dims=(None,))])
 USER_COLUMNS = ("user_id_encoded", *USER_FEATURES)
@@ -43,14 +46,25 @@ RANKING_INPUTS = {
     "item_id": "item_id_encoded",
     **{name: name for name in ITEM_FEATURES},
 }
-ORDER_INPUTS = OrderInputs(
-    candidates="candidate_ids",
-    scores="click_score",
-    item_found="item_found",
-    categories="item_category",
-    user_found="user_found",
-    past="past_ids",
-)
+
+
+def order_inputs(excluded: str) -> OrderInputs:
+    return OrderInputs(
+        candidates="candidate_ids",
+        scores="final_score",
+        item_found="item_found",
+        categories="item_category",
+        user_found="user_found",
+        past=excluded,
+    )
+
+
+def history_columns(ordering: OrderSettings) -> tuple[str, str]:
+    """(what the filter removes, what the item-item model reads): each "past_ids" (the user's
+    clicks) or "shown_ids" (every item shown to them)."""
+    excluded = "shown_ids" if ordering.exclude == "shown" else "past_ids"
+    itemitem = "shown_ids" if ordering.itemitem_input == "shown" else "past_ids"
+    return excluded, itemitem
 
 
 def build_id(build_dir: Path) -> str:
@@ -74,23 +88,27 @@ def build_graph(
     def path(name: str) -> Path:
         return build_dir / str(manifest["artifacts"][name])
 
+    ordering = OrderSettings.from_dict(manifest.get("ordering"))
+    excluded, itemitem_history = history_columns(ordering)
+    shown = "shown_ids" if ordering.reads_shown else None
     graph = (
         [INPUT]
         >> FetchFeatures(path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found")
         >> PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query")
-        >> FetchPastItems(str(manifest["created_at"]), INPUT, "past_ids", "build_epoch")
+        >> FetchPastItems(str(manifest["created_at"]), INPUT, "past_ids", "build_epoch", shown)
         >> RetrieveCandidates(
-            path("faiss_index"), candidates, rules, "query", "past_ids", "retrieved_ids"
+            path("faiss_index"), candidates, rules, "query", excluded, "retrieved_ids"
         )
     )
     # the second candidate source; None for builds without one (the tower's list alone)
-    merge = second_source_stage(
-        build_dir, manifest, candidates, rules, ("retrieved_ids", "past_ids", "merged_ids")
+    merge_columns = MergeColumns(
+        "retrieved_ids", "past_ids", "merged_ids", excluded, itemitem_history
     )
+    merge = second_source_stage(build_dir, manifest, candidates, rules, merge_columns)
     filtered = merge.merged if merge is not None else "retrieved_ids"
     graph = (
         (graph >> merge if merge is not None else graph)
-        >> FilterCandidates(candidates, rules, filtered, "past_ids", "candidate_ids")
+        >> FilterCandidates(candidates, rules, filtered, excluded, "candidate_ids")
         >> FetchCatalogueFeatures(
             path("feature_repo"),
             "item_features",
@@ -102,6 +120,35 @@ def build_graph(
         )
         >> UnrollUserFeatures(USER_COLUMNS, "candidate_ids")
         >> PredictInProcess(path("ranking_model"), "ranking_model", RANKING_INPUTS, "click_score")
-        >> OrderByScore(path("popular_items"), topk, ORDER_INPUTS, temperature, rules)
+        >> ScoreCandidates(
+            score_files(build_dir, manifest),
+            ordering.weights,
+            ScoreInputs(
+                "candidate_ids",
+                "click_score",
+                "item_found",
+                "query",
+                itemitem_history,
+                tuple(manifest.get("candidates", {}).get("segment_columns", ())),
+            ),
+            "final_score",
+        )
+        >> OrderByScore(path("popular_items"), topk, order_inputs(excluded), temperature, rules)
     )
     return Ensemble(graph[list(OUTPUTS)], REQUEST_SCHEMA)
+
+
+def score_files(build_dir: Path, manifest: dict[str, object]) -> dict[str, Path | None]:
+    """The artifact of each part of the final score, where the build has it."""
+    artifacts = manifest["artifacts"]
+    assert isinstance(artifacts, dict)
+    names = {
+        "itemitem": "itemitem",
+        "retrieval": "item_embeddings",
+        "popularity": "item_clicks",
+        "segment": "segment_popular",
+    }
+    return {
+        part: build_dir / str(artifacts[name]) if name in artifacts else None
+        for part, name in names.items()
+    }

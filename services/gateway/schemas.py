@@ -11,7 +11,11 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 class RecommendedItem(BaseModel):
     item_id: int = Field(description="Catalogue item id")
-    score: float = Field(description="Ranking model's click probability (0 for fallback answers)")
+    score: float = Field(
+        description="The final score the answer is ordered by: the build's weighted sum of the "
+        "stages' scores, each standardized over the user's candidates (explain=true shows the "
+        "parts); 0 for fallback answers"
+    )
 
 
 class Recommendation(BaseModel):

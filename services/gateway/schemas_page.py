@@ -19,19 +19,46 @@ class Item(BaseModel):
     brand: int | None = None
 
 
+class ScorePart(BaseModel):
+    value: float = Field(description="The part's own value (ranking: the DLRM's logit)")
+    share: float = Field(
+        description="Its share of the final score: the build's weight times the value "
+        "standardized over the user's candidates"
+    )
+
+
 class RankedItem(Item):
-    score: float = Field(description="Ranking model's click probability")
+    score: float = Field(description="The final score the answer is ordered by")
+    click_probability: float | None = Field(
+        default=None, description="The DLRM's click probability given the item is shown"
+    )
+    parts: dict[str, ScorePart] | None = Field(
+        default=None,
+        description="Each part the build weighs: ranking (DLRM), retrieval (Two-Tower), "
+        "itemitem (EASE over the user's history), popularity, segment; the shares sum to score",
+    )
+
+
+class Ordering(BaseModel):
+    weights: dict[str, float] = Field(description="The build's weight of each part used")
+    filter: str | None = Field(
+        default=None, description="past_ids: clicked items removed; shown_ids: every shown item"
+    )
+    itemitem_history: str | None = Field(
+        default=None, description="What the item-item part reads: past_ids or shown_ids"
+    )
 
 
 class SourceCandidate(BaseModel):
     item_id: int
     score: float | None = Field(
-        description="two_tower: inner product of query and item; co-clicked: summed co-click "
-        "score over the user's past items; popular in segment, most clicked: 1 / rank in "
-        "that list"
+        description="two_tower: inner product of query and item; item-item: summed EASE "
+        "weight over the user's history; co-clicked: summed co-click score over the user's "
+        "past items; popular in segment, most clicked: 1 / rank in that list"
     )
     origin: str | None = Field(
-        default=None, description="co-clicked, popular in segment or most clicked"
+        default=None,
+        description="item-item, co-clicked, popular in segment or most clicked",
     )
 
 
@@ -43,8 +70,9 @@ class CandidateSource(BaseModel):
 class RemovedItem(BaseModel):
     item_id: int
     source: str = Field(description="The list it came from")
-    reason: Literal["seen", "denied"] = Field(
-        description="seen: one of the user's past items; denied: on the rules' deny-list"
+    reason: Literal["seen", "shown", "denied"] = Field(
+        description="seen: clicked before; shown: shown before without a click (builds whose "
+        "filter removes those); denied: on the rules' deny-list"
     )
 
 
@@ -89,6 +117,7 @@ class Explanation(BaseModel):
     sources: list[CandidateSource]
     filter: FilterReport
     merged: list[MergedItem] = Field(description="The candidates the ranking model scored")
+    ordering: Ordering | None = Field(default=None, description="How the build orders")
     ranking: list[RankedItem] = Field(description="Every scored candidate, best first")
     category_cap: CategoryCap
     final: list[RankedItem] = Field(description="The answer, best first, with attributes")

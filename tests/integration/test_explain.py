@@ -132,23 +132,28 @@ def test_removed_are_exactly_the_past_and_denied_items_among_the_retrieved(
 ) -> None:
     denied = set(json.loads(rules.read_text())["deny_items"])
     columns = stage_columns(in_process, users)
-    reasons = {"seen": 0, "denied": 0}
+    reasons = {"seen": 0, "shown": 0, "denied": 0}
+    # the build's filter removes the clicked items, or every item shown (FetchPastItems' shown)
+    removes_shown = "shown_ids" in columns and explained["documents"][0]["ordering"]["filter"] == (
+        "shown_ids"
+    )
     for row, user in enumerate(users):
         assert explained["documents"][row]["user_id"] == user
         document = explained["documents"][row]
         past = {int(i) for i in columns["past_ids"][row] if i >= 0}  # FetchPastItems' output
+        shown = {int(i) for i in columns["shown_ids"][row] if i >= 0} if removes_shown else past
         assert {item["item_id"] for item in document["past_items"]} == past
         tower, second = (source["candidates"] for source in document["sources"])
         assert [c["item_id"] for c in tower] == columns["retrieved_ids"][row].tolist()
         retrieved = {c["item_id"] for c in tower} | {c["item_id"] for c in second}
         removed = {item["item_id"]: item["reason"] for item in document["filter"]["removed"]}
-        assert set(removed) == retrieved & (past | denied)
+        assert set(removed) == retrieved & (past | shown | denied)
         for item, reason in removed.items():
-            assert reason == ("seen" if item in past else "denied")
+            assert reason == ("seen" if item in past else "shown" if item in shown else "denied")
             reasons[reason] += 1
         merged = [c["item_id"] for c in document["merged"]]
         assert merged == [i for i in columns["candidate_ids"][row].tolist() if i >= 0]
-        assert not set(merged) & (past | denied) and set(merged) <= retrieved
+        assert not set(merged) & (past | shown | denied) and set(merged) <= retrieved
     assert reasons["seen"] > 0 and reasons["denied"] > 0  # both kinds really happened
 
 
@@ -160,12 +165,21 @@ def test_ranking_and_final_order_are_the_stages_outputs(
     for row in range(len(users)):
         document = explained["documents"][row]
         candidates = columns["candidate_ids"][row].tolist()
-        scores = columns["click_score"].reshape(-1)[row * width : (row + 1) * width]
+        scores = columns["final_score"].reshape(-1)[row * width : (row + 1) * width]
+        probability = columns["click_score"].reshape(-1)[row * width : (row + 1) * width]
         expected = dict(zip(candidates, scores.tolist(), strict=True))
+        expected_probability = dict(zip(candidates, probability.tolist(), strict=True))
         ranking = document["ranking"]
         assert {entry["item_id"] for entry in ranking} == {i for i in candidates if i >= 0}
+        weights = document["ordering"]["weights"]
         for entry in ranking:
-            assert entry["score"] == pytest.approx(expected[entry["item_id"]], rel=1e-5)
+            assert entry["score"] == pytest.approx(expected[entry["item_id"]], rel=1e-5, abs=1e-6)
+            assert entry["click_probability"] == pytest.approx(
+                expected_probability[entry["item_id"]], rel=1e-5
+            )
+            assert set(entry["parts"]) == set(weights)
+            shares = sum(part["share"] for part in entry["parts"].values())
+            assert shares == pytest.approx(entry["score"], rel=1e-4, abs=1e-5)
         assert [e["score"] for e in ranking] == sorted((e["score"] for e in ranking), reverse=True)
         final = [item["item_id"] for item in document["final"]]
         assert final == columns["ordered_ids"][row].tolist()

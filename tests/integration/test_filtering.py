@@ -74,15 +74,9 @@ def test_posted_interaction_removes_the_item_at_once(gateway: Gateway, clicked: 
     again = requests.get(url, params={"user_id": user}, timeout=5).json()["items"]
     assert top not in [item["item_id"] for item in again]
     assert len(again) == 10
-    # The filter runs before the merge fills its k candidates, and the co-click source reads
-    # the user's history, so new candidates may enter; the items both lists hold keep their
-    # scores and their order (ranking is per item).
-    before = {item["item_id"]: item["score"] for item in first[1:]}
-    kept = [item for item in again if item["item_id"] in before]
-    assert kept, "every remaining item was replaced"
-    kept_ids = {item["item_id"] for item in kept}
-    assert [item["item_id"] for item in kept] == [i for i in before if i in kept_ids]
-    assert [item["score"] for item in kept] == pytest.approx([before[i["item_id"]] for i in kept])
+    # The click is information too: the item-item part and list read the user's history, and
+    # every part is standardized over the new candidates, so the other items may move
+    # (tests/integration/test_consumption_log.py: the clicked item's neighbours come up).
     repeat = requests.post(
         f"{gateway.url}/interactions", json={"user_id": user, "item_id": top}, timeout=5
     )

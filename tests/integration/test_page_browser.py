@@ -70,12 +70,21 @@ def test_pick_a_known_user_click_an_item_and_see_it_leave(page: Any) -> None:
     assert len({row["item"] for row in shown}) == 10
     for row in shown:
         assert all(re.fullmatch(r"\d+", row[key]) for key in ("category", "shop", "brand")), row
-        assert 0 < float(row["score"]) < 1
+    scores = [float(row["score"]) for row in shown]
+    assert scores == sorted(scores, reverse=True)  # the final score, best first
     assert "fallback" not in page.inner_text("#summary")
     assert page.locator("#timings tbody tr").count() >= 8  # one row per stage
     assert page.locator("#past tbody tr").count() > 0
     assert page.locator("#sources table").count() == 2  # the tower and the second source
     assert page.locator("#ranking tbody tr").count() >= 10
+    probabilities = page.eval_on_selector_all(
+        "#ranking tbody td.probability", "cells => cells.map(cell => cell.textContent)"
+    )
+    assert all(0 < float(p) < 1 for p in probabilities)  # the DLRM's, beside each score
+    parts = page.eval_on_selector_all(
+        "#ranking tbody td.parts", "cells => cells.map(cell => cell.textContent)"
+    )
+    assert all(re.search(r"ranking [+-]\d", text) for text in parts), parts[:3]
 
     clicked = shown[0]["item"]
     page.click(f'#items tbody tr[data-item-id="{clicked}"] button.click-item')

@@ -74,11 +74,14 @@ def test_known_users_get_ranked_catalogue_items_identical_to_in_process(
         np.testing.assert_allclose(scores, local["ordered_scores"][0], rtol=1e-6)
 
 
-def test_order_follows_the_ranking_model_not_retrieval(client, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    """Scores are DLRM click probabilities: in (0, 1), and they differ between users."""
+def test_order_follows_the_final_score(client, users: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """Scores are the build's final scores (a sum of parts standardized over the user's
+    candidates): finite, best first, and answers differ between users."""
     first, second = infer(client, [int(users[0])]), infer(client, [int(users[1])])
     for served in (first, second):
-        assert ((served["ordered_scores"] > 0) & (served["ordered_scores"] < 1)).all()
+        scores = served["ordered_scores"][0]
+        assert np.isfinite(scores).all() and (np.diff(scores) <= 0).all()
+        assert scores[0] > 0  # the best candidate is above its user's mean
     assert first["ordered_ids"].tolist() != second["ordered_ids"].tolist()
 
 

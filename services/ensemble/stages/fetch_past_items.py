@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from services.ensemble.contract import build_key, interactions_key, online_interactions_key
+from services.ensemble.contract import (
+    build_key,
+    interactions_key,
+    online_interactions_key,
+    shown_key,
+)
 from services.ensemble.live_rules import LiveRules
 from services.ensemble.redis_store import (
     BuildNotOnline,
@@ -20,7 +26,9 @@ from services.ensemble.stages.base import PER_ROW, PER_USER_LIST, Columns, Colum
 
 
 class FetchPastItems(Stage):
-    """`users` -> `past`: the union of each user's build set and online set, padded with -1.
+    """`users` -> `past`: the union of each user's build set and online set, padded with -1;
+    with `shown` named, also every item shown to the user: `past` and the build's set of the
+    items shown to them without a click (`shown_key`), for builds that read it.
 
     The build set is build `build_id`'s own (its namespace: another build's rollout never
     changes it). The same pipelined round trip reads the build's marker (`build_key`): if Redis
@@ -36,16 +44,24 @@ class FetchPastItems(Stage):
     live_rules: LiveRules | None = None
 
     def __init__(
-        self, build_id: str, users: str, past: str, build_epoch: str | None = None
+        self,
+        build_id: str,
+        users: str,
+        past: str,
+        build_epoch: str | None = None,
+        shown: str | None = None,
     ) -> None:
         writes: dict[str, ColumnType] = {past: (np.int32, PER_USER_LIST)}
         if build_epoch:
             writes[build_epoch] = (np.int64, PER_ROW)
+        if shown:
+            writes[shown] = (np.int32, PER_USER_LIST)
         super().__init__(reads=(users,), writes=writes)
         self.build_id = build_id
         self.users = users
         self.past = past
         self.build_epoch = build_epoch
+        self.shown = shown
         self.marker_changes = 0
         """How often a request found Redis' build marker other than `build_id` (a materialize
         or restart happened): stages holding online state in memory re-read it then."""
@@ -63,22 +79,36 @@ class FetchPastItems(Stage):
             for user in users:
                 pipe.smembers(interactions_key(user, self.build_id))
                 pipe.smembers(online_interactions_key(user))
+                if self.shown:
+                    pipe.smembers(shown_key(user, self.build_id))
             results = pipe.execute(raise_on_error=False)
             if rules is not None:
                 rules.follow(results.pop(0))  # its own errors are the rules' (refused, logged)
             raise_first_error(results)
             held, *replies = results
-        sets = [build | online for build, online in zip(replies[::2], replies[1::2], strict=True)]
+        step = 3 if self.shown else 2
+        sets = [
+            build | online for build, online in zip(replies[::step], replies[1::step], strict=True)
+        ]
         try:
             check_build(held, self.build_id)
         except BuildNotOnline:
             self.marker_changes += 1
             raise
-        width = max([1, *(len(members) for members in sets)])
-        past = np.full((len(users), width), -1, dtype=np.int32)
-        for row, members in enumerate(sets):
-            past[row, : len(members)] = sorted(int(m) for m in members)
-        out: Columns = {self.past: past}
+        out: Columns = {self.past: padded(sets)}
+        if self.shown:
+            out[self.shown] = padded(
+                [past | shown for past, shown in zip(sets, replies[2::step], strict=True)]
+            )
         if self.build_epoch:
             out[self.build_epoch] = np.full(len(users), self.marker_changes, dtype=np.int64)
         return out
+
+
+def padded(sets: list[set[Any]]) -> NDArray[np.int32]:
+    """int32 [n, W]: each set's members (Redis bytes or ints) ascending, -1 padded."""
+    width = max([1, *(len(members) for members in sets)])
+    out = np.full((len(sets), width), -1, dtype=np.int32)
+    for row, members in enumerate(sets):
+        out[row, : len(members)] = sorted(int(m) for m in members)
+    return out

@@ -1,7 +1,8 @@
 """Stage: the Two-Tower's retrieved ids merged with the second candidate source.
 
-The second source is `candidates.second_source` (items co-clicked with the user's past items,
-the most clicked of the user's segment and the most clicked overall, in the build's order),
+The second source is `candidates.second_source` (the items the build's item-item model links
+to the user's history, items co-clicked with the user's past items, the most clicked of the
+user's segment and the most clicked overall, in the build's order),
 merged by `candidates.merge_candidates` with the build's `tower_share`: the same functions
 and settings the build chose (training/merge_choice.py) and the offline evaluation
 measured (training/evaluate.py), so the served candidates are the ones behind its merged
@@ -20,8 +21,9 @@ from numpy.typing import NDArray
 
 from services.ensemble.candidates import (
     DEFAULT_ORDER,
-    CoClickTable,
     IdArray,
+    ItemItemInput,
+    NeighbourTable,
     SegmentLists,
     check_order,
     merge_candidates,
@@ -35,22 +37,26 @@ from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
 COCLICK_FILE = "coclick.parquet"
 POPULAR_FILE = "popular_items.parquet"
 SEGMENT_FILE = "segment_popular.parquet"
+ITEMITEM_FILE = "itemitem.parquet"
 
 
 @dataclass(frozen=True)
 class SecondSource:
     """The loaded artifacts: the co-click table, the most clicked item ids (best first) and,
-    for builds that have them, the most clicked per user segment."""
+    for builds that have them, the most clicked per user segment and the item-item weights."""
 
-    coclick: CoClickTable
+    coclick: NeighbourTable
     popular_ids: NDArray[np.int32]
     segments: SegmentLists | None = None
+    itemitem: NeighbourTable | None = None
 
 
-def read_second_source(coclick: Path, popular: Path, segments: Path | None) -> SecondSource:
+def read_second_source(
+    coclick: Path, popular: Path, segments: Path | None, itemitem: Path | None = None
+) -> SecondSource:
     """The build's `coclick.parquet` (item_id, neighbour_id, score), `popular_items.parquet`
-    (item_id, most clicked first) and `segment_popular.parquet` (segment, item_id, best first
-    per segment) if it has one."""
+    (item_id, most clicked first), and if it has them `segment_popular.parquet` (segment,
+    item_id, best first per segment) and `itemitem.parquet` (as coclick.parquet)."""
     import pyarrow.parquet as pq
 
     lists = None
@@ -59,25 +65,57 @@ def read_second_source(coclick: Path, popular: Path, segments: Path | None) -> S
         lists = SegmentLists.from_columns(
             rows.column("segment").to_numpy(), rows.column("item_id").to_numpy()
         )
-    pairs = pq.read_table(coclick, columns=["item_id", "neighbour_id", "score"])
-    table = CoClickTable.from_columns(
+    popular_ids = pq.read_table(popular, columns=["item_id"]).column("item_id").to_numpy()
+    return SecondSource(
+        read_neighbours(coclick),
+        np.asarray(popular_ids, dtype=np.int32),
+        lists,
+        read_neighbours(itemitem) if itemitem is not None else None,
+    )
+
+
+def read_neighbours(path: Path) -> NeighbourTable:
+    """A table of weighted neighbours (item_id, neighbour_id, score)."""
+    import pyarrow.parquet as pq
+
+    pairs = pq.read_table(path, columns=["item_id", "neighbour_id", "score"])
+    return NeighbourTable.from_columns(
         pairs.column("item_id").to_numpy(),
         pairs.column("neighbour_id").to_numpy(),
         pairs.column("score").to_numpy(),
     )
-    popular_ids = pq.read_table(popular, columns=["item_id"]).column("item_id").to_numpy()
-    return SecondSource(table, np.asarray(popular_ids, dtype=np.int32), lists)
+
+
+@dataclass(frozen=True)
+class MergeColumns:
+    """The columns MergeCandidates reads and writes."""
+
+    retrieved: str
+    """The tower's ids, best first."""
+    past: str
+    """The user's clicked items: the co-click list's history."""
+    merged: str
+    """Written: the K candidates."""
+    excluded: str = ""
+    """The items the filter removes (default: `past`)."""
+    itemitem_history: str = ""
+    """The items the item-item model reads (default: `past`)."""
+
+    def reads(self) -> tuple[str, ...]:
+        extra = (self.excluded, self.itemitem_history)
+        return tuple(dict.fromkeys((self.retrieved, self.past, *(c for c in extra if c))))
 
 
 class MergeCandidates(Stage):
-    """`retrieved` (the tower's ids, best first, over-fetched by the user's past items) and the
-    second source -> `merged` [users, K]: interleaved by rank with `tower_share` of the places
-    to the tower, without repeats, past or denied items; -1 only when both lists are used up.
+    """`retrieved` (the tower's ids, best first, over-fetched by what the filter removes) and
+    the second source -> `merged` [users, K]: interleaved by rank with `tower_share` of the
+    places to the tower, without repeats, removed (`excluded`) or denied items; -1 only when
+    both lists are used up.
 
     The second source gives K ids per user (as in the offline evaluation). The artifact is a
     folder holding the build's coclick.parquet, popular_items.parquet and, when the build has
-    one, segment_popular.parquet, whose segments are keyed by the `segment_columns` (user
-    features an earlier stage wrote).
+    them, segment_popular.parquet, whose segments are keyed by the `segment_columns` (user
+    features an earlier stage wrote), and itemitem.parquet.
     """
 
     artifact = "second_source"
@@ -88,7 +126,7 @@ class MergeCandidates(Stage):
         topk: int,
         tower_share: float,
         rules: Rules,
-        columns: tuple[str, str, str],
+        columns: MergeColumns,
         segment_columns: tuple[str, ...] = (),
         order: tuple[str, ...] = DEFAULT_ORDER,
     ) -> None:
@@ -96,20 +134,23 @@ class MergeCandidates(Stage):
             raise ValueError(f"tower_share must be within [0, 1], got {tower_share}")
         if (files.segments is None) != (not segment_columns):
             raise ValueError("segment lists and the columns that key them come together")
-        for path in (files.coclick, files.popular, files.segments):
+        for path in (files.coclick, files.popular, files.segments, files.itemitem):
             if path is not None and not path.is_file():
                 raise FileNotFoundError(f"MergeCandidates: artifact {path} is missing")
-        retrieved, past, merged = columns
         super().__init__(
-            reads=(retrieved, past, *segment_columns),
-            writes={merged: (np.int32, PER_USER_LIST)},
+            reads=(*columns.reads(), *segment_columns),
+            writes={columns.merged: (np.int32, PER_USER_LIST)},
         )
         self.files = {COCLICK_FILE: files.coclick, POPULAR_FILE: files.popular}
         if files.segments is not None:
             self.files[SEGMENT_FILE] = files.segments
+        if files.itemitem is not None:
+            self.files[ITEMITEM_FILE] = files.itemitem
         self.segment_columns = tuple(segment_columns)
         self.order = check_order(order)
-        self.topk, self.tower_share, self.rules, self.merged = topk, tower_share, rules, merged
+        self.columns = columns
+        self.topk, self.tower_share, self.rules = topk, tower_share, rules
+        self.merged = columns.merged
 
     def save_artifacts(self, artifact_path: Any = None) -> None:
         if not artifact_path or None in self.files.values():
@@ -127,38 +168,61 @@ class MergeCandidates(Stage):
             paths = dict(self.files)
         coclick, popular = paths[COCLICK_FILE], paths[POPULAR_FILE]
         if coclick is not None and popular is not None:
-            self._state = read_second_source(coclick, popular, paths.get(SEGMENT_FILE))
+            self._state = read_second_source(
+                coclick, popular, paths.get(SEGMENT_FILE), paths.get(ITEMITEM_FILE)
+            )
 
     def run(self, columns: Columns) -> Columns:
-        retrieved, past = columns[self.reads[0]], columns[self.reads[1]]
-        history = [row[row >= 0] for row in past]
+        retrieved = columns[self.columns.retrieved]
+        removed = self.removed(columns)
         denied = self.rules.deny_array
-        excluded = [np.concatenate([row, denied]) for row in history] if len(denied) else history
-        extra = self.second_lists(columns, history)
+        excluded = [np.concatenate([row, denied]) for row in removed] if len(denied) else removed
+        extra = self.second_lists(columns)
         merged = merge_candidates(retrieved, extra, excluded, self.topk, self.tower_share)
         return {self.merged: merged}
 
-    def second_lists(self, columns: Columns, history: list[NDArray[Any]]) -> IdArray:
+    def removed(self, columns: Columns) -> list[NDArray[Any]]:
+        """Per user, the items the filter removes (their past or shown items)."""
+        return _rows(columns[self.columns.excluded or self.columns.past])
+
+    def second_lists(self, columns: Columns) -> IdArray:
         """int32 [users, K]: the second source's ids per user, as `run` merges them."""
         source: SecondSource = self.state
-        rows = self.segment_rows(columns, history)
+        history = _rows(columns[self.columns.past])
+        removed = self.removed(columns)
+        itemitem = None
+        if source.itemitem is not None:
+            read = _rows(columns[self.columns.itemitem_history or self.columns.past])
+            itemitem = ItemItemInput(source.itemitem, read)
+        rows = self.segment_rows(columns, removed)
         return second_source(
-            source.coclick, source.popular_ids, history, self.topk, rows, self.order
+            source.coclick,
+            source.popular_ids,
+            history,
+            self.topk,
+            rows,
+            self.order,
+            itemitem,
+            removed,
         )
 
-    def segment_rows(self, columns: Columns, history: list[NDArray[Any]]) -> IdArray | None:
+    def segment_rows(self, columns: Columns, removed: list[NDArray[Any]]) -> IdArray | None:
         """Per user, the most clicked items of their segment, as wide as a row can read."""
         source: SecondSource = self.state
         if source.segments is None or "segment_popular" not in self.order:
             return None
         keys = segment_keys([columns[name] for name in self.segment_columns])
-        width = readable_width(history, self.topk)
+        width = readable_width(removed, self.topk)
         return source.segments.rows(keys, width)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["files"] = dict.fromkeys(self.files)  # build-time paths: the export has copies
         return state
+
+
+def _rows(padded: NDArray[Any]) -> list[NDArray[Any]]:
+    return [row[row >= 0] for row in padded]
 
 
 @dataclass(frozen=True)
@@ -168,6 +232,7 @@ class SourceFiles:
     coclick: Path | None
     popular: Path | None
     segments: Path | None = None
+    itemitem: Path | None = None
 
 
 def second_source_stage(
@@ -175,11 +240,11 @@ def second_source_stage(
     manifest: dict[str, Any],
     topk: int,
     rules: Rules,
-    columns: tuple[str, str, str],
+    columns: MergeColumns,
 ) -> MergeCandidates | None:
-    """The build's merge stage, reading and writing `columns` (retrieved, past, merged), or
-    None for a build without a co-click artifact (builds before the second source: the
-    graph serves the tower's candidates alone, as those builds were evaluated)."""
+    """The build's merge stage, reading and writing `columns`, or None for a build without a
+    co-click artifact (builds before the second source: the graph serves the tower's
+    candidates alone, as those builds were evaluated)."""
     artifacts = manifest["artifacts"]
     if "coclick" not in artifacts:
         return None
@@ -189,10 +254,13 @@ def second_source_stage(
             f"{build_dir}/manifest.json lists a coclick artifact but no candidates.tower_share"
         )
     segment_file = artifacts.get("segment_popular")
+    order = check_order(settings.get("second_source", DEFAULT_ORDER))
+    itemitem_file = artifacts.get("itemitem") if "itemitem" in order else None
     files = SourceFiles(
         build_dir / str(artifacts["coclick"]),
         build_dir / str(artifacts["popular_items"]),
         build_dir / str(segment_file) if segment_file else None,
+        build_dir / str(itemitem_file) if itemitem_file else None,
     )
     segment_columns = tuple(settings.get("segment_columns", ())) if segment_file else ()
     if segment_file and not segment_columns:
@@ -200,7 +268,11 @@ def second_source_stage(
             f"{build_dir}/manifest.json lists a segment_popular artifact but no "
             "candidates.segment_columns"
         )
-    order = check_order(settings.get("second_source", DEFAULT_ORDER))
+    if "itemitem" in order and not itemitem_file:
+        raise ValueError(
+            f"{build_dir}/manifest.json: the second source names itemitem, "
+            "but the build has no itemitem artifact"
+        )
     if "segment_popular" in order and not segment_file:
         raise ValueError(
             f"{build_dir}/manifest.json: the second source names segment_popular, "

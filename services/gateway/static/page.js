@@ -97,7 +97,14 @@ function show(body) {
     ? `(at most ${cap.max_per_category} per category; ${cap.skipped.length} passed over)` : "(none)";
   fill("capped", cap.skipped, [(e) => e.item_id, (e) => e.category, (e) => score(e.score)]);
   $("#ranking-count").textContent = explain.ranking.length;
-  fill("ranking", explain.ranking, [(e) => e.item_id, ...attributes, (e) => score(e.score)]);
+  const weights = (explain.ordering && explain.ordering.weights) || { ranking: 1 };
+  $("#ordering").textContent = Object.entries(weights).map(([k, v]) => `${k} ${v}`).join(", ");
+  fill("ranking", explain.ranking, [
+    (e) => e.item_id, ...attributes, named("score", (e) => score(e.score)),
+    named("probability", (e) => score(e.click_probability)),
+    named("parts", (e) => Object.entries(e.parts || {})
+      .map(([k, p]) => `${k} ${p.share >= 0 ? "+" : ""}${p.share.toFixed(2)}`).join(" ")),
+  ]);
   $("#answer").hidden = false;
 }
 

@@ -16,6 +16,7 @@ from services.ensemble.contract import (
     build_key,
     interactions_key,
     online_interactions_key,
+    shown_key,
 )
 from services.ensemble.executor import Executor, carry_rules_check
 from services.ensemble.live_rules import LiveRules
@@ -48,6 +49,23 @@ def test_past_items_are_the_union_of_both_sets(client: redis.Redis) -> None:
     client.sadd(online_interactions_key(2), 5)
     out = stage(client).run({"user_id": np.array([1, 2, 3], dtype=np.int32)})
     assert out["past_ids"].tolist() == [[10, 20, 30], [5, -1, -1], [-1, -1, -1]]
+
+
+def test_shown_items_are_the_past_items_and_the_builds_shown_set(client: redis.Redis) -> None:
+    """Builds that remove (or read) every shown item get them beside the clicked ones; the
+    online clicks count as shown."""
+    client.set(build_key("build-1"), "build-1")
+    client.sadd(interactions_key(1, "build-1"), 10)
+    client.sadd(shown_key(1, "build-1"), 11, 12)
+    client.sadd(shown_key(1, "build-2"), 13)  # another build's: not read
+    client.sadd(online_interactions_key(1), 20)
+    client.sadd(shown_key(2, "build-1"), 7)
+    op = FetchPastItems("build-1", "user_id", "past_ids", shown="shown_ids")
+    op._state = client
+    out = op.run({"user_id": np.array([1, 2, 3], dtype=np.int32)})
+    assert out["past_ids"].tolist() == [[10, 20], [-1, -1], [-1, -1]]
+    assert out["shown_ids"].tolist() == [[10, 11, 12, 20], [7, -1, -1, -1], [-1, -1, -1, -1]]
+    assert "shown_ids" not in stage(client).run({"user_id": np.array([1], dtype=np.int32)})
 
 
 @pytest.mark.parametrize("held", [None, "build-0"])

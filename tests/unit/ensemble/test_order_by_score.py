@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.ensemble.graph import ORDER_INPUTS
+from services.ensemble.graph import order_inputs
 from services.ensemble.rules import Rules
 from services.ensemble.stages import OrderByScore
 from services.ensemble.stages.order_by_score import PopularItems
 
 POPULAR = np.array([900, 901, 902, 903, 904], dtype=np.int32)
-INPUTS = ORDER_INPUTS
+INPUTS = order_inputs("past_ids")
 
 
 def order(
@@ -37,7 +37,7 @@ def order(
     return op.run(
         {
             "candidate_ids": candidates,
-            "click_score": scores.reshape(-1),
+            "final_score": scores.reshape(-1),
             "item_found": np.ones(scores.size, dtype=bool),
             "item_category": categories.reshape(-1),
             "user_found": np.array(found_users),
@@ -60,7 +60,7 @@ def test_items_without_features_rank_last() -> None:
     out = op.run(
         {
             "candidate_ids": np.array([[10, 11, 12]], dtype=np.int32),
-            "click_score": np.array([0.9, 0.5, 0.1], dtype=np.float32),
+            "final_score": np.array([0.9, 0.5, 0.1], dtype=np.float32),
             "item_found": np.array([False, True, True]),
             "item_category": np.array([1, 2, 3]),
             "user_found": np.array([True]),

@@ -1,0 +1,202 @@
+"""The final score that orders each user's candidates: a weighted sum of the stages' scores.
+
+Pure numpy, no other imports: the Triton model copies this file, and the build's choice
+(training/order_choice.py) and evaluation (training/evaluate_top10.py) call the same functions,
+so what the build measured is what serving orders by.
+
+Each candidate has five parts (`PARTS`):
+
+* `ranking`: the DLRM's click probability given the item is shown, as a logit;
+* `retrieval`: the Two-Tower's inner product of the user's query and the item's vector;
+* `itemitem`: the build's item-item model (EASE) summed over the user's history;
+* `popularity`: log(1 + the item's train clicks);
+* `segment`: 1 / (1 + the item's rank) in the popular items of the user's segment (0 beyond
+  its first SEGMENT_RANKS).
+
+Each part is standardized over the user's own candidates (mean 0, deviation 1; a part that
+does not vary is 0), so the weights mean the same on any data set, whatever each model's scale.
+The final score is the weights' sum of the standardized parts; candidates without features (or
+-1 padding) get -inf. The build chooses the weights on clicks held out of train
+(`ScoreWeights`, recorded in the manifest); `ScoreWeights()` orders by the DLRM alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+PARTS = ("ranking", "retrieval", "itemitem", "popularity", "segment")
+SEGMENT_RANKS = 300
+Scores = npt.NDArray[np.float32]
+LOGIT_CLIP = 1e-6
+"""Probabilities are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before the logit."""
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    """The weight of each standardized part in the final score (0: not used)."""
+
+    ranking: float = 1.0
+    retrieval: float = 0.0
+    itemitem: float = 0.0
+    popularity: float = 0.0
+    segment: float = 0.0
+
+    def __post_init__(self) -> None:
+        values = self.as_dict()
+        if any(not np.isfinite(v) or v < 0 for v in values.values()) or not any(values.values()):
+            raise ValueError(f"score weights must be finite, >= 0 and not all 0, got {values}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: float(value) for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, float]) -> ScoreWeights:
+        """From the manifest's mapping: a part it does not name weighs 0."""
+        unknown = sorted(set(values) - set(PARTS))
+        if unknown:
+            raise ValueError(f"unknown score parts {unknown}: the parts are {list(PARTS)}")
+        return cls(**{name: float(values.get(name, 0.0)) for name in PARTS})
+
+    def used(self) -> tuple[str, ...]:
+        """The parts with a weight, in `PARTS` order."""
+        return tuple(name for name in PARTS if getattr(self, name))
+
+
+def final_scores(
+    parts: Mapping[str, npt.ArrayLike], weights: ScoreWeights, valid: npt.ArrayLike
+) -> Scores:
+    """float32 [n, K]: the weighted sum of the standardized `parts` (each [n, K]; only the
+    used ones are read), -inf where not `valid` ([n, K] bool)."""
+    mask = np.asarray(valid, dtype=bool)
+    total = np.zeros(mask.shape, dtype=np.float64)
+    for name in weights.used():
+        total += getattr(weights, name) * standardized(parts[name], mask)
+    return np.where(mask, total, -np.inf).astype(np.float32)
+
+
+def standardized(values: npt.ArrayLike, valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """[n, K]: each row's `values` minus their mean over the row's valid entries, divided by
+    their deviation there (rows whose values do not vary: 0); invalid entries are 0."""
+    x = np.where(valid, np.asarray(values, dtype=np.float64), 0.0)
+    count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
+    mean = x.sum(axis=1, keepdims=True) / count
+    centred = np.where(valid, x - mean, 0.0)
+    deviation = np.sqrt((centred**2).sum(axis=1, keepdims=True) / count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(deviation > 1e-12, centred / deviation, 0.0)
+    return np.asarray(scaled, dtype=np.float64)
+
+
+def logit(probabilities: npt.ArrayLike) -> Scores:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+    return np.log(p / (1.0 - p)).astype(np.float32)
+
+
+def inner_products(
+    queries: npt.ArrayLike, vectors: npt.ArrayLike, rows: npt.NDArray[np.int64]
+) -> Scores:
+    """float32 [n, K]: query i's inner product with `vectors[rows[i, j]]` (0 where rows < 0)."""
+    q = np.asarray(queries, dtype=np.float32)
+    v = np.asarray(vectors, dtype=np.float32)
+    picked = v[np.maximum(rows, 0)]  # [n, K, d]
+    products = np.einsum("nd,nkd->nk", q, picked).astype(np.float32)
+    return np.where(rows >= 0, products, 0.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ItemLookup:
+    """Catalogue item id -> a row (of a vector table, a value array): sorted ids, their rows."""
+
+    ids: npt.NDArray[np.int32]
+    rows: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, item_ids: npt.ArrayLike) -> ItemLookup:
+        ids = np.asarray(item_ids, dtype=np.int32).reshape(-1)
+        order = np.argsort(ids, kind="stable")
+        return cls(ids[order], order.astype(np.int64))
+
+    def find(self, candidates: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """The row of each candidate id, -1 where unknown (and for -1 padding)."""
+        wanted = np.asarray(candidates, dtype=np.int64)
+        if len(self.ids) == 0:
+            return np.full(wanted.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        return np.where(self.ids[at] == wanted, self.rows[at], -1)
+
+
+EXCLUDES = ("clicks", "shown")
+"""What the filter removes from a user's answers: the items they clicked, or every item shown
+to them in the build's data (clicked or not) and every item they clicked since."""
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """How a build filters and orders (its manifest's `ordering`; builds before it: the
+    defaults, the DLRM's order after removing clicked items)."""
+
+    exclude: str = "clicks"
+    itemitem_input: str = "clicks"
+    """The history the item-item model reads: the user's clicks, or every item shown to them."""
+    weights: ScoreWeights = field(default_factory=ScoreWeights)
+
+    def __post_init__(self) -> None:
+        for name, value in (("exclude", self.exclude), ("itemitem_input", self.itemitem_input)):
+            if value not in EXCLUDES:
+                raise ValueError(f"ordering.{name} is one of {EXCLUDES}, got {value!r}")
+
+    @property
+    def reads_shown(self) -> bool:
+        """Whether serving needs each user's shown items (the build writes them then)."""
+        return "shown" in (self.exclude, self.itemitem_input)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "exclude": self.exclude,
+            "itemitem_input": self.itemitem_input,
+            "weights": self.weights.as_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object] | None) -> OrderSettings:
+        if not values:
+            return cls()
+        weights = values.get("weights")
+        if weights is not None and not isinstance(weights, Mapping):
+            raise ValueError(f"ordering.weights must be a mapping, got {weights!r}")
+        return cls(
+            exclude=str(values.get("exclude", "clicks")),
+            itemitem_input=str(values.get("itemitem_input", "clicks")),
+            weights=ScoreWeights.from_dict(weights) if weights else ScoreWeights(),
+        )
+
+
+def reciprocal_ranks(lists: npt.ArrayLike, candidates: npt.ArrayLike) -> Scores:
+    """float32 [n, K]: 1 / (1 + the candidate's position in its row of `lists` [n, W], best
+    first, -1 padded); 0 where the row does not hold it."""
+    ranked = np.asarray(lists, dtype=np.int64)
+    ids = np.asarray(candidates, dtype=np.int64)
+    out = np.zeros(ids.shape, dtype=np.float32)
+    if ranked.size == 0 or ids.size == 0:
+        return out
+    n, width = ranked.shape
+    span = np.int64(1) << np.int64(33)
+    keys = np.arange(n, dtype=np.int64)[:, None] * span + (ranked + (span >> 1))
+    positions = np.broadcast_to(np.arange(width), ranked.shape).reshape(-1)
+    held = ranked.reshape(-1) >= 0
+    keys, positions = keys.reshape(-1)[held], positions[held]
+    if len(keys) == 0:
+        return out
+    order = np.argsort(keys, kind="stable")  # a repeated id keeps its first position
+    keys, positions = keys[order], positions[order]
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    keys, positions = keys[first], positions[first]
+    wanted = np.arange(n, dtype=np.int64)[:, None] * span + (ids + (span >> 1))
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = (keys[at] == wanted) & (ids >= 0)
+    out[found] = 1.0 / (1.0 + positions[at[found]])
+    return out
