@@ -21,13 +21,15 @@ import pandas as pd
 
 from services.ensemble.candidates import (
     DEFAULT_ORDER,
-    CoClickTable,
+    ItemItemInput,
+    NeighbourTable,
     SegmentLists,
     check_order,
     merge_candidates,
     readable_width,
     second_source,
 )
+from services.ensemble.final_score import OrderSettings
 from training import metrics, segments
 from training.schema import TARGET
 
@@ -92,13 +94,19 @@ class RetrievalInputs:
     history: pd.DataFrame
     targets: pd.DataFrame
     popular_ids: np.ndarray
-    coclick: CoClickTable
+    coclick: NeighbourTable
     segment_lists: SegmentLists | None = None
     """The build's most clicked items per segment (training/segments.py); None: no segment
     baseline."""
     segments: pd.Series | None = None
     """user id -> segment key (`segments.keys`), every train and valid user."""
     merge: MergeSettings = field(default_factory=MergeSettings)
+    shown: pd.DataFrame | None = None
+    """(user_id, item_id) of every item shown in the history rows, clicked or not: what the
+    filter removes and the item-item model reads when `ordering` says so (None: clicks only)."""
+    itemitem: NeighbourTable | None = None
+    """The build's item-item weights (training/itemitem.py); None: no item-item list."""
+    ordering: OrderSettings = field(default_factory=OrderSettings)
 
 
 @dataclass(frozen=True)
@@ -107,26 +115,45 @@ class CandidateLists:
 
     user_ids: np.ndarray
     history: list[np.ndarray]
+    excluded: list[np.ndarray]
+    """What the filter removes per user: their clicks, or every item shown to them."""
+    itemitem_history: list[np.ndarray]
     tower: np.ndarray
     second: np.ndarray
     merged: np.ndarray
     most_clicked: np.ndarray
     segment_popular: np.ndarray | None = None
 
+    def of_rows(self, rows: np.ndarray) -> CandidateLists:
+        """The lists of the users at `rows` only."""
+        return CandidateLists(
+            user_ids=self.user_ids[rows],
+            history=[self.history[i] for i in rows],
+            excluded=[self.excluded[i] for i in rows],
+            itemitem_history=[self.itemitem_history[i] for i in rows],
+            tower=self.tower[rows],
+            second=self.second[rows],
+            merged=self.merged[rows],
+            most_clicked=self.most_clicked[rows],
+            segment_popular=None if self.segment_popular is None else self.segment_popular[rows],
+        )
+
 
 def candidate_lists(inputs: RetrievalInputs, k: int = K) -> CandidateLists:
     shared = _shared_lists(inputs, k)
-    history, tower_ranked, segment_rows = shared.history, shared.tower_ranked, shared.segment_rows
-    popular = np.repeat(np.asarray(inputs.popular_ids, np.int32)[None, :], len(history), axis=0)
+    excluded, tower_ranked, segment_rows = shared.excluded, shared.tower_ranked, shared.segment_rows
+    popular = np.repeat(np.asarray(inputs.popular_ids, np.int32)[None, :], len(excluded), axis=0)
     second = _second_source(inputs, shared, inputs.merge, k)
     return CandidateLists(
         user_ids=np.asarray(inputs.user_ids),
-        history=history,
-        tower=merge_candidates(tower_ranked, tower_ranked[:, :0], history, k),
+        history=shared.history,
+        excluded=excluded,
+        itemitem_history=shared.itemitem_history,
+        tower=merge_candidates(tower_ranked, tower_ranked[:, :0], excluded, k),
         second=second,
-        merged=merge_candidates(tower_ranked, second, history, k, inputs.merge.tower_share),
-        most_clicked=merge_candidates(popular, popular[:, :0], history, k),
-        segment_popular=_segment_list(inputs.popular_ids, history, segment_rows, k),
+        merged=merge_candidates(tower_ranked, second, excluded, k, inputs.merge.tower_share),
+        most_clicked=merge_candidates(popular, popular[:, :0], excluded, k),
+        segment_popular=_segment_list(inputs.popular_ids, excluded, segment_rows, k),
     )
 
 
@@ -137,16 +164,19 @@ def segment_recall(
     lists: SegmentLists,
     user_segments: pd.Series,
     k: int = K,
+    max_users: int | None = None,
 ) -> float:
     """Recall@K of the segment's list alone (no tower) for the `targets` clicks of
     items their users had not clicked in `history` (both: user_id, item_id); `user_segments`:
-    user id -> segment key."""
+    user id -> segment key; `max_users`: a seeded sample of the target users at most."""
     user_ids = np.unique(targets["user_id"].to_numpy())
-    histories = _histories(history, user_ids)
+    if max_users is not None and len(user_ids) > max_users:
+        user_ids = np.sort(np.random.default_rng(0).permutation(user_ids)[:max_users])
+    past = histories(history, user_ids)
     keys = user_segments.reindex(user_ids).fillna(-1).to_numpy(np.int64)
-    segment_rows = lists.rows(keys, _alone_width(histories, k))
-    ranked = _segment_list(popular_ids, histories, segment_rows, k)
-    return _recall(ranked, *_target_rows(user_ids, targets, history))
+    segment_rows = lists.rows(keys, _alone_width(past, k))
+    ranked = _segment_list(popular_ids, past, segment_rows, k)
+    return _recall(ranked, *target_rows(user_ids, targets, history))
 
 
 def _segment_list(
@@ -175,14 +205,14 @@ def merged_recalls(
     """The merged recall@K of each of `choices` in place of `inputs.merge` (the tower's
     ranking and the second sources made once: what a build's choice among them costs)."""
     shared = _shared_lists(inputs, k)
-    rows, items = _target_rows(inputs.user_ids, inputs.targets, inputs.history)
+    rows, items = target_rows(inputs.user_ids, inputs.targets, inputs.history)
     seconds: dict[tuple[str, ...], np.ndarray] = {}
     recalls = []
     for merge in choices:
         if merge.order not in seconds:
             seconds[merge.order] = _second_source(inputs, shared, merge, k)
         merged = merge_candidates(
-            shared.tower_ranked, seconds[merge.order], shared.history, k, merge.tower_share
+            shared.tower_ranked, seconds[merge.order], shared.excluded, k, merge.tower_share
         )
         recalls.append(_recall(merged, rows, items))
     return recalls
@@ -191,26 +221,49 @@ def merged_recalls(
 @dataclass(frozen=True)
 class _SharedLists:
     history: list[np.ndarray]
+    excluded: list[np.ndarray]
+    itemitem_history: list[np.ndarray]
     tower_ranked: np.ndarray
     segment_rows: np.ndarray | None
 
 
 def _shared_lists(inputs: RetrievalInputs, k: int) -> _SharedLists:
-    """Per user: the train clicks, the tower's ranking and the segment's list."""
-    history = _histories(inputs.history, inputs.user_ids)
-    tower_ranked = tower_top(inputs.query_vectors, inputs.item_vectors, inputs.item_ids, history, k)
-    return _SharedLists(history, tower_ranked, _segment_rows(inputs, history, k))
+    """Per user: the train clicks, what the filter removes, what the item-item model reads,
+    the tower's ranking and the segment's list."""
+    history = histories(inputs.history, inputs.user_ids)
+    shown = history
+    if inputs.ordering.reads_shown:
+        if inputs.shown is None:
+            raise ValueError(f"{inputs.ordering} reads shown items: give RetrievalInputs.shown")
+        shown = histories(pd.concat([inputs.history, inputs.shown]), inputs.user_ids)
+    excluded = shown if inputs.ordering.exclude == "shown" else history
+    itemitem_history = shown if inputs.ordering.itemitem_input == "shown" else history
+    tower_ranked = tower_top(
+        inputs.query_vectors, inputs.item_vectors, inputs.item_ids, excluded, k
+    )
+    segment_rows = _segment_rows(inputs, excluded, k)
+    return _SharedLists(history, excluded, itemitem_history, tower_ranked, segment_rows)
 
 
 def _second_source(
     inputs: RetrievalInputs, shared: _SharedLists, merge: MergeSettings, k: int
 ) -> np.ndarray:
+    itemitem = (
+        None if inputs.itemitem is None else ItemItemInput(inputs.itemitem, shared.itemitem_history)
+    )
     return second_source(
-        inputs.coclick, inputs.popular_ids, shared.history, k, shared.segment_rows, merge.order
+        inputs.coclick,
+        inputs.popular_ids,
+        shared.history,
+        k,
+        shared.segment_rows,
+        merge.order,
+        itemitem,
+        shared.excluded,
     )
 
 
-def _histories(pairs: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
+def histories(pairs: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
     """Per user of `user_ids`, their distinct clicked item ids, ascending."""
     unique = pairs[["user_id", "item_id"]].drop_duplicates().sort_values(["user_id", "item_id"])
     users, items = unique["user_id"].to_numpy(), unique["item_id"].to_numpy()
@@ -250,10 +303,13 @@ def tower_top(
     return out
 
 
-def retrieval_table(inputs: RetrievalInputs, k: int = K) -> dict[str, float | int]:
-    lists = candidate_lists(inputs, k)
-    rows, items = _target_rows(inputs.user_ids, inputs.targets, inputs.history)
-    seen = np.array([len(h) for h in lists.history])[rows]
+def retrieval_table(
+    inputs: RetrievalInputs, k: int = K, lists: CandidateLists | None = None
+) -> dict[str, float | int]:
+    """Each source's recall@K (`lists`: the sources' lists of `inputs`, if made already)."""
+    lists = lists or candidate_lists(inputs, k)
+    rows, items = target_rows(inputs.user_ids, inputs.targets, inputs.history)
+    seen = np.array([len(h) for h in lists.excluded])[rows]
     unseen = np.maximum(len(inputs.item_ids) - seen, 1)
 
     def recall(candidates: np.ndarray) -> float:
@@ -276,7 +332,7 @@ def retrieval_table(inputs: RetrievalInputs, k: int = K) -> dict[str, float | in
     }
 
 
-def _target_rows(
+def target_rows(
     user_ids: np.ndarray, targets: pd.DataFrame, history: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row of `user_ids`, item id) of every target click the user had not had in `history`."""
@@ -311,8 +367,11 @@ BASELINES = {
 }
 
 
-def warnings(table: dict[str, dict[str, float | int]]) -> list[str]:
-    """One line per model measure below one of its baselines."""
+def warnings(table: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per model measure below one of its baselines (the served top-10's:
+    `evaluate_top10.warnings`)."""
+    from training import evaluate_top10
+
     values = {key: value for part in table.values() for key, value in part.items()}
     return [
         f"warning: {model} {values[model]:.4f} is below {baseline} {values[baseline]:.4f}"
@@ -320,10 +379,10 @@ def warnings(table: dict[str, dict[str, float | int]]) -> list[str]:
         if model in values
         for baseline in baselines
         if baseline in values and values[model] < values[baseline]
-    ]
+    ] + evaluate_top10.warnings(table.get("top10", {}))
 
 
-def format_table(table: dict[str, dict[str, float | int]]) -> str:
+def format_table(table: dict[str, dict[str, Any]]) -> str:
     lines = []
     for part, values in table.items():
         lines.append(f"{part}:")
@@ -334,38 +393,43 @@ def format_table(table: dict[str, dict[str, float | int]]) -> str:
     return "\n".join([*lines, *warnings(table)])
 
 
+@dataclass(frozen=True)
+class Sources:
+    """The build's lists behind the candidates and the final order (as written to its folder),
+    and how it merges, filters and orders them."""
+
+    popular_ids: np.ndarray
+    coclick: pd.DataFrame
+    segment_popular: pd.DataFrame
+    merge: MergeSettings = field(default_factory=MergeSettings)
+    itemitem: pd.DataFrame | None = None
+    """The item-item weights (training/itemitem.py); None: builds before them."""
+    ordering: OrderSettings = field(default_factory=OrderSettings)
+
+
 def build_table(
     encoded: dict[str, pd.DataFrame],
     query_tower: Any,
     items: pd.DataFrame,
     item_vectors: np.ndarray,
     dlrm: Any,
-    popular_ids: np.ndarray,
-    coclicked: pd.DataFrame,
-    segment_popular: pd.DataFrame,
-    merge: MergeSettings,
-) -> dict[str, dict[str, float | int]]:
+    sources: Sources,
+    ease: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, dict[str, Any]]:
     """The whole table from the encoded `train` and `valid` frames, the trained (or reloaded)
-    query tower and DLRM, the encoded catalogue `items` with their vectors, the most clicked
-    ids, the co-click table and the segment lists (as written by the build)."""
-    from training import ranking
+    query tower and DLRM, the encoded catalogue `items` with their vectors and the build's
+    `sources`: ranking AUC, candidates' recall@100, the served top-10 beside its baselines
+    (`ease`: EASE's dense weights on the train clicks, if made already)."""
+    from training import evaluate_top10, ranking
 
     train, valid = encoded["train"], encoded["valid"]
     scores = ranking.predict(dlrm, valid)
+    inputs = retrieval_inputs(encoded, query_tower, items, item_vectors, sources)
+    lists = candidate_lists(inputs)
     return {
         "ranking": ranking_table(_raw_items(train), _raw_items(valid), scores),
-        "retrieval": retrieval_table(
-            retrieval_inputs(
-                encoded,
-                query_tower,
-                items,
-                item_vectors,
-                popular_ids,
-                coclicked,
-                segment_popular,
-                merge,
-            )
-        ),
+        "retrieval": retrieval_table(inputs, lists=lists),
+        "top10": evaluate_top10.table(inputs, lists, encoded, items, dlrm, sources.ordering, ease),
     }
 
 
@@ -374,14 +438,17 @@ def retrieval_inputs(
     query_tower: Any,
     items: pd.DataFrame,
     item_vectors: np.ndarray,
-    popular_ids: np.ndarray,
-    coclicked: pd.DataFrame,
-    segment_popular: pd.DataFrame,
-    merge: MergeSettings,
+    sources: Sources,
+    max_users: int | None = None,
 ) -> RetrievalInputs:
-    from training import coclick, retrieval
+    """The users of `encoded["valid"]` (at most `max_users`, a seeded sample), their history
+    from `encoded["train"]` and their new clicks in valid as targets."""
+    from training import coclick, itemitem, retrieval
 
     users = encoded["valid"].drop_duplicates("user_id_raw").reset_index(drop=True)
+    if max_users is not None and len(users) > max_users:
+        picked = np.sort(np.random.default_rng(0).permutation(len(users))[:max_users])
+        users = users.iloc[picked].reset_index(drop=True)
     return RetrievalInputs(
         user_ids=users["user_id_raw"].to_numpy(),
         query_vectors=retrieval.embed(query_tower, users),
@@ -389,11 +456,14 @@ def retrieval_inputs(
         item_vectors=item_vectors,
         history=click_pairs(encoded["train"]),
         targets=click_pairs(encoded["valid"]),
-        popular_ids=np.asarray(popular_ids),
-        coclick=coclick.as_table(coclicked),
-        segment_lists=segments.as_lists(segment_popular),
-        segments=user_segments(encoded, merge.segment_columns),
-        merge=merge,
+        popular_ids=np.asarray(sources.popular_ids),
+        coclick=coclick.as_table(sources.coclick),
+        segment_lists=segments.as_lists(sources.segment_popular),
+        segments=user_segments(encoded, sources.merge.segment_columns),
+        merge=sources.merge,
+        shown=shown_pairs(encoded["train"]),
+        itemitem=None if sources.itemitem is None else itemitem.as_table(sources.itemitem),
+        ordering=sources.ordering,
     )
 
 
@@ -408,6 +478,12 @@ def user_segments(encoded: dict[str, pd.DataFrame], columns: tuple[str, ...]) ->
 def click_pairs(frame: pd.DataFrame) -> pd.DataFrame:
     clicks = frame.loc[frame[TARGET] == 1, ["user_id_raw", "item_id_raw"]]
     return clicks.rename(columns={"user_id_raw": "user_id", "item_id_raw": "item_id"})
+
+
+def shown_pairs(frame: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, item_id) of every encoded row: each item shown, clicked or not."""
+    shown = frame[["user_id_raw", "item_id_raw"]]
+    return shown.rename(columns={"user_id_raw": "user_id", "item_id_raw": "item_id"})
 
 
 def _raw_items(frame: pd.DataFrame) -> pd.DataFrame:

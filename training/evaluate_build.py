@@ -14,7 +14,18 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 from nvtabular import Workflow
 
-from training import data, evaluate, evaluate_truth, features, manifest, segments, synthetic
+from services.ensemble.final_score import OrderSettings
+from training import (
+    data,
+    evaluate,
+    evaluate_top10,
+    evaluate_truth,
+    features,
+    manifest,
+    popular,
+    segments,
+    synthetic,
+)
 from training.errors import BuildError
 from training.pipeline import ARTIFACTS
 
@@ -32,19 +43,33 @@ def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
     query_tower = tf.keras.models.load_model(build_dir / ARTIFACTS["query_tower"])
     dlrm = tf.keras.models.load_model(build_dir / ARTIFACTS["ranking_model"])
     item_vectors = _item_vectors(build_dir, items["item_id_raw"].to_numpy())
-    popular = pd.read_parquet(build_dir / ARTIFACTS["popular_items"])["item_id"].to_numpy()
-    coclicked = pd.read_parquet(build_dir / ARTIFACTS["coclick"])
-    segment_popular = _segment_popular(build_dir, document, encoded["train"])
-    merge = evaluate.MergeSettings.from_manifest(document)
-    sources = (popular, coclicked, segment_popular, merge)
-    table = evaluate.build_table(encoded, query_tower, items, item_vectors, dlrm, *sources)
+    sources = _sources(build_dir, document, encoded["train"])
+    table = evaluate.build_table(encoded, query_tower, items, item_vectors, dlrm, sources)
     if truth is not None:
-        inputs = evaluate.retrieval_inputs(encoded, query_tower, items, item_vectors, *sources)
+        inputs = evaluate.retrieval_inputs(encoded, query_tower, items, item_vectors, sources)
         lists = evaluate.candidate_lists(inputs)
+        users = evaluate_top10.user_rows(encoded["valid"], inputs.user_ids)
+        clicks = popular.item_clicks(encoded["train"])
+        scored = evaluate_top10.score_candidates(inputs, lists, users, items, dlrm, clicks)
         table["true_click_probability"] = evaluate_truth.top10_quality(
-            truth, dlrm, encoded, items, lists
+            truth, scored, sources.ordering.weights, items["item_id_raw"].to_numpy()
         )
     return table
+
+
+def _sources(build_dir: Path, document: dict[str, Any], train: pd.DataFrame) -> evaluate.Sources:
+    """The build's lists and choices as it wrote them (builds before the item-item model and
+    the chosen order: none, and the DLRM's order)."""
+    artifacts = document["artifacts"]
+    itemitem = artifacts.get("itemitem")
+    return evaluate.Sources(
+        pd.read_parquet(build_dir / ARTIFACTS["popular_items"])["item_id"].to_numpy(),
+        pd.read_parquet(build_dir / ARTIFACTS["coclick"]),
+        _segment_popular(build_dir, document, train),
+        evaluate.MergeSettings.from_manifest(document),
+        pd.read_parquet(build_dir / str(itemitem)) if itemitem else None,
+        OrderSettings.from_dict(document.get("ordering")),
+    )
 
 
 def _segment_popular(

@@ -11,12 +11,12 @@ where MULTI cannot span users); then the build's sets of users it no longer has 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import redis
 
-from services.ensemble.contract import build_prefix, interactions_key, user_tag
+from services.ensemble.contract import build_prefix, interactions_key, shown_key, user_tag
 from services.ensemble.redis_store import delete_each
 from training.schema import TARGET
 
@@ -36,17 +36,36 @@ def clicked_items(pairs: pd.DataFrame) -> pd.Series:
     return pairs.groupby("user_id")["item_id"].apply(lambda items: sorted(items.tolist()))
 
 
-def write(client: redis.Redis, clicked: pd.Series, build_id: str) -> dict[str, int]:
-    """Replace each user's set of build `build_id` in place, then delete that build's sets of
-    users it no longer has (never another build's)."""
-    before = set(build_keys(client, build_id))
+SET_KINDS: dict[str, Callable[[int, str], str]] = {
+    "interactions": interactions_key,
+    "shown": shown_key,
+}
+"""The build's per-user sets: the items each user clicked, and the items shown to them without
+a click (written only for builds whose filter or item-item model reads them)."""
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The distinct (user_id, item_id) pairs shown and never clicked, catalogue ids, sorted."""
+    pairs = frame[["user_id", "item_id"]].drop_duplicates()
+    marked = pairs.merge(clicks(frame), how="left", indicator=True)
+    unclicked = pairs[(marked["_merge"] == "left_only").to_numpy()]
+    return unclicked.sort_values(["user_id", "item_id"]).reset_index(drop=True)
+
+
+def write(
+    client: redis.Redis, clicked: pd.Series, build_id: str, kind: str = "interactions"
+) -> dict[str, int]:
+    """Replace each user's set of build `build_id` (`kind`: one of SET_KINDS) in place, then
+    delete that build's sets of that kind of users it no longer has (never another build's)."""
+    key_of = SET_KINDS[kind]
+    before = set(build_keys(client, build_id, kind))
     written: set[bytes] = set()
     # RENAME replaces the served set in one step: a reader never sees it deleted and not yet
     # refilled. Both keys share the user's hash tag, so they are in one slot of a cluster.
     with client.pipeline(transaction=False) as pipe:
         for count, (user, items) in enumerate(clicked.items(), start=1):
-            key = interactions_key(int(user), build_id)
-            staging = f"{build_prefix(build_id)}{STAGING}{user_tag(int(user))}"
+            key = key_of(int(user), build_id)
+            staging = f"{build_prefix(build_id)}{STAGING}{kind}:{user_tag(int(user))}"
             pipe.delete(staging)
             pipe.sadd(staging, *items)
             # redis-py's cluster pipeline refuses .rename() (keys may span slots); the command
@@ -64,9 +83,9 @@ def write(client: redis.Redis, clicked: pd.Series, build_id: str) -> dict[str, i
     }
 
 
-def build_keys(client: redis.Redis, build_id: str) -> Iterator[bytes]:
-    """Build `build_id`'s interaction sets in Redis (not the online ones: another prefix)."""
-    match = f"{build_prefix(build_id)}interactions:*"
+def build_keys(client: redis.Redis, build_id: str, kind: str = "interactions") -> Iterator[bytes]:
+    """Build `build_id`'s sets of `kind` in Redis (not the online ones: another prefix)."""
+    match = f"{build_prefix(build_id)}{kind}:*"
     return client.scan_iter(match=match, count=1000)  # type: ignore[no-any-return]
 
 

@@ -1,18 +1,18 @@
-"""The build chooses how the second source is made and merged with the tower's list, on train
-clicks that neither trained the Two-Tower nor chose its epoch (`retrieval.ClickSplit.merge`),
-never on the valid split.
+"""The build chooses how the second source is made and merged with the tower's list, on the
+clicks of the train rows held out of every model (training/choice_split.py), never on the
+valid split.
 
 The choices, in two steps. First, how the segment lists are made (`segments.RECIPES`: which user
 columns make a segment, and whether a segment's category taste is its own or its columns'
 combined): by the recall@100 of the segment's list alone, over FOLDS folds of all train rows (it
 needs no tower, so every train click can be a held-out one: the choice is steadier than on 5%).
-Then the second source's lists in order (`ORDERS`: the items co-clicked with the user's past
-items, the popular items of the user's segment, the most clicked overall) and the tower's share
-of the merged places, by the merged recall@100 of the clicks the tower never saw. Both recalls
-are the evaluation table's measure (each held-out click on an item the user had not clicked
-before, among K candidates without the user's past items), with every list made from the other
-train rows alone; the best wins (ties: the earlier recipe; the larger share, then the earlier
-order).
+Then the second source's lists in order (`ORDERS`: the items the item-item model links to the
+user's history, the items co-clicked with the user's past items, the popular items of the
+user's segment, the most clicked overall) and the tower's share of the merged places, by the
+merged recall@100 of the held-out clicks. Both recalls are the evaluation table's measure (each
+held-out click on an item the user had not clicked before, among K candidates without what the
+filter removes: training/order_choice.py chose that first), with every list made from the fit
+rows alone; the best wins (ties: the earlier recipe; the larger share, then the earlier order).
 
 Shares stop at 0.9: at 1.0 the tower's list fills every place and the second source, the guard
 against a weak tower, never serves. They start at 0.1: the tower always brings 10 of 100.
@@ -20,19 +20,25 @@ against a weak tower, never serves. They start at 0.1: the tower always brings 1
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from training import coclick, evaluate, popular, segments
+from services.ensemble.final_score import OrderSettings
+from training import coclick, evaluate, evaluate_top10, popular, segments
+from training.choice_split import ChoiceSplit
 
 SHARES = (0.1, 0.3, 0.5, 0.7, 0.9)
 COLUMNS = segments.COLUMN_CHOICES
 RECIPES = segments.RECIPES
 FOLDS = 3
+FOLD_USERS = 3000
+"""Users whose held-out clicks measure a fold (a seeded sample beyond it)."""
 ORDERS = {
+    "itemitem_first": ("itemitem", "coclick", "segment_popular", "popular_items"),
     "coclick_first": ("coclick", "segment_popular", "popular_items"),
     "segment_first": ("segment_popular", "coclick", "popular_items"),
     "segment_then_popular": ("segment_popular", "popular_items"),
@@ -49,6 +55,9 @@ class MergeChoice:
     """Recall@100 of the segment's list alone per `segments.Recipe.name`, over folds."""
     segments: segments.Recipe
     """How the build's segment lists are made (their columns are `settings.segment_columns`)."""
+    inputs: evaluate.RetrievalInputs
+    """The held-out users with their lists from the fit rows and the chosen merge: what the
+    weight choice (training/order_choice.py) reads."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,27 +70,34 @@ class MergeChoice:
 
 def choose(
     train: pd.DataFrame,
-    held_clicks: pd.DataFrame,
+    split: ChoiceSplit,
     query_tower: Any,
     items: pd.DataFrame,
     item_vectors: np.ndarray,
+    itemitem_fit: pd.DataFrame,
+    ordering: OrderSettings,
 ) -> MergeChoice:
-    """`train`: the encoded train rows; `held_clicks`: encoded click rows the tower never
-    learnt from (`retrieval.ClickSplit.merge`); the query tower, and the encoded catalogue
-    `items` with their vectors."""
+    """`train`: the encoded train rows (the segment recipe's folds); `split`: its fit and
+    held-out rows; the query tower, the encoded catalogue `items` with their vectors, the
+    item-item weights fit on `split.fit` and the filter `ordering` chose."""
     segment_recall = segment_recalls(train)
     recipe = best_recipe(segment_recall)
     columns = recipe.columns
-    fit = _without_pairs(train, held_clicks)
+    users = split.users_with_new_clicks(evaluate_top10.MAX_USERS)
+    sources = evaluate.Sources(
+        popular.most_clicked_ids(split.fit),
+        coclick.table(evaluate.click_pairs(split.fit)),
+        segments.table(split.fit, recipe),
+        evaluate.MergeSettings(segment_columns=columns),
+        itemitem_fit,
+        ordering,
+    )
     inputs = evaluate.retrieval_inputs(
-        {"train": fit, "valid": held_clicks},
+        {"train": split.fit, "valid": split.held[split.held["user_id_raw"].isin(users)]},
         query_tower,
         items,
         item_vectors,
-        popular.most_clicked_ids(fit),
-        coclick.table(evaluate.click_pairs(fit)),
-        segments.table(fit, recipe),
-        evaluate.MergeSettings(segment_columns=columns),
+        sources,
     )
     choices = {
         f"{name}@{share:g}": evaluate.MergeSettings(share, order, columns)
@@ -95,7 +111,10 @@ def choose(
         choices,
         key=lambda name: (recall[name], choices[name].tower_share, -rank[choices[name].order]),
     )
-    return MergeChoice(choices[best], recall, _held_out_clicks(inputs), segment_recall, recipe)
+    chosen = dataclasses.replace(inputs, merge=choices[best])
+    return MergeChoice(
+        choices[best], recall, _held_out_clicks(inputs), segment_recall, recipe, chosen
+    )
 
 
 def segment_recalls(train: pd.DataFrame, folds: int = FOLDS) -> dict[str, float]:
@@ -115,6 +134,7 @@ def segment_recalls(train: pd.DataFrame, folds: int = FOLDS) -> dict[str, float]
                 popular_ids,
                 segments.as_lists(segments.table(fit, recipe)),
                 user_segments[recipe.columns],
+                max_users=FOLD_USERS,
             )
     return {recipe.name: round(total / folds, 4) for recipe, total in totals.items()}
 
@@ -127,10 +147,3 @@ def best_recipe(segment_recall: dict[str, float]) -> segments.Recipe:
 
 def _held_out_clicks(inputs: evaluate.RetrievalInputs) -> int:
     return len(evaluate.new_targets(inputs.targets, inputs.history))
-
-
-def _without_pairs(train: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
-    """The train rows of every (user, item) pair that has no held-out click."""
-    keys = ["user_id_raw", "item_id_raw"]
-    marked = train.merge(held[keys].drop_duplicates(), on=keys, how="left", indicator=True)
-    return train[(marked["_merge"] == "left_only").to_numpy()].reset_index(drop=True)

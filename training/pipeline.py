@@ -22,7 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.ensemble.contract import BUILDS_KEY, ONLINE_BUILD_KEY, build_key, feast_project
+from services.ensemble.final_score import OrderSettings
 from training import (
+    choice_split,
     coclick,
     data,
     distributed,
@@ -31,9 +33,11 @@ from training import (
     features,
     index,
     interactions,
+    itemitem,
     manifest,
     merge_choice,
     migrate_keys,
+    order_choice,
     popular,
     ranking,
     retrieval,
@@ -51,7 +55,10 @@ ARTIFACTS = {
     "popular_items": "popular_items.parquet",
     "coclick": "coclick.parquet",
     "segment_popular": "segment_popular.parquet",
+    "itemitem": "itemitem.parquet",
+    "item_clicks": "item_clicks.parquet",
     "interactions": "interactions.parquet",
+    "shown": "shown.parquet",
     "feature_repo": "feature_repo",
 }
 
@@ -67,6 +74,7 @@ class BuildConfig:
     retrieval: retrieval.RetrievalConfig = field(default_factory=retrieval.RetrievalConfig)
     ranking: ranking.RankingConfig = field(default_factory=ranking.RankingConfig)
     index: index.IndexConfig = field(default_factory=index.IndexConfig)
+    itemitem: itemitem.ItemItemConfig = field(default_factory=itemitem.ItemItemConfig)
     dask: distributed.DaskConfig = field(default_factory=distributed.DaskConfig)
 
 
@@ -82,7 +90,7 @@ class StageTimer:
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 2)
-        log(f"{name:<14} {self.seconds[name]:7.2f} s")
+        log(f"{name:<14} {self.seconds[name]:7.2f} s (peak RSS so far {peak_rss_mb():.0f} MB)")
 
     def total(self) -> float:
         return round(time.perf_counter() - self.started, 2)
@@ -142,40 +150,46 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         workflow.save(str(build_dir / ARTIFACTS["workflow"]))
         shutil.rmtree(build_dir / "categories")  # the saved workflow holds its own copy
         schema = features.model_schema(workflow)
+    split = choice_split.split(encoded["train"])
     with timer.stage("retrieval"):
         seed_training(config.seed)
-        two_tower = retrieval.train(schema, encoded["train"], config.retrieval)
+        two_tower = retrieval.train(schema, split.fit, config.retrieval)
         query_tower = two_tower.query_tower()
         items = encoded["all"].drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
         item_vectors = retrieval.embed(two_tower.item_tower(), items)
         log(_format_metrics("two-tower", two_tower.curve.as_dict()))
     with timer.stage("ranking"):
-        dlrm = ranking.train(schema, encoded["train"], config.ranking)
+        dlrm = ranking.train(schema, split.fit, config.ranking, stop_rows=split.held)
         log(_format_metrics("dlrm", dlrm.curve.as_dict()))
     with timer.stage("candidates"):
         popular_ids = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
         coclicked = coclick.table(interactions.clicks(raw.train))
         coclicked.to_parquet(build_dir / ARTIFACTS["coclick"], index=False)
-    with timer.stage("merge_choice"):
-        choice = merge_choice.choose(
-            encoded["train"], two_tower.clicks.merge, query_tower, items, item_vectors
-        )
-        log(_format_metrics("segment choice (held-out recall@100)", choice.segment_recall))
-        log(_format_metrics("merge choice (held-out merged recall@100)", choice.recall))
-        log(f"chosen: {choice.settings}, segment lists {choice.segments.name}")
-        segment_popular = segments.table(encoded["train"], choice.segments)
+        popular.item_clicks(encoded["train"]).reset_index().rename(
+            columns={"item_id_raw": "item_id"}
+        ).to_parquet(build_dir / ARTIFACTS["item_clicks"], index=False)
+    with timer.stage("choices"):
+        choices = _choose(config, encoded["train"], split, query_tower, items, item_vectors, dlrm)
+    with timer.stage("itemitem"):
+        ordering = choices.ordering
+        pairs = itemitem.pairs_of(encoded["train"], ordering.itemitem_input)
+        ease = itemitem.weights(pairs, config.itemitem)
+        itemitem_table = itemitem.as_frame(*ease, config.itemitem.neighbours)
+        itemitem_table.to_parquet(build_dir / ARTIFACTS["itemitem"], index=False)
+        segment_popular = segments.table(encoded["train"], choices.merge.segments)
         segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("evaluation"):
-        evaluation = evaluate.build_table(
-            encoded,
-            query_tower,
-            items,
-            item_vectors,
-            dlrm.model,
+        sources = evaluate.Sources(
             popular_ids,
             coclicked,
             segment_popular,
-            choice.settings,
+            choices.merge.settings,
+            itemitem_table,
+            ordering,
+        )
+        on_clicks = ease if ordering.itemitem_input == "clicks" else None  # the baseline's
+        evaluation = evaluate.build_table(
+            encoded, query_tower, items, item_vectors, dlrm.model, sources, on_clicks
         )
         log("evaluation on the valid split:\n" + evaluate.format_table(evaluation))
     with timer.stage("save_models"):
@@ -191,10 +205,13 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
         tables = feature_store.feature_tables(encoded["all"], event_time)
         feature_store.write_repo(repo_dir, tables, event_time.isoformat())
-        pairs = interactions.clicks(pd.concat([raw.train, raw.valid]))
-        pairs.to_parquet(build_dir / ARTIFACTS["interactions"], index=False)
+        history = pd.concat([raw.train, raw.valid])
+        interactions.clicks(history).to_parquet(build_dir / ARTIFACTS["interactions"], index=False)
+        interactions.shown(history).to_parquet(build_dir / ARTIFACTS["shown"], index=False)
         # its own namespace: a serving version keeps reading its own build's state
-        online = materialize(build_dir, config.redis_url, event_time.isoformat(), serve=False)
+        online = materialize(
+            build_dir, config.redis_url, event_time.isoformat(), serve=False, ordering=ordering
+        )
     document = {
         "source": raw.source,
         "seed": config.seed,
@@ -202,16 +219,20 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "users": int(encoded["all"]["user_id_raw"].nunique()),
         "items": len(items),
         "evaluation": {**evaluation, "warnings": evaluate.warnings(evaluation)},
+        "held_out": {"share": choice_split.HELD_SHARE, "rows": len(split.held)},
         "training": {"retrieval": two_tower.curve.as_dict(), "ranking": dlrm.curve.as_dict()},
         "candidates": {
-            "tower_share": choice.settings.tower_share,
-            "second_source": list(choice.settings.order),
-            "choice": choice.as_dict(),
+            "tower_share": choices.merge.settings.tower_share,
+            "second_source": list(choices.merge.settings.order),
+            "choice": choices.merge.as_dict(),
             "coclick_neighbours": coclick.NEIGHBOURS,
-            "segment_columns": list(choice.settings.segment_columns),
-            "segment_taste": "combined" if choice.segments.combined else "own_clicks",
+            "segment_columns": list(choices.merge.settings.segment_columns),
+            "segment_taste": "combined" if choices.merge.segments.combined else "own_clicks",
             "segment_items": segments.ITEMS,
         },
+        "ordering": ordering.as_dict(),
+        "ordering_choice": choices.as_dict(),
+        "itemitem": {**asdict(config.itemitem), "items": int(itemitem_table["item_id"].nunique())},
         "index": {"factory": index.describe(len(items), config.index), **asdict(config.index)},
         "online_store": online,
         "config": _jsonable(asdict(config)),
@@ -226,6 +247,53 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
     return document
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What the build chose on its held-out train rows (training/choice_split.py)."""
+
+    filter: order_choice.FilterChoice
+    merge: merge_choice.MergeChoice
+    weights: order_choice.WeightChoice
+
+    @property
+    def ordering(self) -> OrderSettings:
+        return order_choice.ordering(self.filter, self.weights.weights)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"filter": self.filter.as_dict(), "weights": self.weights.as_dict()}
+
+
+def _choose(
+    config: BuildConfig,
+    train: pd.DataFrame,
+    split: choice_split.ChoiceSplit,
+    query_tower: Any,
+    items: pd.DataFrame,
+    item_vectors: np.ndarray,
+    dlrm: ranking.TrainedRanking,
+) -> Choices:
+    """The filter and item-item input, the merge, then the final score's weights."""
+    chosen_filter, itemitem_fit = order_choice.choose_filter(split, config.itemitem)
+    log(_format_metrics("filter choice (held-out NDCG@10 of EASE alone)", chosen_filter.ndcg))
+    ordering = order_choice.ordering(chosen_filter)
+    merge = merge_choice.choose(
+        train, split, query_tower, items, item_vectors, itemitem_fit, ordering
+    )
+    log(_format_metrics("segment choice (held-out recall@100)", merge.segment_recall))
+    log(_format_metrics("merge choice (held-out merged recall@100)", merge.recall))
+    log(f"chosen: {merge.settings}, segment lists {merge.segments.name}")
+    impression_log = chosen_filter.exclude == "clicks"
+    weights = order_choice.choose_weights(
+        merge.inputs, split.held, split.fit, items, dlrm.model, impression_log
+    )
+    log(_format_metrics("each part alone (held-out NDCG@10)", weights.alone))
+    log(
+        f"chosen: filter {chosen_filter.exclude}, item-item reads {chosen_filter.itemitem_input}, "
+        f"weights {weights.weights.as_dict()} (held-out NDCG@10 {weights.ndcg:.4f})"
+    )
+    return Choices(chosen_filter, merge, weights)
+
+
 def seed_training(seed: int) -> None:
     """The build's --seed also fixes the models' initial weights and the data loaders' shuffles
     (Python's, numpy's and TensorFlow's generators), so one seed gives one build."""
@@ -235,13 +303,19 @@ def seed_training(seed: int) -> None:
 
 
 def materialize(
-    build_dir: Path, redis_url: str, build_id: str, serve: bool = True
+    build_dir: Path,
+    redis_url: str,
+    build_id: str,
+    serve: bool = True,
+    ordering: OrderSettings | None = None,
 ) -> dict[str, Any]:
     """Write a build's online state into its own namespace (features through Feast, interaction
     sets), then its marker, and register it in BUILDS_KEY; no other build's key is touched.
 
     `serve`: also name it the served build (ONLINE_BUILD_KEY); else only if none is named yet
     (a rebuild beside a serving stack leaves the served build alone: the rollout switches).
+    Each user's shown items are written too when the build's `ordering` reads them (None: as
+    its manifest says).
     """
     repo_dir = build_dir / ARTIFACTS["feature_repo"]
     features_online = feature_store.materialize(repo_dir, redis_url, build_id)
@@ -249,10 +323,22 @@ def materialize(
     migrate_keys.tag_online_sets(client)  # online sets named before the hash tags: kept
     pairs = pd.read_parquet(build_dir / ARTIFACTS["interactions"])
     written = interactions.write(client, interactions.clicked_items(pairs), build_id)
+    if ordering is None:
+        ordering = OrderSettings.from_dict(manifest.read(build_dir).get("ordering"))
+    shown_written = {}
+    if ordering.reads_shown:
+        shown = pd.read_parquet(build_dir / ARTIFACTS["shown"])
+        items = interactions.clicked_items(shown)
+        shown_written = interactions.write(client, items, build_id, "shown")
     client.set(build_key(build_id), build_id)
     client.zadd(BUILDS_KEY, {build_id: time.time()})
     client.set(ONLINE_BUILD_KEY, build_id, nx=not serve)
-    return {"project": feast_project(build_id), **features_online, "interactions": written}
+    return {
+        "project": feast_project(build_id),
+        **features_online,
+        "interactions": written,
+        **({"shown": shown_written} if shown_written else {}),
+    }
 
 
 def _raw_data(config: BuildConfig) -> data.RawData:

@@ -53,7 +53,14 @@ class TrainedRanking:
     curve: Curve
 
 
-def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> TrainedRanking:
+def train(
+    schema: Schema,
+    train: pd.DataFrame,
+    config: RankingConfig,
+    stop_rows: pd.DataFrame | None = None,
+) -> TrainedRanking:
+    """Fit on `train`, the epoch chosen by AUC on `stop_rows` (None: on
+    `config.early_stopping_share` of `train` held out)."""
     model = mm.DLRMModel(
         schema,
         embeddings=_embeddings(schema, config),
@@ -62,7 +69,10 @@ def train(schema: Schema, train: pd.DataFrame, config: RankingConfig) -> Trained
         prediction_tasks=mm.BinaryOutput(TARGET),
     )
     model.compile(optimizer=optimizer(config), run_eagerly=False)
-    fit_rows, stop_rows = hold_out(train[schema.column_names], config.early_stopping_share)
+    if stop_rows is None:
+        fit_rows, stop_rows = hold_out(train[schema.column_names], config.early_stopping_share)
+    else:
+        fit_rows, stop_rows = train[schema.column_names], stop_rows[schema.column_names]
     fit_data = Dataset(fit_rows, schema=schema)
     batch_size = min(config.batch_size, len(fit_rows))
 

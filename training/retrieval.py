@@ -30,9 +30,9 @@ class RetrievalConfig:
     patience: int = 2
     """Two epochs without a better held-out recall: early epochs can dip (planted, 20k rows: a
     dip at epoch 2 stopped a run at recall 0.22 whose next epochs reached 0.48)."""
-    early_stopping_share: float = 0.1
-    """Share of the train clicks held out: half to choose the epoch by recall@100, half to
-    choose the merge with the second source."""
+    early_stopping_share: float = 0.05
+    """Share of the fit rows' clicks held out to choose the epoch by recall@100 (the build's
+    other choices read the rows held out of every model: training/choice_split.py)."""
     batch_size: int = 1024
     learning_rate: float = 0.02
     """Chosen by held-out recall@100 on both generators (0.005 needed 6-8 epochs, 0.02 3-4)."""
@@ -54,7 +54,7 @@ class TrainedRetrieval:
     model: mm.TwoTowerModel
     curve: Curve
     clicks: ClickSplit
-    """How the train clicks were split: `clicks.merge` was never seen by this model."""
+    """How the clicks it was given were split."""
 
     def query_tower(self) -> tf.keras.Model:
         return self.model.retrieval_block.query_block()
@@ -110,26 +110,21 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
 
 @dataclass(frozen=True)
 class ClickSplit:
-    """The train click rows (every column) in three seeded parts."""
+    """The click rows (every column) in two seeded parts."""
 
     fit: pd.DataFrame
     """What the Two-Tower learns from."""
     epochs: pd.DataFrame
     """Held out: chooses the Two-Tower's epoch."""
-    merge: pd.DataFrame
-    """Held out: chooses the merge with the second source (training/merge_choice.py). Apart
-    from `epochs`, so that the choice does not favour the tower whose epoch was picked on it."""
 
 
 def split_clicks(train: pd.DataFrame, config: RetrievalConfig) -> ClickSplit:
-    """`config.early_stopping_share` of the train clicks held out, half for each choice (with
-    too few clicks to split, the parts overlap)."""
+    """`config.early_stopping_share` of the clicks of `train` held out (with too few clicks to
+    split, the parts overlap)."""
     clicks = train.loc[train[TARGET] == 1]
     if len(clicks) < MIN_CLICKS:
         raise BuildError(f"train has {len(clicks)} clicks: the retrieval model needs {MIN_CLICKS}")
-    fit, held = hold_out(clicks, config.early_stopping_share)
-    epochs, merge = hold_out(held, 0.5, seed=1)
-    return ClickSplit(fit, epochs, merge)
+    return ClickSplit(*hold_out(clicks, config.early_stopping_share))
 
 
 def _logq(

@@ -84,6 +84,26 @@ def test_the_build_chose_the_merge_with_the_best_held_out_recall(build_dir: Path
     assert recall[chosen] == max(recall.values()), (chosen, recall)
 
 
+def test_the_build_chose_how_it_filters_and_orders_on_held_out_rows(build_dir: Path) -> None:
+    """The manifest records the choice; the served top-10 is measured beside its baselines."""
+    from services.ensemble.final_score import OrderSettings
+
+    document = manifest.read(build_dir)
+    ordering = OrderSettings.from_dict(document["ordering"])
+    choice = document["ordering_choice"]
+    ndcg = choice["filter"]["itemitem_alone_ndcg_at_10"]
+    assert ndcg[f"{ordering.exclude}/{ordering.itemitem_input}"] == max(ndcg.values())
+    weights = choice["weights"]
+    assert weights["ndcg_at_10"] >= weights["part_alone_ndcg_at_10"]["ranking"] - 1e-9
+    if ordering.exclude == "clicks":  # an impression log keeps the DLRM's estimated click rate
+        assert weights["estimated_ctr"] >= weights["ctr_floor"]
+    top10 = document["evaluation"]["top10"]
+    for name in ("served", "dlrm_order", "most_clicked", "ease", "two_tower", "coclick"):
+        assert 0.0 <= top10[f"{name}_ndcg_at_10"] <= 1.0
+    assert top10["users"] > 0 and top10["filter"] == ordering.exclude
+    assert (build_dir / document["artifacts"]["itemitem"]).exists()
+
+
 def test_the_build_chose_the_segments_recipe_with_the_best_recall(build_dir: Path) -> None:
     from training.segments import RECIPES
 

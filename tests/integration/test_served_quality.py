@@ -21,13 +21,19 @@ import pandas as pd
 import pytest
 
 from loadtests.in_process import load_exported
-from services.ensemble.candidates import merge_candidates, readable_width, second_source
+from services.ensemble.candidates import (
+    ItemItemInput,
+    merge_candidates,
+    readable_width,
+    second_source,
+)
 from services.ensemble.contract import INPUT
 from services.ensemble.executor import Executor
+from services.ensemble.final_score import OrderSettings
 from services.ensemble.stages import FetchPastItems, FilterCandidates, MergeCandidates
 from tests.conftest import serving
 from tests.integration.test_serving import infer
-from training import evaluate, manifest
+from training import evaluate, evaluate_build, evaluate_top10, manifest, popular
 from training.pipeline import ARTIFACTS
 from training.truth import ClickTruth
 
@@ -89,6 +95,8 @@ class Offline:
     inputs: evaluate.RetrievalInputs
     truth: ClickTruth
     document: dict[str, Any]
+    encoded: dict[str, pd.DataFrame]
+    items: pd.DataFrame
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +107,7 @@ def offline(build: Path) -> Offline:
 
     from training import data, features, synthetic
 
-    document = manifest.read(build)
+    document = {**manifest.read(build), "_build": str(build)}
     kind = str(document["source"]).split(":", 1)[1]
     config = document["config"]
     made = synthetic.generate(kind, int(config["rows"]), int(config["seed"]))
@@ -113,17 +121,15 @@ def offline(build: Path) -> Offline:
     by_id = pd.Series(np.arange(len(embeddings)), index=embeddings["item_id"].to_numpy())
     vectors = np.stack(embeddings["embedding"].to_numpy()).astype(np.float32)
     vectors = vectors[by_id.loc[items["item_id_raw"].to_numpy()].to_numpy()]
+    sources = evaluate_build._sources(build, document, encoded["train"])
     inputs = evaluate.retrieval_inputs(
         encoded,
         tf.keras.models.load_model(build / ARTIFACTS["query_tower"]),
         items,
         vectors,
-        pd.read_parquet(build / ARTIFACTS["popular_items"])["item_id"].to_numpy(),
-        pd.read_parquet(build / ARTIFACTS["coclick"]),
-        pd.read_parquet(build / ARTIFACTS["segment_popular"]),
-        evaluate.MergeSettings.from_manifest(document),
+        sources,
     )
-    return Offline(inputs, made.truth, document)
+    return Offline(inputs, made.truth, document, encoded, items)
 
 
 def padded(history: list[np.ndarray]) -> np.ndarray:
@@ -135,10 +141,15 @@ def padded(history: list[np.ndarray]) -> np.ndarray:
 
 
 def served_candidates(
-    executor: Executor, user_ids: np.ndarray, history: list[np.ndarray]
+    executor: Executor,
+    user_ids: np.ndarray,
+    history: list[np.ndarray],
+    shown: list[np.ndarray] | None = None,
+    names: tuple[str, ...] = SERVED_COLUMNS,
 ) -> dict[str, np.ndarray]:
-    """The exported graph's stages up to FilterCandidates, in process, with `history` as the
-    users' past items (the offline evaluation's train clicks) in place of Redis' sets."""
+    """The exported graph's stages, in process, with `history` as the users' past items (the
+    offline evaluation's train clicks) and `shown` as every item shown to them, in place of
+    Redis' sets; up to FilterCandidates unless `names` asks for later columns."""
     parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(user_ids), CHUNK):
         columns: dict[str, Any] = {INPUT: user_ids[start : start + CHUNK].astype(np.int32)}
@@ -146,14 +157,22 @@ def served_candidates(
             out = stage.run(columns)
             if isinstance(stage, FetchPastItems):
                 out[stage.past] = padded(history[start : start + CHUNK])
+                if stage.shown and shown is not None:
+                    out[stage.shown] = padded(shown[start : start + CHUNK])
             columns.update(out)
-            if isinstance(stage, FilterCandidates):
+            if isinstance(stage, FilterCandidates) and names == SERVED_COLUMNS:
                 break
-        parts.append({name: columns[name] for name in SERVED_COLUMNS})
+        parts.append({name: columns[name] for name in names})
     return {
         name: np.concatenate([pad(p[name], max(q[name].shape[1] for q in parts)) for p in parts])
         for name in parts[0]
     }
+
+
+def shown_history(lists: evaluate.CandidateLists, ordering: OrderSettings) -> list[np.ndarray]:
+    """Per user, every item shown (clicked or not): what FetchPastItems' shown column holds,
+    as the lists that read it hold it."""
+    return lists.excluded if ordering.exclude == "shown" else lists.itemitem_history
 
 
 def pad(ids: np.ndarray, width: int) -> np.ndarray:
@@ -209,29 +228,42 @@ def test_serving_merges_exactly_what_the_offline_evaluation_measured(
     inputs, k = offline.inputs, evaluate.K
     settings, measured = offline.document["candidates"], offline.document["evaluation"]
     lists = evaluate.candidate_lists(inputs)
-    served = served_candidates(executor, inputs.user_ids, lists.history)
+    shown = shown_history(lists, inputs.ordering)
+    served = served_candidates(executor, inputs.user_ids, lists.history, shown)
     stage = merge_stage(executor)
     assert stage.tower_share == settings["tower_share"] == inputs.merge.tower_share
     assert stage.order == inputs.merge.order and stage.topk == k
     # the merge itself: the evaluation's functions, artifacts and settings on the served ranking
     assert inputs.segment_lists is not None and inputs.segments is not None
     keys = inputs.segments.reindex(inputs.user_ids).to_numpy(np.int64)
-    rows = inputs.segment_lists.rows(keys, readable_width(lists.history, k))
-    second = second_source(inputs.coclick, inputs.popular_ids, lists.history, k, rows, stage.order)
+    rows = inputs.segment_lists.rows(keys, readable_width(lists.excluded, k))
+    itemitem = None
+    if inputs.itemitem is not None:
+        itemitem = ItemItemInput(inputs.itemitem, lists.itemitem_history)
+    second = second_source(
+        inputs.coclick,
+        inputs.popular_ids,
+        lists.history,
+        k,
+        rows,
+        stage.order,
+        itemitem,
+        lists.excluded,
+    )
     expected = merge_candidates(
-        served["retrieved_ids"], second, lists.history, k, stage.tower_share
+        served["retrieved_ids"], second, lists.excluded, k, stage.tower_share
     )
     np.testing.assert_array_equal(served["merged_ids"], expected)
     np.testing.assert_array_equal(served["candidate_ids"], served["merged_ids"])
     # the tower's ranking: faiss in the served graph, numpy in the evaluation
     offline_tower = evaluate.tower_top(
-        inputs.query_vectors, inputs.item_vectors, inputs.item_ids, lists.history, k
+        inputs.query_vectors, inputs.item_vectors, inputs.item_ids, lists.excluded, k
     )
-    same = tower_prefixes_agree(served["retrieved_ids"], offline_tower, inputs, lists.history)
+    same = tower_prefixes_agree(served["retrieved_ids"], offline_tower, inputs, lists.excluded)
     np.testing.assert_array_equal(served["candidate_ids"][same], lists.merged[same])
     assert same.mean() >= 0.99, f"{(~same).sum()} of {len(same)} tower rankings differ by ties"
     tower = merge_candidates(
-        served["retrieved_ids"], served["retrieved_ids"][:, :0], lists.history, k
+        served["retrieved_ids"], served["retrieved_ids"][:, :0], lists.excluded, k
     )
     figures = {
         "tower": recall(tower, offline),
@@ -244,6 +276,43 @@ def test_serving_merges_exactly_what_the_offline_evaluation_measured(
     )
     for source, value in figures.items():
         assert value == pytest.approx(measured["retrieval"][f"{source}_recall_at_100"], abs=0.005)
+
+
+def test_serving_orders_exactly_as_the_build_measured(
+    executor: Executor, offline: Offline, generator: str
+) -> None:
+    """The served top-10 of each valid user (train rows as history) is the build's replay of
+    it (training/evaluate_top10.py: the same candidates, parts, weights and order), up to float
+    ties; so the manifest's served NDCG@10 is what serving answers."""
+    inputs = offline.inputs
+    lists = evaluate.candidate_lists(inputs)
+    users = evaluate_top10.user_rows(offline.encoded["valid"], inputs.user_ids)
+    clicks = popular.item_clicks(offline.encoded["train"])
+    dlrm = tf_model(offline)
+    scored = evaluate_top10.score_candidates(inputs, lists, users, offline.items, dlrm, clicks)
+    weights = OrderSettings.from_dict(offline.document["ordering"]).weights
+    replay = scored.top(weights)
+    served = served_candidates(
+        executor,
+        inputs.user_ids,
+        lists.history,
+        shown_history(lists, inputs.ordering),
+        ("candidate_ids", "ordered_ids"),
+    )
+    same_candidates = (served["candidate_ids"][:, : lists.merged.shape[1]] == lists.merged).all(1)
+    same = (served["ordered_ids"] == replay).all(axis=1)
+    print(
+        f"\n{generator}: weights {weights.as_dict()}; {same.sum()} of {len(same)} served top-10s "
+        f"are the replay's ({same_candidates.sum()} with the same candidates)"
+    )
+    assert same[same_candidates].mean() >= 0.98
+    assert same.mean() >= 0.95
+
+
+def tf_model(offline: Offline) -> Any:
+    import tensorflow as tf
+
+    return tf.keras.models.load_model(Path(offline.document["_build"]) / ARTIFACTS["ranking_model"])
 
 
 def mean_truth(truth: ClickTruth, users: np.ndarray, chosen: np.ndarray) -> float:
