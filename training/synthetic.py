@@ -8,6 +8,9 @@ Three generators (`GENERATORS`; `--synthetic NAME`):
   so a correct pipeline provably learns. Ids are sparse 7-digit numbers, as in real logs.
 * ``longtail``: a structurally different world (`training/synthetic_longtail.py`): denser, a long
   popularity tail, factors mostly hidden from the features, exposure by an earlier recommender.
+* ``ratings``: a consumption log (`training/synthetic_ratings.py`): each row an item the user
+  chose, once, a click when they liked it, as rating logs are; the valid split is each user's
+  last choices.
 
 The signal generators also return their `ClickTruth`: the true click probability of any pair.
 """
@@ -131,6 +134,12 @@ def _longtail(rows: int, seed: int, valid_share: float) -> SyntheticData:
     from training import synthetic_longtail
 
     return synthetic_longtail.generate(rows, seed, valid_share)
+
+
+def _ratings(rows: int, seed: int, valid_share: float) -> SyntheticData:
+    from training import synthetic_ratings
+
+    return synthetic_ratings.generate(rows, seed, valid_share)
 
 
 def _sparse_ids(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -270,5 +279,6 @@ def _split(
 GENERATORS: dict[str, Callable[[int, int, float], SyntheticData]] = {
     "planted": planted,
     "longtail": _longtail,
+    "ratings": _ratings,
     "merlin": _merlin,
 }
