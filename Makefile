@@ -16,7 +16,7 @@ RULES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton reliability soak test lint format clean
-.PHONY: compose-up compose-down compose-test browser
+.PHONY: compose-up compose-down compose-test browser quality
 
 help:
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
@@ -28,6 +28,7 @@ help:
 	@echo "make rollback  serve the previous model version again (the same way)"
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
+	@echo "make quality DATA=DIR  the served top-10 on DIR/future.parquet through the gateway, beside most clicked and EASE"
 	@echo "make reliability   faults under load; make soak  RATE=150 requests/s for DURATION_S=1800 s, memory watched"
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
@@ -119,6 +120,12 @@ bench-steps: setup
 bench-triton: setup
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:$${RECSYS_REDIS_PORT:-6390}/0} \
 	  $(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR) --gateway-url $(GATEWAY_URL)
+
+# The list users get, measured through the running gateway on clicks the build never saw
+# (DATA=DIR as `python -m training convert-ratings` writes it: DIR/future.parquet held back).
+quality: setup
+	@if [ -z "$(DATA)" ]; then echo "error: give DATA=DIR (DIR/train, DIR/valid, DIR/future.parquet)"; exit 2; fi
+	$(MERLIN_PY) -m loadtests.heldout_quality --data $(DATA) --gateway $(GATEWAY_URL)
 
 # Faults injected under load into the running `make run` stack (loopback): pause/kill Redis, kill a
 # model instance, restart Triton; a table and a JSON file (about 2 minutes).

@@ -2,7 +2,8 @@
 `python -m training export --build DIR --out MODEL_REPOSITORY [--rules FILE]` and
 `python -m training materialize --build DIR [--if-needed]` (online state into REDIS_URL) and
 `python -m training evaluate --build DIR [--data DIR]` (the build's evaluation table) and
-`python -m training rules set FILE | show | clear` (business rules in Redis, no export needed).
+`python -m training rules set FILE | show | clear` (business rules in Redis, no export needed) and
+`python -m training convert-ratings --ratings FILE --out DIR` (a rating log as build data).
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -32,10 +33,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     build.add_argument("--data", type=Path, help="read DIR/train/*.parquet and DIR/valid/*.parquet")
     build.add_argument(
         "--synthetic",
-        choices=("planted", "longtail", "merlin"),
+        choices=("planted", "longtail", "ratings", "merlin"),
         default="planted",
         help="synthetic data: planted signal (default), longtail (another world: hidden "
-        "factors, exposure bias, long tail) or Merlin's signal-free generator",
+        "factors, exposure bias, long tail), ratings (a consumption log: each item chosen "
+        "once, a click when liked) or Merlin's signal-free generator",
     )
     build.add_argument("--seed", type=int, default=42)
     build.add_argument(
@@ -81,6 +83,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--data", type=Path, help="the build's data, if not synthetic (DIR/train, DIR/valid)"
     )
     rules_command.add_parser(commands)
+    ratings = commands.add_parser(
+        "convert-ratings",
+        help="a rating log (user, item, rating, time) as DIR/train, DIR/valid, DIR/future.parquet",
+    )
+    ratings.add_argument("--ratings", type=Path, required=True, help="a CSV or parquet file")
+    ratings.add_argument("--out", type=Path, required=True, help="the data directory to write")
+    ratings.add_argument("--like", type=float, default=4.0, help="a click: rating >= LIKE (4)")
+    for name, default in (("user", "userId"), ("item", "movieId"), ("rating", "rating")):
+        ratings.add_argument(f"--{name}-column", default=default, help=f"default {default}")
+    ratings.add_argument("--time-column", default="timestamp", help="default timestamp")
     return parser.parse_args(argv)
 
 
@@ -92,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "materialize": _materialize,
         "evaluate": _evaluate,
         "rules": rules_command.run,
+        "convert-ratings": _convert_ratings,
     }[args.command]
     try:
         return command(args)
@@ -198,6 +211,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.evaluate_build import run
 
     print(evaluate.format_table(run(args.build.resolve(), args.data)))
+    return 0
+
+
+def _convert_ratings(args: argparse.Namespace) -> int:
+    from training import ratings_log
+
+    columns = ratings_log.RatingColumns(
+        args.user_column, args.item_column, args.rating_column, args.time_column
+    )
+    counts = ratings_log.convert(ratings_log.read(args.ratings, columns), args.out, args.like)
+    print(f"{args.out}: {counts}")
     return 0
 
 
