@@ -84,7 +84,30 @@ def coclick_candidates(
 ) -> IdArray:
     """int32 [n, count]: per user, the items `table` links to their `history` (past item ids),
     by summed score (ties: smaller id first), never a history item nor one of the row's
-    `excluded`; -1 where none is left."""
+    `excluded`; -1 where none is left. Large batches (the build's evaluation) go DENSE_CELLS
+    cells at a time: each row's answer is the same either way."""
+    step = max(1, DENSE_CELLS // max(len(table.universe), 1))
+    if len(history) > step:
+        return np.concatenate(
+            [
+                _linked_items(
+                    table,
+                    history[start : start + step],
+                    count,
+                    None if excluded is None else excluded[start : start + step],
+                )
+                for start in range(0, len(history), step)
+            ]
+        )
+    return _linked_items(table, history, count, excluded)
+
+
+def _linked_items(
+    table: NeighbourTable,
+    history: Sequence[npt.ArrayLike],
+    count: int,
+    excluded: Sequence[npt.ArrayLike] | None,
+) -> IdArray:
     out = np.full((len(history), count), PAD, dtype=np.int32)
     past_users, past_ids = _unique_pairs(history)
     users, at = _gather_neighbours(table, past_users, past_ids)
