@@ -23,7 +23,6 @@ import pandas as pd
 
 from services.ensemble.candidates import coclick_candidates, merge_candidates, neighbour_scores
 from services.ensemble.final_score import (
-    SEGMENT_RANKS,
     ItemLookup,
     OrderSettings,
     ScoreWeights,
@@ -105,7 +104,7 @@ def _segment_part(inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLis
     if inputs.segment_lists is None or inputs.segments is None:
         return np.zeros(lists.merged.shape, np.float32)
     keys = inputs.segments.reindex(lists.user_ids).fillna(-1).to_numpy(np.int64)
-    return reciprocal_ranks(inputs.segment_lists.rows(keys, SEGMENT_RANKS), lists.merged)
+    return reciprocal_ranks(inputs.segment_lists.ranks_of(keys, lists.merged))
 
 
 def dlrm_probabilities(

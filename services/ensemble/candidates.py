@@ -313,6 +313,37 @@ class SegmentLists:
     keys: npt.NDArray[np.int64]
     offsets: npt.NDArray[np.int64]
     items: IdArray
+    pairs: npt.NDArray[np.int64] = field(init=False, repr=False, compare=False)
+    """Sorted keys of every (segment position, item) pair, for `ranks_of`."""
+    pair_ranks: npt.NDArray[np.int64] = field(init=False, repr=False, compare=False)
+    """Each of `pairs`' rank in its segment's list (its first, if listed twice)."""
+
+    def __post_init__(self) -> None:
+        lengths = np.diff(self.offsets)
+        segment = np.repeat(np.arange(len(self.keys), dtype=np.int64), lengths)
+        rank = np.arange(len(self.items), dtype=np.int64) - np.repeat(self.offsets[:-1], lengths)
+        pairs = _pair_keys(segment, self.items)
+        order = np.argsort(pairs, kind="stable")
+        pairs, rank = pairs[order], rank[order]
+        first = np.r_[True, pairs[1:] != pairs[:-1]] if len(pairs) else np.zeros(0, bool)
+        object.__setattr__(self, "pairs", pairs[first])
+        object.__setattr__(self, "pair_ranks", rank[first])
+
+    def ranks_of(self, keys: npt.ArrayLike, candidates: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """int64 [n, K]: each candidate's rank in the list of its row's segment (`keys` [n]),
+        -1 where the list does not hold it (or the segment is unknown)."""
+        wanted = np.asarray(keys, dtype=np.int64).reshape(-1)
+        ids = np.asarray(candidates, dtype=np.int64)
+        out = np.full(ids.shape, -1, dtype=np.int64)
+        if len(self.pairs) == 0 or ids.size == 0:
+            return out
+        at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        known = (self.keys[at] == wanted)[:, None] & (ids >= 0)
+        pair = _pair_keys(np.broadcast_to(at[:, None], ids.shape), ids)
+        place = np.minimum(np.searchsorted(self.pairs, pair), len(self.pairs) - 1)
+        found = known & (self.pairs[place] == pair)
+        out[found] = self.pair_ranks[place[found]]
+        return out
 
     @classmethod
     def from_columns(cls, segment: npt.ArrayLike, item_id: npt.ArrayLike) -> SegmentLists:

@@ -72,23 +72,33 @@ def final_scores(
     """float32 [n, K]: the weighted sum of the standardized `parts` (each [n, K]; only the
     used ones are read), -inf where not `valid` ([n, K] bool)."""
     mask = np.asarray(valid, dtype=bool)
-    total = np.zeros(mask.shape, dtype=np.float64)
-    for name in weights.used():
-        total += getattr(weights, name) * standardized(parts[name], mask)
+    used = weights.used()
+    stacked = np.stack([np.asarray(parts[name], dtype=np.float64) for name in used])
+    factors = np.array([getattr(weights, name) for name in used])[:, None, None]
+    total = (factors * _standardized(stacked, mask)).sum(axis=0)
     return np.where(mask, total, -np.inf).astype(np.float32)
 
 
 def standardized(values: npt.ArrayLike, valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     """[n, K]: each row's `values` minus their mean over the row's valid entries, divided by
     their deviation there (rows whose values do not vary: 0); invalid entries are 0."""
-    x = np.where(valid, np.asarray(values, dtype=np.float64), 0.0)
-    count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
-    mean = x.sum(axis=1, keepdims=True) / count
-    centred = np.where(valid, x - mean, 0.0)
-    deviation = np.sqrt((centred**2).sum(axis=1, keepdims=True) / count)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = np.where(deviation > 1e-12, centred / deviation, 0.0)
-    return np.asarray(scaled, dtype=np.float64)
+    scaled: npt.NDArray[np.float64] = _standardized(
+        np.asarray(values, dtype=np.float64)[None], valid
+    )[0]
+    return scaled
+
+
+def _standardized(
+    values: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """`standardized` of every [n, K] slice of `values` [P, n, K] at once."""
+    x = np.where(valid, values, 0.0)
+    count = np.maximum(valid.sum(axis=-1, keepdims=True), 1)
+    centred = np.where(valid, x - x.sum(axis=-1, keepdims=True) / count, 0.0)
+    deviation = np.sqrt((centred * centred).sum(axis=-1, keepdims=True) / count)
+    varies = deviation > 1e-12
+    scaled: npt.NDArray[np.float64] = centred / np.where(varies, deviation, 1.0) * varies
+    return scaled
 
 
 def logit(probabilities: npt.ArrayLike) -> Scores:
@@ -111,12 +121,12 @@ def inner_products(
 class ItemLookup:
     """Catalogue item id -> a row (of a vector table, a value array): sorted ids, their rows."""
 
-    ids: npt.NDArray[np.int32]
+    ids: npt.NDArray[np.int64]
     rows: npt.NDArray[np.int64]
 
     @classmethod
     def of(cls, item_ids: npt.ArrayLike) -> ItemLookup:
-        ids = np.asarray(item_ids, dtype=np.int32).reshape(-1)
+        ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)  # as `find` searches: no copy
         order = np.argsort(ids, kind="stable")
         return cls(ids[order], order.astype(np.int64))
 
@@ -175,28 +185,7 @@ class OrderSettings:
         )
 
 
-def reciprocal_ranks(lists: npt.ArrayLike, candidates: npt.ArrayLike) -> Scores:
-    """float32 [n, K]: 1 / (1 + the candidate's position in its row of `lists` [n, W], best
-    first, -1 padded); 0 where the row does not hold it."""
-    ranked = np.asarray(lists, dtype=np.int64)
-    ids = np.asarray(candidates, dtype=np.int64)
-    out = np.zeros(ids.shape, dtype=np.float32)
-    if ranked.size == 0 or ids.size == 0:
-        return out
-    n, width = ranked.shape
-    span = np.int64(1) << np.int64(33)
-    keys = np.arange(n, dtype=np.int64)[:, None] * span + (ranked + (span >> 1))
-    positions = np.broadcast_to(np.arange(width), ranked.shape).reshape(-1)
-    held = ranked.reshape(-1) >= 0
-    keys, positions = keys.reshape(-1)[held], positions[held]
-    if len(keys) == 0:
-        return out
-    order = np.argsort(keys, kind="stable")  # a repeated id keeps its first position
-    keys, positions = keys[order], positions[order]
-    first = np.r_[True, keys[1:] != keys[:-1]]
-    keys, positions = keys[first], positions[first]
-    wanted = np.arange(n, dtype=np.int64)[:, None] * span + (ids + (span >> 1))
-    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = (keys[at] == wanted) & (ids >= 0)
-    out[found] = 1.0 / (1.0 + positions[at[found]])
-    return out
+def reciprocal_ranks(ranks: npt.NDArray[np.int64], depth: int = SEGMENT_RANKS) -> Scores:
+    """1 / (1 + rank) where 0 <= rank < depth, else 0 (`SegmentLists.ranks_of`'s -1: absent)."""
+    held = (ranks >= 0) & (ranks < depth)
+    return np.where(held, 1.0 / (1.0 + np.maximum(ranks, 0)), 0.0).astype(np.float32)

@@ -24,7 +24,6 @@ from services.ensemble.candidates import (
     segment_keys,
 )
 from services.ensemble.final_score import (
-    SEGMENT_RANKS,
     ItemLookup,
     ScoreWeights,
     final_scores,
@@ -70,11 +69,11 @@ class ScoreState:
     """The loaded artifacts of the weighed parts (None: the part is not weighed)."""
 
     itemitem: NeighbourTable | None = None
+    rows: ItemLookup | None = None
+    """Item id -> its row in `vectors` and `log_clicks` (one lookup a pass serves both)."""
     vectors: NDArray[np.float32] | None = None
-    vector_rows: ItemLookup | None = None
     log_clicks: NDArray[np.float32] | None = None
-    """log(1 + train clicks) of the items with any, rows as `click_rows`."""
-    click_rows: ItemLookup | None = None
+    """log(1 + train clicks), 0 for items without any."""
     segments: SegmentLists | None = None
 
 
@@ -134,21 +133,18 @@ class ScoreCandidates(Stage):
         state: ScoreState = self.state
         probabilities = columns[names.ranking].reshape(users, -1)
         parts = {"ranking": logit(np.where(valid, probabilities, 0.5))}
-        if state.vectors is not None and state.vector_rows is not None:
-            rows = state.vector_rows.find(candidates)
+        rows = state.rows.find(candidates) if state.rows is not None else None
+        if state.vectors is not None and rows is not None:
             parts["retrieval"] = inner_products(columns[names.query], state.vectors, rows)
         if state.itemitem is not None:
             history = [row[row >= 0] for row in columns[names.history]]
             parts["itemitem"] = neighbour_scores(state.itemitem, history, candidates)
-        if state.log_clicks is not None and state.click_rows is not None:
-            at = state.click_rows.find(candidates)
-            popularity = np.where(at >= 0, state.log_clicks[np.maximum(at, 0)], 0.0)
+        if state.log_clicks is not None and rows is not None:
+            popularity = np.where(rows >= 0, state.log_clicks[np.maximum(rows, 0)], 0.0)
             parts["popularity"] = popularity.astype(np.float32)
         if state.segments is not None:
             keys = segment_keys([columns[name] for name in names.segment_columns])
-            parts["segment"] = reciprocal_ranks(
-                state.segments.rows(keys, SEGMENT_RANKS), candidates
-            )
+            parts["segment"] = reciprocal_ranks(state.segments.ranks_of(keys, candidates))
         return parts, valid
 
     def __getstate__(self) -> dict[str, Any]:
@@ -169,17 +165,23 @@ def read_parts(paths: dict[str, Path]) -> ScoreState:
             rows.column("neighbour_id").to_numpy(),
             rows.column("score").to_numpy(),
         )
+    ids = None
     if "retrieval" in paths:
         table = pq.read_table(paths["retrieval"])
         ids = table.column("item_id").to_numpy()
         vectors = np.asarray(table.column("embedding").combine_chunks().flatten())
         state.vectors = vectors.reshape(len(ids), -1).astype(np.float32)
-        state.vector_rows = ItemLookup.of(ids)
     if "popularity" in paths:
         table = pq.read_table(paths["popularity"], columns=["item_id", "clicks"])
+        clicked = table.column("item_id").to_numpy()
+        ids = clicked if ids is None else ids
+        at = ItemLookup.of(ids).find(clicked)
+        log_clicks = np.zeros(len(ids), np.float32)
         clicks = table.column("clicks").to_numpy().astype(np.float64)
-        state.log_clicks = np.log1p(clicks).astype(np.float32)
-        state.click_rows = ItemLookup.of(table.column("item_id").to_numpy())
+        log_clicks[at[at >= 0]] = np.log1p(clicks[at >= 0])
+        state.log_clicks = log_clicks
+    if ids is not None:
+        state.rows = ItemLookup.of(ids)
     if "segment" in paths:
         table = pq.read_table(paths["segment"], columns=["segment", "item_id"])
         state.segments = SegmentLists.from_columns(

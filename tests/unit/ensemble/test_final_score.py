@@ -77,14 +77,15 @@ def test_the_dlrm_alone_orders_as_its_probabilities() -> None:
     assert np.argsort(-scores[0]).tolist() == np.argsort(-probabilities[0]).tolist()
 
 
-def test_reciprocal_ranks_read_each_rows_own_list() -> None:
-    lists = np.array([[5, 3, 9, -1], [2, 2, -1, -1]])
-    candidates = np.array([[9, 5, 7, -1], [2, 3, -1, 5]])
-    ranks = reciprocal_ranks(lists, candidates)
-    expected = np.array([[1 / 3, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    assert np.allclose(ranks, expected)
-    empty = reciprocal_ranks(np.full((2, 3), -1), candidates)  # e.g. users of no known segment
-    assert not empty.any()
+def test_segment_ranks_read_each_rows_own_list() -> None:
+    from services.ensemble.candidates import SegmentLists
+
+    lists = SegmentLists.from_columns([7, 7, 7, 9, 9], [5, 3, 9, 2, 6])
+    candidates = np.array([[9, 5, 7, -1], [2, 3, -1, 6], [5, 5, 5, 5]])
+    ranks = lists.ranks_of(np.array([7, 9, 8]), candidates)  # segment 8: unknown
+    assert ranks.tolist() == [[2, 0, -1, -1], [0, -1, -1, 1], [-1, -1, -1, -1]]
+    parts = reciprocal_ranks(ranks, depth=2)
+    assert np.allclose(parts, [[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.5], [0.0] * 4])
 
 
 def test_item_lookup_and_inner_products() -> None:
