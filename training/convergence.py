@@ -35,14 +35,17 @@ def fit_until_no_better(
     metric: str,
     max_epochs: int,
     patience: int,
+    min_gain: float = 0.0,
 ) -> Curve:
-    """Run up to `max_epochs` epochs; leaves `model` with the weights of its best epoch."""
+    """Run up to `max_epochs` epochs; leaves `model` with the weights of its best epoch. An
+    epoch is better when its score beats the best so far by more than `min_gain`."""
     curve = Curve(metric)
     best_weights: list[np.ndarray] | None = None
     for epoch in range(1, max_epochs + 1):
         one_epoch()
         curve.scores.append(score())
-        if curve.best_epoch == 0 or curve.scores[-1] > curve.scores[curve.best_epoch - 1]:
+        best = curve.scores[curve.best_epoch - 1] if curve.best_epoch else 0.0
+        if curve.best_epoch == 0 or curve.scores[-1] > best + min_gain:
             curve.best_epoch = epoch
             best_weights = model.get_weights()
         elif epoch - curve.best_epoch >= patience:

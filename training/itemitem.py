@@ -73,19 +73,20 @@ def as_frame(items: np.ndarray, b: np.ndarray, neighbours: int) -> pd.DataFrame:
     keep = min(neighbours, max(len(items) - 1, 0))
     if keep == 0:
         return _empty()
-    cols = np.argpartition(-np.abs(b), keep - 1, axis=1)[:, :keep]
-    values = np.take_along_axis(b, cols, axis=1)
+    cols = np.argpartition(-np.abs(b), keep - 1, axis=1)[:, :keep].reshape(-1)
     rows = np.repeat(np.arange(len(items)), keep)
-    frame = pd.DataFrame(
+    values = b[rows, cols].astype(np.float32)
+    kept = values != 0
+    rows, cols, values = rows[kept], cols[kept], values[kept]
+    # items are sorted, so by row, then best weight first, ties by the smaller neighbour
+    order = np.lexsort((cols, -values, rows))
+    return pd.DataFrame(
         {
-            "item_id": items[rows].astype("int32"),
-            "neighbour_id": items[cols.reshape(-1)].astype("int32"),
-            "score": values.reshape(-1).astype("float32"),
+            "item_id": items[rows[order]].astype("int32"),
+            "neighbour_id": items[cols[order]].astype("int32"),
+            "score": values[order],
         }
     )
-    frame = frame[frame["score"] != 0]
-    frame = frame.sort_values(["item_id", "score", "neighbour_id"], ascending=[True, False, True])
-    return frame.reset_index(drop=True)
 
 
 def as_table(frame: pd.DataFrame) -> NeighbourTable:

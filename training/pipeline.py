@@ -7,6 +7,7 @@ when every stage has succeeded, so a failed build never leaves a directory that 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import resource
 import shutil
 import sys
@@ -257,7 +258,13 @@ class Choices:
 
     @property
     def ordering(self) -> OrderSettings:
-        return order_choice.ordering(self.filter, self.weights.weights)
+        """How serving filters and orders. Where nothing reads the item-item model (no weight,
+        no list), it reads clicks: serving then fetches shown items only to remove them."""
+        ordering = order_choice.ordering(self.filter, self.weights.weights)
+        uses_itemitem = ordering.weights.itemitem > 0 or "itemitem" in self.merge.settings.order
+        if not uses_itemitem:
+            ordering = dataclasses.replace(ordering, itemitem_input="clicks")
+        return ordering
 
     def as_dict(self) -> dict[str, Any]:
         return {"filter": self.filter.as_dict(), "weights": self.weights.as_dict()}
