@@ -29,7 +29,7 @@ from services.ensemble.candidates import (
     readable_width,
     second_source,
 )
-from services.ensemble.final_score import OrderSettings
+from services.ensemble.final_score import DenseItemItem, OrderSettings
 from training import metrics, segments
 from training.schema import TARGET
 
@@ -107,6 +107,8 @@ class RetrievalInputs:
     itemitem: NeighbourTable | None = None
     """The build's item-item weights (training/itemitem.py); None: no item-item list."""
     ordering: OrderSettings = field(default_factory=OrderSettings)
+    itemitem_weights: DenseItemItem | None = None
+    """The dense item-item weights the final score reads; None: the part is 0."""
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,8 @@ class Sources:
     itemitem: pd.DataFrame | None = None
     """The item-item weights (training/itemitem.py); None: builds before them."""
     ordering: OrderSettings = field(default_factory=OrderSettings)
+    itemitem_weights: tuple[np.ndarray, np.ndarray] | None = None
+    """The dense weights (item ids, B) the final score's item-item part reads."""
 
 
 def build_table(
@@ -464,6 +468,11 @@ def retrieval_inputs(
         shown=shown_pairs(encoded["train"]),
         itemitem=None if sources.itemitem is None else itemitem.as_table(sources.itemitem),
         ordering=sources.ordering,
+        itemitem_weights=(
+            None
+            if sources.itemitem_weights is None
+            else DenseItemItem.of(*sources.itemitem_weights)
+        ),
     )
 
 

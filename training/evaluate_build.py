@@ -62,6 +62,11 @@ def _sources(build_dir: Path, document: dict[str, Any], train: pd.DataFrame) -> 
     the chosen order: none, and the DLRM's order)."""
     artifacts = document["artifacts"]
     itemitem = artifacts.get("itemitem")
+    dense = artifacts.get("itemitem_weights")
+    weights = None
+    if dense:
+        with np.load(build_dir / str(dense)) as saved:
+            weights = (saved["item_ids"], saved["weights"])
     return evaluate.Sources(
         pd.read_parquet(build_dir / ARTIFACTS["popular_items"])["item_id"].to_numpy(),
         pd.read_parquet(build_dir / ARTIFACTS["coclick"]),
@@ -69,6 +74,7 @@ def _sources(build_dir: Path, document: dict[str, Any], train: pd.DataFrame) -> 
         evaluate.MergeSettings.from_manifest(document),
         pd.read_parquet(build_dir / str(itemitem)) if itemitem else None,
         OrderSettings.from_dict(document.get("ordering")),
+        weights,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from services.ensemble.candidates import coclick_candidates, merge_candidates, neighbour_scores
+from services.ensemble.candidates import coclick_candidates, merge_candidates
 from services.ensemble.final_score import (
     ItemLookup,
     OrderSettings,
@@ -90,8 +90,8 @@ def score_candidates(
         "retrieval": inner_products(inputs.query_vectors, inputs.item_vectors, rows),
         "itemitem": (
             np.zeros(candidates.shape, np.float32)
-            if inputs.itemitem is None
-            else neighbour_scores(inputs.itemitem, lists.itemitem_history, candidates)
+            if inputs.itemitem_weights is None
+            else inputs.itemitem_weights.scores(lists.itemitem_history, candidates)
         ),
         "popularity": np.log1p(clicks).reshape(candidates.shape).astype(np.float32),
         "segment": _segment_part(inputs, lists),

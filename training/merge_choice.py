@@ -75,12 +75,12 @@ def choose(
     query_tower: Any,
     items: pd.DataFrame,
     item_vectors: np.ndarray,
-    itemitem_fit: pd.DataFrame,
+    itemitem_fit: tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray]],
     ordering: OrderSettings,
 ) -> MergeChoice:
     """`train`: the encoded train rows (the segment recipe's folds); `split`: its fit and
     held-out rows; the query tower, the encoded catalogue `items` with their vectors, the
-    item-item weights fit on `split.fit` and the filter `ordering` chose."""
+    item-item weights fit on `split.fit` (served table, dense) and the filter `ordering` chose."""
     segment_recall = segment_recalls(train)
     recipe = best_recipe(segment_recall)
     columns = recipe.columns
@@ -90,8 +90,9 @@ def choose(
         coclick.table(evaluate.click_pairs(split.fit)),
         segments.table(split.fit, recipe),
         evaluate.MergeSettings(segment_columns=columns),
-        itemitem_fit,
+        itemitem_fit[0],
         ordering,
+        itemitem_fit[1],
     )
     inputs = evaluate.retrieval_inputs(
         {"train": split.fit, "valid": split.held[split.held["user_id_raw"].isin(users)]},

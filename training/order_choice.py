@@ -92,9 +92,9 @@ def choose_filter(
     split: ChoiceSplit,
     config: itemitem.ItemItemConfig,
     max_users: int = evaluate_top10.MAX_USERS,
-) -> tuple[FilterChoice, pd.DataFrame]:
+) -> tuple[FilterChoice, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
     """The filter and the item-item input, and the chosen input's weights fit on `split.fit`
-    (the table the merge and weight choices read)."""
+    (the table and the dense weights the merge and weight choices read)."""
     users = split.users_with_new_clicks(max_users)
     clicks = evaluate.click_pairs(split.fit)
     shown = pd.concat([clicks, evaluate.shown_pairs(split.fit)])
@@ -118,7 +118,7 @@ def choose_filter(
     exclude, model_input = best.split("/")
     ids, b = fitted[model_input]
     table = itemitem.as_frame(ids, b, config.neighbours)
-    return FilterChoice(exclude, model_input, ndcg, int(len(users))), table
+    return FilterChoice(exclude, model_input, ndcg, int(len(users))), table, (ids, b)
 
 
 def choose_weights(

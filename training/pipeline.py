@@ -57,6 +57,7 @@ ARTIFACTS = {
     "coclick": "coclick.parquet",
     "segment_popular": "segment_popular.parquet",
     "itemitem": "itemitem.parquet",
+    "itemitem_weights": "itemitem_weights.npz",
     "item_clicks": "item_clicks.parquet",
     "interactions": "interactions.parquet",
     "shown": "shown.parquet",
@@ -177,6 +178,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         ease = itemitem.weights(pairs, config.itemitem)
         itemitem_table = itemitem.as_frame(*ease, config.itemitem.neighbours)
         itemitem_table.to_parquet(build_dir / ARTIFACTS["itemitem"], index=False)
+        itemitem.save_dense(build_dir / ARTIFACTS["itemitem_weights"], *ease)
         segment_popular = segments.table(encoded["train"], choices.merge.segments)
         segment_popular.to_parquet(build_dir / ARTIFACTS["segment_popular"], index=False)
     with timer.stage("evaluation"):
@@ -187,6 +189,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
             choices.merge.settings,
             itemitem_table,
             ordering,
+            ease,
         )
         on_clicks = ease if ordering.itemitem_input == "clicks" else None  # the baseline's
         evaluation = evaluate.build_table(
@@ -280,11 +283,11 @@ def _choose(
     dlrm: ranking.TrainedRanking,
 ) -> Choices:
     """The filter and item-item input, the merge, then the final score's weights."""
-    chosen_filter, itemitem_fit = order_choice.choose_filter(split, config.itemitem)
+    chosen_filter, itemitem_fit, dense_fit = order_choice.choose_filter(split, config.itemitem)
     log(_format_metrics("filter choice (held-out NDCG@10 of EASE alone)", chosen_filter.ndcg))
     ordering = order_choice.ordering(chosen_filter)
     merge = merge_choice.choose(
-        train, split, query_tower, items, item_vectors, itemitem_fit, ordering
+        train, split, query_tower, items, item_vectors, (itemitem_fit, dense_fit), ordering
     )
     log(_format_metrics("segment choice (held-out recall@100)", merge.segment_recall))
     log(_format_metrics("merge choice (held-out merged recall@100)", merge.recall))

@@ -266,9 +266,11 @@ def second_source(
     lists = []
     for name in check_order(order):
         if name == "itemitem" and itemitem is not None:
-            lists.append(coclick_candidates(itemitem.table, itemitem.history, count, excluded))
+            skip = None if excluded is itemitem.history else excluded  # its own history anyway
+            lists.append(coclick_candidates(itemitem.table, itemitem.history, count, skip))
         elif name == "coclick":
-            lists.append(coclick_candidates(table, history, count, excluded))
+            skip = None if excluded is history else excluded
+            lists.append(coclick_candidates(table, history, count, skip))
         elif name == "segment_popular" and segment_rows is not None:
             lists.append(np.asarray(segment_rows, dtype=np.int32)[:, :needed])
         elif name == "popular_items":

@@ -23,7 +23,7 @@ MODEL_NAME = "executor_model"
 INPUT = "user_id"
 """INT32 [n]: catalogue user ids, one answer per id."""
 OUTPUTS: tuple[str, ...] = ("ordered_ids", "ordered_scores", "fallback")
-"""INT32 [n, k] catalogue item ids, best first; FP32 [n, k] their ranking scores;
+"""INT32 [n, k] catalogue item ids, best first; FP32 [n, k] their final scores;
 BOOL [n] true where the user was unknown and popular items answered."""
 EXPLAIN_INPUT = "explain"
 """Optional BOOL [n, 1]: true asks for EXPLAIN_OUTPUT too (a slower path, taken only then)."""

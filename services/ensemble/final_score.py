@@ -22,7 +22,7 @@ The final score is the weights' sum of the standardized parts; candidates withou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -183,6 +183,43 @@ class OrderSettings:
             itemitem_input=str(values.get("itemitem_input", "clicks")),
             weights=ScoreWeights.from_dict(weights) if weights else ScoreWeights(),
         )
+
+
+@dataclass(frozen=True)
+class DenseItemItem:
+    """EASE's weights among the items it covers (ids -> rows of `b`, b [m, m]): the item-item
+    part reads them whole, exact and in one gather a batch; the pruned NeighbourTable serves
+    the candidate list."""
+
+    lookup: ItemLookup
+    b: npt.NDArray[np.float32]
+
+    @classmethod
+    def of(cls, item_ids: npt.ArrayLike, b: npt.ArrayLike) -> DenseItemItem:
+        return cls(ItemLookup.of(item_ids), np.asarray(b, dtype=np.float32))
+
+    def scores(self, history: Sequence[npt.ArrayLike], candidates: npt.ArrayLike) -> Scores:
+        """float32 [n, K]: each candidate's weights summed over the row's `history` items (0
+        for items the model does not cover), GATHER_CELLS gathered at a time."""
+        ids = np.asarray(candidates)
+        rows = [self.lookup.find(np.asarray(items).reshape(-1)) for items in history]
+        rows = [r[r >= 0] for r in rows]
+        width = max([1, *(len(r) for r in rows)])
+        out = np.zeros(ids.shape, dtype=np.float32)
+        step = max(1, GATHER_CELLS // (width * max(ids.shape[1], 1)))
+        for start in range(0, len(rows), step):
+            past = np.full((min(step, len(rows) - start), width), -1, dtype=np.int64)
+            for row, found in enumerate(rows[start : start + step]):
+                past[row, : len(found)] = found
+            columns = self.lookup.find(ids[start : start + step])
+            gathered = self.b[np.maximum(past, 0)[:, :, None], np.maximum(columns, 0)[:, None, :]]
+            held = (past >= 0)[:, :, None] & (columns >= 0)[:, None, :]
+            out[start : start + step] = np.where(held, gathered, 0.0).sum(axis=1)
+        return out
+
+
+GATHER_CELLS = 1 << 22
+"""`DenseItemItem.scores` gathers at most this many weights at once (16 MB)."""
 
 
 def reciprocal_ranks(ranks: npt.NDArray[np.int64], depth: int = SEGMENT_RANKS) -> Scores:

@@ -143,7 +143,7 @@ def score_files(build_dir: Path, manifest: dict[str, object]) -> dict[str, Path 
     artifacts = manifest["artifacts"]
     assert isinstance(artifacts, dict)
     names = {
-        "itemitem": "itemitem",
+        "itemitem": "itemitem_weights",
         "retrieval": "item_embeddings",
         "popularity": "item_clicks",
         "segment": "segment_popular",

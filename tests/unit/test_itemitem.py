@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,6 +61,23 @@ def test_the_served_table_keeps_the_largest_weights_and_scores_as_the_dense_mode
     assert np.allclose(neighbour_scores(table, history, candidates), dense, atol=1e-6)
     top = dense_top(ids, b, history, history, k=2)
     assert top[0, 0] == ids[1 + int(np.argmax(b[0, 1:]))]
+
+
+def test_the_dense_part_reads_every_weight_and_skips_uncovered_items(tmp_path: Path) -> None:
+    from services.ensemble.final_score import DenseItemItem
+
+    ids, b = itemitem.weights(CLICKS, itemitem.ItemItemConfig(l2=1.0))
+    itemitem.save_dense(tmp_path / "w.npz", ids, b)
+    with np.load(tmp_path / "w.npz") as saved:
+        dense = DenseItemItem.of(saved["item_ids"], saved["weights"])
+    history = [np.array([10, 99]), np.array([11, 13]), np.array([], np.int64)]
+    candidates = np.array([[11, 12, 98], [10, 12, -1], [10, 11, 12]])
+    expected = [
+        [b[0, 1], b[0, 2], 0.0],
+        [b[1, 0] + b[3, 0], b[1, 2] + b[3, 2], 0.0],
+        [0.0, 0.0, 0.0],
+    ]
+    assert np.allclose(dense.scores(history, candidates), expected, atol=1e-6)
 
 
 def test_pruning_drops_the_smallest_weights_negative_ones_included() -> None:

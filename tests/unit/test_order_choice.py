@@ -42,9 +42,9 @@ def world(repeat_shown: bool, seed: int = 0) -> ChoiceSplit:
 
 def test_a_consumption_log_removes_shown_items_an_impression_log_keeps_them() -> None:
     config = itemitem.ItemItemConfig(l2=5.0)
-    consumption, table = order_choice.choose_filter(world(repeat_shown=False), config)
+    consumption, table, (ids, b) = order_choice.choose_filter(world(repeat_shown=False), config)
     assert consumption.exclude == "shown"
-    assert len(table) > 0
-    impressions, _ = order_choice.choose_filter(world(repeat_shown=True), config)
+    assert len(table) > 0 and b.shape == (len(ids), len(ids))
+    impressions, _, _ = order_choice.choose_filter(world(repeat_shown=True), config)
     assert impressions.exclude == "clicks"
     assert set(impressions.ndcg) == {"clicks/clicks", "shown/clicks", "clicks/shown", "shown/shown"}

@@ -174,25 +174,35 @@ class MergeCandidates(Stage):
 
     def run(self, columns: Columns) -> Columns:
         retrieved = columns[self.columns.retrieved]
-        removed = self.removed(columns)
+        histories = self.histories(columns)
+        removed = histories[self.columns.excluded or self.columns.past]
         denied = self.rules.deny_array
         excluded = [np.concatenate([row, denied]) for row in removed] if len(denied) else removed
-        extra = self.second_lists(columns)
+        extra = self.second_lists(columns, histories)
         merged = merge_candidates(retrieved, extra, excluded, self.topk, self.tower_share)
         return {self.merged: merged}
+
+    def histories(self, columns: Columns) -> dict[str, list[NDArray[Any]]]:
+        """Per history column this stage reads (past, removed, the item-item model's), each
+        user's items; a column named twice is read once (the lists then see the same rows)."""
+        names = (self.columns.past, self.columns.excluded, self.columns.itemitem_history)
+        return {name: _rows(columns[name]) for name in dict.fromkeys(n for n in names if n)}
 
     def removed(self, columns: Columns) -> list[NDArray[Any]]:
         """Per user, the items the filter removes (their past or shown items)."""
         return _rows(columns[self.columns.excluded or self.columns.past])
 
-    def second_lists(self, columns: Columns) -> IdArray:
+    def second_lists(
+        self, columns: Columns, histories: dict[str, list[NDArray[Any]]] | None = None
+    ) -> IdArray:
         """int32 [users, K]: the second source's ids per user, as `run` merges them."""
         source: SecondSource = self.state
-        history = _rows(columns[self.columns.past])
-        removed = self.removed(columns)
+        histories = histories or self.histories(columns)
+        history = histories[self.columns.past]
+        removed = histories[self.columns.excluded or self.columns.past]
         itemitem = None
         if source.itemitem is not None:
-            read = _rows(columns[self.columns.itemitem_history or self.columns.past])
+            read = histories[self.columns.itemitem_history or self.columns.past]
             itemitem = ItemItemInput(source.itemitem, read)
         rows = self.segment_rows(columns, removed)
         return second_source(

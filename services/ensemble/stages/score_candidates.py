@@ -17,13 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.ensemble.candidates import (
-    NeighbourTable,
-    SegmentLists,
-    neighbour_scores,
-    segment_keys,
-)
+from services.ensemble.candidates import SegmentLists, segment_keys
 from services.ensemble.final_score import (
+    DenseItemItem,
     ItemLookup,
     ScoreWeights,
     final_scores,
@@ -33,7 +29,7 @@ from services.ensemble.final_score import (
 )
 from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
 
-ITEMITEM_FILE = "itemitem.parquet"
+ITEMITEM_FILE = "itemitem_weights.npz"
 EMBEDDINGS_FILE = "item_embeddings.parquet"
 CLICKS_FILE = "item_clicks.parquet"
 SEGMENT_FILE = "segment_popular.parquet"
@@ -68,7 +64,7 @@ class ScoreInputs:
 class ScoreState:
     """The loaded artifacts of the weighed parts (None: the part is not weighed)."""
 
-    itemitem: NeighbourTable | None = None
+    itemitem: DenseItemItem | None = None
     rows: ItemLookup | None = None
     """Item id -> its row in `vectors` and `log_clicks` (one lookup a pass serves both)."""
     vectors: NDArray[np.float32] | None = None
@@ -138,7 +134,7 @@ class ScoreCandidates(Stage):
             parts["retrieval"] = inner_products(columns[names.query], state.vectors, rows)
         if state.itemitem is not None:
             history = [row[row >= 0] for row in columns[names.history]]
-            parts["itemitem"] = neighbour_scores(state.itemitem, history, candidates)
+            parts["itemitem"] = state.itemitem.scores(history, candidates)
         if state.log_clicks is not None and rows is not None:
             popularity = np.where(rows >= 0, state.log_clicks[np.maximum(rows, 0)], 0.0)
             parts["popularity"] = popularity.astype(np.float32)
@@ -159,12 +155,8 @@ def read_parts(paths: dict[str, Path]) -> ScoreState:
 
     state = ScoreState()
     if "itemitem" in paths:
-        rows = pq.read_table(paths["itemitem"], columns=["item_id", "neighbour_id", "score"])
-        state.itemitem = NeighbourTable.from_columns(
-            rows.column("item_id").to_numpy(),
-            rows.column("neighbour_id").to_numpy(),
-            rows.column("score").to_numpy(),
-        )
+        with np.load(paths["itemitem"]) as weights:
+            state.itemitem = DenseItemItem.of(weights["item_ids"], weights["weights"])
     ids = None
     if "retrieval" in paths:
         table = pq.read_table(paths["retrieval"])

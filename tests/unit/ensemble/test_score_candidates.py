@@ -14,6 +14,7 @@ import pytest
 from services.ensemble.candidates import segment_keys
 from services.ensemble.final_score import ScoreWeights, logit, standardized
 from services.ensemble.stages.score_candidates import ScoreCandidates, ScoreInputs
+from training import itemitem
 
 INPUTS = ScoreInputs(
     "candidate_ids", "click_score", "item_found", "query", "past_ids", ("user_group",)
@@ -22,11 +23,8 @@ INPUTS = ScoreInputs(
 
 @pytest.fixture()
 def files(tmp_path: Path) -> dict[str, Path | None]:
-    pd.DataFrame(
-        {"item_id": [1, 1, 2], "neighbour_id": [2, 3, 3], "score": [0.5, 0.2, 0.7]}
-    ).astype({"item_id": "int32", "neighbour_id": "int32", "score": "float32"}).to_parquet(
-        tmp_path / "itemitem.parquet"
-    )
+    weights = np.array([[0.0, 0.5, 0.2], [0.0, 0.0, 0.7], [0.0, 0.0, 0.0]], np.float32)
+    itemitem.save_dense(tmp_path / "itemitem_weights.npz", np.array([1, 2, 3]), weights)
     vectors = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
     embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 2)
     pq.write_table(
@@ -39,7 +37,7 @@ def files(tmp_path: Path) -> dict[str, Path | None]:
         tmp_path / "segment_popular.parquet"
     )
     return {
-        "itemitem": tmp_path / "itemitem.parquet",
+        "itemitem": tmp_path / "itemitem_weights.npz",
         "retrieval": tmp_path / "item_embeddings.parquet",
         "popularity": tmp_path / "item_clicks.parquet",
         "segment": tmp_path / "segment_popular.parquet",
@@ -104,7 +102,7 @@ def test_the_export_holds_its_own_copies(files: dict[str, Path | None], tmp_path
     op.save_artifacts(exported)
     assert sorted(p.name for p in (exported / "final_score").iterdir()) == [
         "item_clicks.parquet",
-        "itemitem.parquet",
+        "itemitem_weights.npz",
     ]
     served = pickle.loads(pickle.dumps(op))
     served.load_artifacts(exported)
