@@ -202,19 +202,27 @@ class DenseItemItem:
         """float32 [n, K]: each candidate's weights summed over the row's `history` items (0
         for items the model does not cover), GATHER_CELLS gathered at a time."""
         ids = np.asarray(candidates)
-        rows = [self.lookup.find(np.asarray(items).reshape(-1)) for items in history]
-        rows = [r[r >= 0] for r in rows]
-        width = max([1, *(len(r) for r in rows)])
+        past = self._padded_rows(history)
         out = np.zeros(ids.shape, dtype=np.float32)
-        step = max(1, GATHER_CELLS // (width * max(ids.shape[1], 1)))
-        for start in range(0, len(rows), step):
-            past = np.full((min(step, len(rows) - start), width), -1, dtype=np.int64)
-            for row, found in enumerate(rows[start : start + step]):
-                past[row, : len(found)] = found
+        step = max(1, GATHER_CELLS // (past.shape[1] * max(ids.shape[1], 1)))
+        for start in range(0, len(past), step):
+            rows = past[start : start + step]
             columns = self.lookup.find(ids[start : start + step])
-            gathered = self.b[np.maximum(past, 0)[:, :, None], np.maximum(columns, 0)[:, None, :]]
-            held = (past >= 0)[:, :, None] & (columns >= 0)[:, None, :]
+            gathered = self.b[np.maximum(rows, 0)[:, :, None], np.maximum(columns, 0)[:, None, :]]
+            held = (rows >= 0)[:, :, None] & (columns >= 0)[:, None, :]
             out[start : start + step] = np.where(held, gathered, 0.0).sum(axis=1)
+        return out
+
+    def _padded_rows(self, history: Sequence[npt.ArrayLike]) -> npt.NDArray[np.int64]:
+        """[n, W]: each row's history items as rows of `b` (those covered), -1 padded."""
+        items = [np.asarray(h, dtype=np.int64).reshape(-1) for h in history]
+        found = self.lookup.find(np.concatenate(items)) if items else np.zeros(0, np.int64)
+        owner = np.repeat(np.arange(len(items)), [len(h) for h in items])
+        owner, found = owner[found >= 0], found[found >= 0]
+        counts = np.bincount(owner, minlength=len(items))
+        out = np.full((len(items), max(1, int(counts.max(initial=0)))), -1, dtype=np.int64)
+        position = np.arange(len(found)) - np.repeat(np.cumsum(counts) - counts, counts)
+        out[owner, position] = found
         return out
 
 
