@@ -3,7 +3,8 @@
 `python -m training materialize --build DIR [--if-needed]` (online state into REDIS_URL) and
 `python -m training evaluate --build DIR [--data DIR]` (the build's evaluation table) and
 `python -m training rules set FILE | show | clear` (business rules in Redis, no export needed) and
-`python -m training convert-ratings --ratings FILE --out DIR` (a rating log as build data).
+`python -m training convert-ratings --ratings FILE --out DIR` (a rating log as build data) and
+`python -m training generate --out DIR [--synthetic KIND]` (synthetic build data with a future).
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -93,6 +94,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name, default in (("user", "userId"), ("item", "movieId"), ("rating", "rating")):
         ratings.add_argument(f"--{name}-column", default=default, help=f"default {default}")
     ratings.add_argument("--time-column", default="timestamp", help="default timestamp")
+    generated = commands.add_parser(
+        "generate",
+        help="synthetic data as DIR/train, DIR/valid and a held-back DIR/future.parquet",
+    )
+    generated.add_argument("--out", type=Path, required=True, help="the data directory to write")
+    generated.add_argument(
+        "--synthetic", choices=("planted", "longtail", "ratings"), default="planted"
+    )
+    generated.add_argument("--rows", type=int, default=100_000, help="rows (default 100000)")
+    generated.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
 
 
@@ -105,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _evaluate,
         "rules": rules_command.run,
         "convert-ratings": _convert_ratings,
+        "generate": _generate,
     }[args.command]
     try:
         return command(args)
@@ -222,6 +234,17 @@ def _convert_ratings(args: argparse.Namespace) -> int:
     )
     counts = ratings_log.convert(ratings_log.read(args.ratings, columns), args.out, args.like)
     print(f"{args.out}: {counts}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise BuildError(f"--seed must be >= 0, got {args.seed}")
+    from training import held_back
+
+    made = data.generate(args.synthetic, args.rows, args.seed)
+    valid, future = held_back.cut_future(made.valid)
+    print(f"{args.out}: {held_back.write(args.out, made.train, valid, future)}")
     return 0
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from training import held_back
 from training.errors import BuildError
 from training.schema import RAW_COLUMNS
 
-SHARES = (0.7, 0.1, 0.2)
+TRAIN_TENTHS, VALID_TENTHS = 7, 1  # the rest, 2 tenths, is the future
 FIRST_USER_ID, FIRST_ITEM_ID = 1_000, 500_000
 
 
@@ -60,22 +61,13 @@ def convert(ratings: pd.DataFrame, out: Path, like: float) -> dict[str, int]:
     ordered = ordered.drop_duplicates(["user", "item"], keep="last").reset_index(drop=True)
     count = ordered.groupby("user")["item"].transform("size").to_numpy()
     rank = ordered.groupby("user").cumcount().to_numpy()
-    part = np.where(
-        rank < np.floor(SHARES[0] * count),
-        0,
-        np.where(rank < np.floor((SHARES[0] + SHARES[1]) * count), 1, 2),
-    )
+    # Integer arithmetic: floor(0.8 * 10) in floating point is 7.
+    train_end = count * TRAIN_TENTHS // 10
+    valid_end = count * (TRAIN_TENTHS + VALID_TENTHS) // 10
+    part = np.where(rank < train_end, 0, np.where(rank < valid_end, 1, 2))
     raw = pd.DataFrame(0, index=ordered.index, columns=list(RAW_COLUMNS))
     raw["user_id"] = FIRST_USER_ID + pd.factorize(ordered["user"], sort=True)[0]
     raw["item_id"] = FIRST_ITEM_ID + pd.factorize(ordered["item"], sort=True)[0]
     raw["click"] = (ordered["rating"] >= like).astype("int64")
     raw = raw.astype(RAW_COLUMNS)
-    for name, index in (("train", 0), ("valid", 1)):
-        (out / name).mkdir(parents=True, exist_ok=True)
-        raw[part == index].to_parquet(out / name / "part.parquet", index=False)
-    raw[part == 2].to_parquet(out / "future.parquet", index=False)
-    return {
-        "users": int(raw["user_id"].nunique()),
-        "items": int(raw["item_id"].nunique()),
-        **{name: int((part == i).sum()) for i, name in enumerate(("train", "valid", "future"))},
-    }
+    return held_back.write(out, raw[part == 0], raw[part == 1], raw[part == 2])
