@@ -15,6 +15,7 @@ from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.steps import say
 from deploy.triton.procs import read_pid, terminate_group
 from deploy.triton.stop import stop_server
+from services.gateway.core.redact import redacted_url
 
 
 def first_user(build_dir: Path) -> int:
@@ -78,5 +79,5 @@ def serve_triton(settings: StackSettings) -> None:
     """`make triton`: Triton alone, on REDIS_URL or the Redis `make run` started."""
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     redis_url = running_redis_url(settings)
-    say(f"Triton's online store: {redis_url}")
+    say(f"Triton's online store: {redacted_url(redis_url)}")
     ensure_triton(settings, redis_url)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.steps import running, say
+from services.gateway.core.redact import redacted_url
 
 NO_REDIS_SERVER = (
     "no Redis: set REDIS_URL=redis://HOST:PORT/DB to use one, or install redis-server "
@@ -28,24 +29,26 @@ def check_redis_url(settings: StackSettings) -> str:
         )
         client.ping()
     except (*REDIS_ERRORS, ValueError) as exc:
-        raise StackError(f"REDIS_URL={settings.redis_url} does not answer: {exc}", 2) from exc
+        shown = redacted_url(settings.redis_url)
+        raise StackError(f"REDIS_URL={shown} does not answer: {exc}", 2) from exc
     return settings.redis_url
 
 
 def ensure_redis(settings: StackSettings) -> str:
     """The Redis URL to serve from: REDIS_URL, the private Redis running, or one started now."""
     if settings.redis_url:
-        say(f"Redis: {check_redis_url(settings)} (REDIS_URL)")
+        say(f"Redis: {redacted_url(check_redis_url(settings))} (REDIS_URL)")
         return settings.redis_url
     url = settings.private_redis_url
     if running(settings.pid_file("redis")):
-        say(f"Redis: {url} (already running)")
+        say(f"Redis: {redacted_url(url)} (already running)")
         return url
     data_dir = settings.run_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(redis_command(settings, redis_binary(), data_dir), check=True)
     wait_for_redis(settings, url)
-    say(f"Redis: started redis-server on {url} with its append-only file in {data_dir}")
+    shown = redacted_url(url)
+    say(f"Redis: started redis-server on {shown} with its append-only file in {data_dir}")
     return url
 
 

@@ -16,6 +16,7 @@ from services.gateway.api.routes import health, interactions, page, recommend
 from services.gateway.core.config import Settings, get_settings
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
+from services.gateway.core.rate_limit import TokenBuckets
 from services.gateway.core.replicas import ReplicaPool
 from services.gateway.core.served_version import ServedVersion
 from services.gateway.core.stats import RecentStats
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.stats = RecentStats(metrics.registry)  # the page's live panel
+    app.state.write_limiter = TokenBuckets.for_writes(settings)
     app.include_router(recommend.build_router(settings.max_k))
     app.include_router(interactions.router)
     app.include_router(health.router)

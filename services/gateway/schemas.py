@@ -42,6 +42,15 @@ class ProblemBody(BaseModel):
     )
 
 
+class ValidationProblem(BaseModel):
+    """422: the request's parameters or body did not validate."""
+
+    detail: str = Field(description="Every problem, one sentence each, joined by '; '")
+    errors: list[str] = Field(
+        description="The same sentences, one per problem (at most 10, then a count of the rest)"
+    )
+
+
 class Health(BaseModel):
     status: str
 

@@ -307,6 +307,22 @@ def test_interactions_need_the_key_and_land_in_the_online_set(
     assert members == {b"310", b"311"}
 
 
+def test_explain_and_the_known_users_need_the_key_the_plain_answer_does_not(
+    limits_gateway: Gateway,
+) -> None:
+    explain = {"user_id": 1, "explain": "true"}
+    for path, params in (("/recommend", explain), ("/users/sample", {})):
+        response = requests.get(f"{limits_gateway.url}{path}", params=params, timeout=5)
+        assert response.status_code == 401, path
+        assert "API key required" in response.json()["detail"]
+    keyed = requests.get(
+        f"{limits_gateway.url}/users/sample", headers={"X-API-Key": API_KEY}, timeout=5
+    )
+    assert keyed.status_code == 200 and isinstance(keyed.json(), list)
+    plain = requests.get(f"{limits_gateway.url}/recommend", params={"user_id": 1}, timeout=5)
+    assert plain.status_code == 503  # past the key check: Triton is a closed port here
+
+
 def test_body_over_the_limit_gets_413(limits_gateway: Gateway) -> None:
     url, headers = f"{limits_gateway.url}/interactions", {"X-API-Key": API_KEY}
     headers["Content-Type"] = "application/json"

@@ -3,6 +3,7 @@ FastAPI runs a sync dependency in a worker thread, a thread hop per request."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request, status
@@ -13,6 +14,7 @@ from services.gateway.core.auth import key_matches
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
+from services.gateway.core.rate_limit import TokenBuckets
 from services.gateway.core.replicas import ReplicaPool
 
 
@@ -36,6 +38,12 @@ async def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def get_write_limiter(request: Request) -> TokenBuckets | None:
+    """None when writes are not rate limited (GATEWAY_WRITE_RATE_PER_S=0)."""
+    limiter: TokenBuckets | None = request.app.state.write_limiter
+    return limiter
+
+
 async def get_request_id(request: Request) -> str:
     """Set by ObserveRequests for every request (and sent as X-Request-ID)."""
     return str(getattr(request.state, "request_id", ""))
@@ -46,15 +54,16 @@ RecommenderDep = Annotated[ReplicaPool, Depends(get_recommender)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
+WriteLimiterDep = Annotated[TokenBuckets | None, Depends(get_write_limiter)]
 
 bearer_key = HTTPBearer(auto_error=False, description="The API key as a bearer token")
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
+BearerKeyDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)]
+HeaderKeyDep = Annotated[str | None, Depends(header_key)]
 
 
 async def require_api_key(
-    settings: SettingsDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
-    header: Annotated[str | None, Depends(header_key)],
+    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep
 ) -> None:
     """401 unless the configured API key came as `Authorization: Bearer` or `X-API-Key`; a
     no-op when GATEWAY_API_KEY is not set."""
@@ -68,12 +77,25 @@ async def require_api_key(
 
 
 async def require_metrics_key(
-    settings: SettingsDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
-    header: Annotated[str | None, Depends(header_key)],
+    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep
 ) -> None:
     if settings.metrics_require_key:
         await require_api_key(settings, bearer, header)
+
+
+async def limit_write_rate(request: Request, limiter: WriteLimiterDep) -> None:
+    """429 with Retry-After when this client address writes faster than
+    GATEWAY_WRITE_RATE_PER_S, past a burst of GATEWAY_WRITE_BURST."""
+    if limiter is None:
+        return
+    wait_s = limiter.wait_s(request.client.host if request.client else "unknown")
+    if wait_s > 0:
+        retry_after_s = math.ceil(wait_s)
+        raise Problem(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many writes from this address; retry after {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
 
 
 def _unauthorized(detail: str) -> Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
@@ -52,7 +53,11 @@ class Settings(BaseSettings):
     max_k: int = Field(default=10, ge=1)
     """Items per answer at most: what the ensemble returns."""
     api_key: SecretStr | None = None
-    """When set (non-empty), POST /interactions needs it (Authorization: Bearer or X-API-Key)."""
+    """When set (non-empty), writes (POST /interactions), GET /recommend?explain=true (a user's
+    features and history) and GET /users/sample need it (Authorization: Bearer or X-API-Key)."""
+    allow_anonymous: bool = False
+    """Serve on a non-loopback GATEWAY_HOST without GATEWAY_API_KEY: writes, explain and
+    /users/sample open to anyone who reaches the port. Off: such a start is refused."""
     metrics_require_key: bool = False
     """Also require the API key on /metrics."""
     max_body_bytes: int = Field(default=16 * 1024, ge=1)
@@ -63,6 +68,13 @@ class Settings(BaseSettings):
     """Longest time from a connection's (or request's) first byte to the end of its headers."""
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     """Largest request head (request line and headers); larger ones get 431."""
+    write_rate_per_s: float = Field(default=200.0, ge=0)
+    """Writes per second each client address may send, sustained; more get 429. 0: no limit."""
+    write_burst: int = Field(default=400, ge=1)
+    """Writes a client address may send at once, beyond which write_rate_per_s applies."""
+    write_rate_clients: int = Field(default=10_000, ge=1)
+    """Client addresses the write limit tracks at most; the least recently seen is forgotten
+    first (it starts again with a full burst)."""
     keep_alive_s: int = Field(default=5, ge=1)
     """Idle keep-alive connections are closed after this long."""
     host: str = "127.0.0.1"
@@ -112,6 +124,11 @@ class Settings(BaseSettings):
             raise ValueError("GATEWAY_REPLICA_BACKOFF_MAX_S is below GATEWAY_REPLICA_BACKOFF_S")
         if self.redis_ca_file is not None and not self.redis_ca_file.is_file():
             raise ValueError(f"GATEWAY_REDIS_CA_FILE {self.redis_ca_file} is not a file")
+        if self.api_key is None and not self.allow_anonymous and not is_loopback(self.host):
+            raise ValueError(
+                f"GATEWAY_HOST {self.host} is reachable from other machines: set "
+                "GATEWAY_API_KEY, or GATEWAY_ALLOW_ANONYMOUS=true to serve without a key"
+            )
         return self
 
     @property
@@ -131,6 +148,17 @@ class Settings(BaseSettings):
     @property
     def _redis_url(self) -> str:
         return self.redis_url.get_secret_value()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only; a name other than
+    localhost counts as reachable (what it resolves to may change)."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def problems_of(error: ValidationError) -> list[str]:

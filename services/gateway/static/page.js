@@ -1,5 +1,6 @@
 // The page: GET /recommend?explain=true for the chosen user, POST /interactions for a click,
-// GET /stats every 2 s for the live panel. Plain DOM, no libraries; text only via textContent.
+// GET /stats every 2 s for the live panel; the API key field's key goes with all but /stats.
+// Plain DOM, no libraries; text only via textContent.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -44,7 +45,8 @@ function headers(json) {
 async function recommend(userId) {
   currentUser = userId;
   $("#message").textContent = `Asking for user ${userId}…`;
-  const response = await fetch(`/recommend?user_id=${encodeURIComponent(userId)}&explain=true`);
+  const response = await fetch(`/recommend?user_id=${encodeURIComponent(userId)}&explain=true`,
+    { headers: headers(false) });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     $("#answer").hidden = true;
@@ -140,11 +142,13 @@ async function interact(userId, itemId) {
 }
 
 async function suggestUsers() {
-  const response = await fetch("/users/sample");
-  if (!response.ok) return;
+  const response = await fetch("/users/sample", { headers: headers(false) });
+  if (!response.ok) return;  // 401 until the key is typed, when the gateway has one
   const users = await response.json();
   const list = $("#known-users");
   const links = $("#suggestions");
+  list.replaceChildren();
+  links.replaceChildren();
   users.forEach((user) => {
     const option = document.createElement("option");
     option.value = user;
@@ -181,6 +185,7 @@ $("#pick").addEventListener("submit", (event) => {
   event.preventDefault();
   recommend($("#user-id").value);
 });
+$("#api-key").addEventListener("change", suggestUsers);
 suggestUsers();
 refreshLive();
 setInterval(refreshLive, 2000);

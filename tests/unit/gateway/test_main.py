@@ -10,21 +10,26 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_bad_settings_stop_the_start_with_one_line_each() -> None:
-    env = {
-        **os.environ,
-        "GATEWAY_MAX_BODY_BYTES": "lots",
-        "GATEWAY_TRITON_URL": "triton-0:8001,,triton-1:8001",
-        "GATEWAY_REDIS_URL": "http://:hunter2@cache:6379",
-        "GATEWAY_AB": "2:90,3:5",
-    }
-    result = subprocess.run(
+def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "services.gateway"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+def test_bad_settings_stop_the_start_with_one_line_each() -> None:
+    result = start(
+        {
+            **os.environ,
+            "GATEWAY_MAX_BODY_BYTES": "lots",
+            "GATEWAY_TRITON_URL": "triton-0:8001,,triton-1:8001",
+            "GATEWAY_REDIS_URL": "http://:hunter2@cache:6379",
+            "GATEWAY_AB": "2:90,3:5",
+        }
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -55,3 +60,14 @@ def test_the_startup_heap_is_kept_out_of_full_collections() -> None:
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_a_reachable_address_without_a_key_stops_the_start_with_one_line() -> None:
+    env = {**os.environ, "GATEWAY_HOST": "0.0.0.0", "GATEWAY_API_KEY": ""}
+    env.pop("GATEWAY_ALLOW_ANONYMOUS", None)
+    result = start(env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: GATEWAY_HOST 0.0.0.0 is reachable from other machines: set GATEWAY_API_KEY, or "
+        "GATEWAY_ALLOW_ANONYMOUS=true to serve without a key"
+    ]

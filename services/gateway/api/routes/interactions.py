@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from services.gateway.api.deps import OnlineStoreDep, SettingsDep, require_api_key
-from services.gateway.api.errors import Problem
+from services.gateway.api.deps import (
+    OnlineStoreDep,
+    SettingsDep,
+    limit_write_rate,
+    require_api_key,
+)
+from services.gateway.api.errors import BODY_ERRORS, Problem, error_responses
 from services.gateway.core.online_store import OnlineStoreUnavailable
-from services.gateway.schemas import Interaction, InteractionRecorded, ProblemBody
+from services.gateway.schemas import Interaction, InteractionRecorded
 
 router = APIRouter()
 
@@ -16,13 +21,17 @@ router = APIRouter()
     "/interactions",
     status_code=status.HTTP_201_CREATED,
     response_model=InteractionRecorded,
-    dependencies=[Depends(require_api_key)],
-    responses={
-        401: {"model": ProblemBody, "description": "API key missing or wrong (when configured)"},
-        413: {"model": ProblemBody, "description": "body larger than GATEWAY_MAX_BODY_BYTES"},
-        422: {"description": "body invalid"},
-        503: {"model": ProblemBody, "description": "Redis unreachable; see Retry-After"},
-    },
+    # the rate limit first: guessing the key costs tokens too
+    dependencies=[Depends(limit_write_rate), Depends(require_api_key)],
+    responses=error_responses(
+        {
+            **BODY_ERRORS,
+            401: "API key missing or wrong (when GATEWAY_API_KEY is set)",
+            422: "body invalid",
+            429: "this address sent writes faster than GATEWAY_WRITE_RATE_PER_S; see Retry-After",
+            503: "Redis unreachable; see Retry-After",
+        }
+    ),
 )
 async def record_interaction(
     interaction: Interaction, store: OnlineStoreDep, settings: SettingsDep

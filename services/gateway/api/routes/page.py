@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.gateway.api.deps import SettingsDep
-from services.gateway.api.errors import Problem
+from services.gateway.api.deps import SettingsDep, require_api_key
+from services.gateway.api.errors import Problem, error_responses
 from services.gateway.core.known_users import sample_users as scan_sample
 from services.gateway.core.online_store import OnlineStoreUnavailable
 from services.gateway.core.stats import ROUTE, RecentStats
-from services.gateway.schemas import ProblemBody
 from services.gateway.schemas_page import LiveStats
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -45,15 +45,25 @@ async def stats(request: Request) -> LiveStats:
 @router.get(
     "/users/sample",
     response_model=list[int],
-    responses={503: {"model": ProblemBody, "description": "Redis unavailable"}},
+    dependencies=[Depends(require_api_key)],  # who the users are is private
+    responses=error_responses(
+        {
+            401: "API key missing or wrong (when GATEWAY_API_KEY is set)",
+            422: "count outside 1..50",
+            503: "Redis unavailable; see Retry-After",
+        }
+    ),
 )
 async def sample_users(
-    settings: SettingsDep, count: int = Query(default=6, ge=1, le=50)
+    settings: SettingsDep, count: Annotated[int, Query(ge=1, le=50)] = 6
 ) -> list[int]:
     """A few user ids with past interactions in the online store, to pick on the page."""
     try:
         return await scan_sample(settings, count)
     except OnlineStoreUnavailable as exc:
         raise Problem(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "Redis unavailable", internal=str(exc)
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Redis unavailable",
+            internal=str(exc),
+            retry_after_s=settings.retry_after_s,
         ) from exc

@@ -3,19 +3,21 @@
 # No `from __future__ import annotations`: FastAPI must see k's Query, made per router, at once.
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
-from services.gateway.api.deps import MetricsDep, RecommenderDep, RequestIdDep, SettingsDep
-from services.gateway.api.errors import Problem
+from services.gateway.api.deps import (
+    BearerKeyDep,
+    HeaderKeyDep,
+    MetricsDep,
+    RecommenderDep,
+    RequestIdDep,
+    SettingsDep,
+    require_api_key,
+)
+from services.gateway.api.errors import Problem, error_responses
 from services.gateway.api.explain import read_explanation
 from services.gateway.core.triton import TritonFailed, TritonUnavailable, version_label
-from services.gateway.schemas import (
-    INT32_MAX,
-    INT32_MIN,
-    ProblemBody,
-    Recommendation,
-    RecommendedItem,
-)
+from services.gateway.schemas import INT32_MAX, INT32_MIN, Recommendation, RecommendedItem
 
 UserIdQuery = Annotated[
     int, Query(ge=INT32_MIN, le=INT32_MAX, description="Catalogue user id (int32)")
@@ -27,9 +29,23 @@ ExplainQuery = Annotated[
     Query(
         description="Add what each stage found and did (features, candidate sources, the "
         "filter's removals, every ranking score, the category cap, stage times): a slower pass "
-        "of its own, for people looking, not for traffic"
+        "of its own, for people looking, not for traffic; needs the API key when one is set "
+        "(it shows the user's features and history)"
     ),
 ]
+
+
+async def explain_if_allowed(
+    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep, explain: ExplainQuery = False
+) -> bool:
+    """The explain flag, once the API key is checked when explain=true; the plain answer stays
+    open (it shows only item ids)."""
+    if explain:
+        await require_api_key(settings, bearer, header)
+    return explain
+
+
+ExplainDep = Annotated[bool, Depends(explain_if_allowed)]
 
 
 def build_router(max_k: int) -> APIRouter:
@@ -41,15 +57,15 @@ def build_router(max_k: int) -> APIRouter:
         "/recommend",
         response_model=Recommendation,
         response_model_exclude_unset=True,  # `explain` only when asked for
-        responses={
-            422: {"description": f"user_id not an int32, or k outside 1..{max_k}"},
-            502: {"model": ProblemBody, "description": "the model failed on this request"},
-            503: {
-                "model": ProblemBody,
-                "description": "Triton unreachable, too slow or shutting down, the model not "
-                "loaded, or its online store unavailable; see Retry-After",
-            },
-        },
+        responses=error_responses(
+            {
+                401: "explain=true without the API key (when GATEWAY_API_KEY is set)",
+                422: f"user_id not an int32, or k outside 1..{max_k}",
+                502: "the model failed on this request",
+                503: "Triton unreachable, too slow or shutting down, the model not loaded, or "
+                "its online store unavailable; see Retry-After",
+            }
+        ),
     )
     async def recommend(
         request: Request,
@@ -58,8 +74,8 @@ def build_router(max_k: int) -> APIRouter:
         metrics: MetricsDep,
         request_id: RequestIdDep,
         user_id: UserIdQuery,
+        explain: ExplainDep,
         k: k_query = max_k,
-        explain: ExplainQuery = False,
     ) -> Recommendation:
         try:
             ranking = await (

@@ -125,3 +125,42 @@ def test_configured_key_is_required(
 def test_recommend_needs_no_key(make_client: Callable[..., TestClient]) -> None:
     client = make_client(api_key=KEY)
     assert client.get("/recommend", params={"user_id": 1}).status_code == 200
+
+
+def test_writes_past_the_burst_get_429_with_retry_after(
+    make_client: Callable[..., TestClient], store: StubOnlineStore
+) -> None:
+    client = make_client(write_rate_per_s=0.25, write_burst=2)
+    for item in (1, 2):
+        assert client.post("/interactions", json={"user_id": 1, "item_id": item}).status_code == 201
+    refused = client.post("/interactions", json={"user_id": 1, "item_id": 3})
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "4"  # one token per 4 s
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json() == {"detail": "too many writes from this address; retry after 4 s"}
+    assert store.sets == {1: {1, 2}}
+
+
+def test_the_write_limit_leaves_reads_alone(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(write_rate_per_s=0.25, write_burst=1)
+    client.post("/interactions", json={"user_id": 1, "item_id": 1})
+    for _ in range(5):
+        assert client.get("/recommend", params={"user_id": 1}).status_code == 200
+
+
+def test_a_write_rate_of_zero_means_no_limit(
+    make_client: Callable[..., TestClient], store: StubOnlineStore
+) -> None:
+    client = make_client(write_rate_per_s=0, write_burst=1)
+    for item in range(30):
+        assert client.post("/interactions", json={"user_id": 1, "item_id": item}).status_code == 201
+    assert len(store.sets[1]) == 30
+
+
+def test_guessing_the_key_uses_up_the_burst_too(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(api_key=KEY, write_rate_per_s=0.25, write_burst=2)
+    guesses = [
+        client.post("/interactions", json={"user_id": 1, "item_id": 2}, headers={"X-API-Key": g})
+        for g in ("a", "b", "c")
+    ]
+    assert [guess.status_code for guess in guesses] == [401, 401, 429]

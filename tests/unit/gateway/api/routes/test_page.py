@@ -1,14 +1,21 @@
-"""The page, its static files, the live panel's /stats and the known users' key parsing."""
+"""The page, its static files, the live panel's /stats, the known users' key parsing and
+/users/sample behind the API key."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
+from services.gateway.api.routes import page
+from services.gateway.core.config import Settings
 from services.gateway.core.known_users import scan_users, user_of
+from services.gateway.core.online_store import OnlineStoreUnavailable
 from tests.unit.gateway.stubs import StubRecommender, unavailable
+
+KEY = "k3y-for-tests-0123456789"
 
 
 def test_page_and_its_files_are_served(client: TestClient) -> None:
@@ -61,3 +68,50 @@ def test_scan_users_stops_at_count() -> None:
     keys = Keys([f"multi_stage_recsys:x:interactions:{{{u}}}" for u in (9, 3, 3, 5, 1)])
     assert asyncio.run(scan_users(keys, 3)) == [3, 5, 9]
     assert keys.asked == ["multi_stage_recsys:*interactions:*"]
+
+
+@pytest.fixture()
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The counts /users/sample asked Redis for (its SCAN replaced: the edge of our code)."""
+    asked: list[int] = []
+
+    async def scan(settings: Settings, count: int) -> list[int]:
+        asked.append(count)
+        return [3, 5, 9][:count]
+
+    monkeypatch.setattr(page, "scan_sample", scan)
+    return asked
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer x"}])
+def test_with_a_key_set_users_sample_needs_it(
+    make_client: Callable[..., TestClient], scanned: list[int], headers: dict[str, str]
+) -> None:
+    response = make_client(api_key=KEY).get("/users/sample", headers=headers)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"]
+    assert scanned == []
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}])
+def test_with_the_key_users_sample_answers(
+    make_client: Callable[..., TestClient], scanned: list[int], headers: dict[str, str]
+) -> None:
+    response = make_client(api_key=KEY).get("/users/sample?count=2", headers=headers)
+    assert response.status_code == 200 and response.json() == [3, 5]
+    assert scanned == [2]
+
+
+def test_without_a_key_set_users_sample_is_open(client: TestClient, scanned: list[int]) -> None:
+    assert client.get("/users/sample").json() == [3, 5, 9] and scanned == [6]
+
+
+def test_users_sample_with_redis_down_is_a_503_with_retry_after(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(settings: Settings, count: int) -> list[int]:
+        raise OnlineStoreUnavailable("Redis SCAN failed: ConnectionError('10.0.0.7:6379')")
+
+    monkeypatch.setattr(page, "scan_sample", down)
+    response = client.get("/users/sample")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "10.0.0.7" not in response.text

@@ -1,9 +1,11 @@
 """GET /recommend?explain=true in process: the explanation passes through typed; the status
-codes stay those of the plain answer; plain answers carry no explanation."""
+codes stay those of the plain answer; plain answers carry no explanation; with an API key set,
+explain needs it and the plain answer does not."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 from services.gateway.core.triton import Ranking
 from tests.unit.gateway.stubs import StubRecommender, failed, unavailable
 
+KEY = "k3y-for-tests-0123456789"
 ITEM = {"item_id": 100, "found": True, "category": 3, "shop": 7, "brand": 9}
 DOCUMENT: dict[str, Any] = {
     "user_id": 42,
@@ -93,3 +96,46 @@ def test_explain_gives_the_plain_status_codes(
     for params in ({"user_id": user_id}, {"user_id": user_id, "explain": "true"}):
         assert client.get("/recommend", params=params).status_code == expected
     assert client.get("/recommend", params={"user_id": "1", "explain": "maybe"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("headers", "word"),
+    [
+        ({}, "required"),
+        ({"X-API-Key": "wrong"}, "not valid"),
+        ({"Authorization": "Bearer x"}, "not valid"),
+    ],
+)
+def test_with_a_key_set_explain_without_it_is_a_401_before_the_model_is_asked(
+    make_client: Callable[..., TestClient],
+    recommender: ExplainingRecommender,
+    headers: dict[str, str],
+    word: str,
+) -> None:
+    client = make_client(api_key=KEY)
+    response = client.get("/recommend", params={"user_id": 42, "explain": "true"}, headers=headers)
+    assert response.status_code == 401 and word in response.json()["detail"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "explain" not in response.text and recommender.calls == []
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}])
+def test_with_a_key_set_explain_with_it_answers(
+    make_client: Callable[..., TestClient],
+    recommender: ExplainingRecommender,
+    headers: dict[str, str],
+) -> None:
+    client = make_client(api_key=KEY)
+    response = client.get("/recommend", params={"user_id": 42, "explain": "true"}, headers=headers)
+    assert response.status_code == 200 and response.json()["explain"]["user_id"] == 42
+    assert recommender.explained == [True]
+
+
+def test_with_a_key_set_the_plain_answer_stays_open(
+    make_client: Callable[..., TestClient], recommender: ExplainingRecommender
+) -> None:
+    client = make_client(api_key=KEY)
+    for params in ({"user_id": "42"}, {"user_id": "42", "explain": "false"}):
+        response = client.get("/recommend", params=params)
+        assert response.status_code == 200 and "explain" not in response.json()
+    assert recommender.explained == [False, False]
