@@ -162,6 +162,7 @@ lint: setup
 	$(MERLIN_VENV)/bin/ruff format --check .
 	$(GATEWAY_VENV)/bin/mypy services/gateway
 	$(MERLIN_VENV)/bin/mypy services/ensemble
+	$(MERLIN_VENV)/bin/mypy training
 
 format: setup
 	$(MERLIN_VENV)/bin/ruff format .

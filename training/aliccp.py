@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from training.schema import RAW_COLUMNS
@@ -53,7 +54,7 @@ class CommonFeatures:
     """Per common-feature index, the ids of each column of FEATURES (ABSENT if missing)."""
 
     index: pd.Index
-    ids: np.ndarray
+    ids: npt.NDArray[np.int32]
 
 
 @dataclass
@@ -61,9 +62,9 @@ class _Batch:
     """Parsed skeleton rows of one output part, kept in compact arrays."""
 
     keys: list[str] = field(default_factory=list)
-    line_numbers: array = field(default_factory=lambda: array("q"))
-    labels: array = field(default_factory=lambda: array("q"))
-    ids: array = field(default_factory=lambda: array("i"))
+    line_numbers: array[int] = field(default_factory=lambda: array("q"))
+    labels: array[int] = field(default_factory=lambda: array("q"))
+    ids: array[int] = field(default_factory=lambda: array("i"))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -248,7 +249,7 @@ def _feature_id(text: str | None, code: str) -> int:
     return int(text)
 
 
-def _as_matrix(ids: array, rows: int) -> np.ndarray:
+def _as_matrix(ids: array[int], rows: int) -> npt.NDArray[np.int32]:
     return np.frombuffer(ids, dtype=np.int32).reshape(rows, len(FEATURES))
 
 

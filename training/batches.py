@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow as tf
 
@@ -23,7 +24,7 @@ def first_output(output: tf.Tensor | dict[str, tf.Tensor]) -> tf.Tensor:
 
 def run_in_batches(
     model: tf.keras.Model, frame: pd.DataFrame, columns: Sequence[str], batch_size: int
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """The model's output (`first_output`) for every row, float32, batches concatenated
     along the rows."""
     chunks = []

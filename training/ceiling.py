@@ -30,6 +30,7 @@ import argparse
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from training import evaluate, metrics, synthetic, synthetic_longtail
@@ -50,7 +51,9 @@ class Prior:
     position_effect: float
 
 
-def map_users(truth: ClickTruth, rows: pd.DataFrame, prior: Prior) -> tuple[np.ndarray, np.ndarray]:
+def map_users(
+    truth: ClickTruth, rows: pd.DataFrame, prior: Prior
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(taste [users, dim], bias [users]) per row of `truth.user_ids`: the MAP estimate from
     `rows` (user_id, item_id, position, click), with the items' true vectors and biases."""
     users = np.searchsorted(truth.user_ids, rows["user_id"].to_numpy())
@@ -72,8 +75,12 @@ def map_users(truth: ClickTruth, rows: pd.DataFrame, prior: Prior) -> tuple[np.n
 
 
 def _newton(
-    x: np.ndarray, offset: np.ndarray, y: np.ndarray, precision: np.ndarray, mean: np.ndarray
-) -> np.ndarray:
+    x: npt.NDArray[np.float64],
+    offset: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    precision: npt.NDArray[np.float64],
+    mean: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
     w = mean.copy()
     for _ in range(NEWTON_STEPS):
         p = 1.0 / (1.0 + np.exp(-(x @ w + offset)))
@@ -85,6 +92,8 @@ def _newton(
 
 def aucs(made: synthetic.SyntheticData, prior: Prior, hidden_sd: float) -> dict[str, float]:
     truth, valid = made.truth, made.valid
+    if truth is None:
+        raise ValueError("AUC ceilings need a generator that reports its click truth")
     clicks = valid["click"].to_numpy()
     user_ids, item_ids = valid["user_id"].to_numpy(), valid["item_id"].to_numpy()
     users = np.searchsorted(truth.user_ids, user_ids)
@@ -108,11 +117,11 @@ def aucs(made: synthetic.SyntheticData, prior: Prior, hidden_sd: float) -> dict[
 
 def expected_logit(
     truth: ClickTruth,
-    visible_user_vecs: np.ndarray,
+    visible_user_vecs: npt.NDArray[np.float64],
     hidden_sd: float,
-    user_rows: np.ndarray,
-    item_rows: np.ndarray | None = None,
-) -> np.ndarray:
+    user_rows: npt.NDArray[np.intp],
+    item_rows: npt.NDArray[np.intp] | None = None,
+) -> npt.NDArray[np.float64]:
     """The logit of P(click) knowing everything but each user's hidden taste (the rest of
     `truth.user_vecs` beyond `visible_user_vecs`, N(0, hidden_sd^2) per dimension), averaged
     over it: E[sigmoid(m + s z)] ~ sigmoid(m / sqrt(1 + pi s^2 / 8)) (MacKay's probit

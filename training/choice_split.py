@@ -14,8 +14,10 @@ DLRM's epoch. The valid split is never looked at: it is what the build reports o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 HELD_SHARE = 0.1
@@ -29,7 +31,7 @@ class ChoiceSplit:
     held: pd.DataFrame
     """The encoded train rows held out (impressions, clicked or not)."""
 
-    def users_with_new_clicks(self, max_users: int) -> np.ndarray:
+    def users_with_new_clicks(self, max_users: int) -> npt.NDArray[np.integer[Any]]:
         """The held-out users with a click on an item they had not clicked in `fit` (a seeded
         sample of at most `max_users`), sorted."""
         from training import evaluate
@@ -37,7 +39,7 @@ class ChoiceSplit:
         targets = evaluate.new_targets(
             evaluate.click_pairs(self.held), evaluate.click_pairs(self.fit)
         )
-        users = np.unique(targets["user_id"].to_numpy())
+        users: npt.NDArray[np.integer[Any]] = np.unique(targets["user_id"].to_numpy())
         if len(users) > max_users:
             users = np.sort(np.random.default_rng(0).permutation(users)[:max_users])
         return users

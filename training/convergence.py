@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow as tf
 
@@ -40,7 +42,7 @@ def fit_until_no_better(
     """Run up to `max_epochs` epochs; leaves `model` with the weights of its best epoch. An
     epoch is better when its score beats the best so far by more than `min_gain`."""
     curve = Curve(metric)
-    best_weights: list[np.ndarray] | None = None
+    best_weights: list[npt.NDArray[Any]] | None = None  # Keras' weights, of each layer's dtype
     for epoch in range(1, max_epochs + 1):
         one_epoch()
         curve.scores.append(score())

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from services.ensemble.candidates import (
     DEFAULT_ORDER,
+    IdArray,
     ItemItemInput,
     NeighbourTable,
     SegmentLists,
@@ -33,6 +35,9 @@ from services.ensemble.final_score import DenseItemItem, OrderSettings
 from training import metrics, segments
 from training.schema import TARGET
 
+CatalogueIds = npt.NDArray[np.integer[Any]]
+"""Catalogue (raw) user or item ids as the frames hold them: int32 in the raw schema, int64
+where pandas made them (an index, a test's frame). The candidate lists are `IdArray` (int32)."""
 K = 100
 TOWER_SHARE = 0.9
 """Share of the merged candidates' places given to the Two-Tower in builds made before the
@@ -60,7 +65,7 @@ class MergeSettings:
 
 
 def ranking_table(
-    train: pd.DataFrame, valid: pd.DataFrame, scores: np.ndarray
+    train: pd.DataFrame, valid: pd.DataFrame, scores: npt.NDArray[np.float32]
 ) -> dict[str, float | int]:
     """AUC of the model's `scores` for `valid` beside baselines learned from `train`.
 
@@ -87,13 +92,13 @@ class RetrievalInputs:
     `user_ids` [n] with their `query_vectors` [n, d]; `item_ids` [m] with `item_vectors`;
     `history` the (user_id, item_id) train clicks; `targets` the valid clicks."""
 
-    user_ids: np.ndarray
-    query_vectors: np.ndarray
-    item_ids: np.ndarray
-    item_vectors: np.ndarray
+    user_ids: CatalogueIds
+    query_vectors: npt.NDArray[np.float32]
+    item_ids: CatalogueIds
+    item_vectors: npt.NDArray[np.float32]
     history: pd.DataFrame
     targets: pd.DataFrame
-    popular_ids: np.ndarray
+    popular_ids: CatalogueIds
     coclick: NeighbourTable
     segment_lists: SegmentLists | None = None
     """The build's most clicked items per segment (training/segments.py); None: no segment
@@ -115,18 +120,18 @@ class RetrievalInputs:
 class CandidateLists:
     """Per user (rows of `user_ids`), each source's K candidates."""
 
-    user_ids: np.ndarray
-    history: list[np.ndarray]
-    excluded: list[np.ndarray]
+    user_ids: CatalogueIds
+    history: list[CatalogueIds]
+    excluded: list[CatalogueIds]
     """What the filter removes per user: their clicks, or every item shown to them."""
-    itemitem_history: list[np.ndarray]
-    tower: np.ndarray
-    second: np.ndarray
-    merged: np.ndarray
-    most_clicked: np.ndarray
-    segment_popular: np.ndarray | None = None
+    itemitem_history: list[CatalogueIds]
+    tower: IdArray
+    second: IdArray
+    merged: IdArray
+    most_clicked: IdArray
+    segment_popular: IdArray | None = None
 
-    def of_rows(self, rows: np.ndarray) -> CandidateLists:
+    def of_rows(self, rows: npt.NDArray[np.intp]) -> CandidateLists:
         """The lists of the users at `rows` only."""
         return CandidateLists(
             user_ids=self.user_ids[rows],
@@ -162,7 +167,7 @@ def candidate_lists(inputs: RetrievalInputs, k: int = K) -> CandidateLists:
 def segment_recall(
     history: pd.DataFrame,
     targets: pd.DataFrame,
-    popular_ids: np.ndarray,
+    popular_ids: CatalogueIds,
     lists: SegmentLists,
     user_segments: pd.Series,
     k: int = K,
@@ -181,9 +186,21 @@ def segment_recall(
     return _recall(ranked, *target_rows(user_ids, targets, history))
 
 
+@overload
 def _segment_list(
-    popular_ids: np.ndarray, history: list[np.ndarray], segment_rows: np.ndarray | None, k: int
-) -> np.ndarray | None:
+    popular_ids: CatalogueIds, history: list[CatalogueIds], segment_rows: IdArray, k: int
+) -> IdArray: ...
+
+
+@overload
+def _segment_list(
+    popular_ids: CatalogueIds, history: list[CatalogueIds], segment_rows: IdArray | None, k: int
+) -> IdArray | None: ...
+
+
+def _segment_list(
+    popular_ids: CatalogueIds, history: list[CatalogueIds], segment_rows: IdArray | None, k: int
+) -> IdArray | None:
     """Per user, K of their segment's list's items they had not had, then the most
     clicked."""
     if segment_rows is None:
@@ -194,7 +211,7 @@ def _segment_list(
     return merge_candidates(segment_rows[:, :width], popular, history, k, tower_share=1.0)
 
 
-def _alone_width(history: Sequence[np.ndarray], k: int) -> int:
+def _alone_width(history: Sequence[CatalogueIds], k: int) -> int:
     """How far a list read first, with no other before it, can be read: K past the row's
     own past items. Narrower than `readable_width`, with the same K answers; the choice's
     3-fold recalls merge about half as many ids (2-3 s less on planted 100k)."""
@@ -208,7 +225,7 @@ def merged_recalls(
     ranking and the second sources made once: what a build's choice among them costs)."""
     shared = _shared_lists(inputs, k)
     rows, items = target_rows(inputs.user_ids, inputs.targets, inputs.history)
-    seconds: dict[tuple[str, ...], np.ndarray] = {}
+    seconds: dict[tuple[str, ...], IdArray] = {}
     recalls = []
     for merge in choices:
         if merge.order not in seconds:
@@ -222,11 +239,11 @@ def merged_recalls(
 
 @dataclass(frozen=True)
 class _SharedLists:
-    history: list[np.ndarray]
-    excluded: list[np.ndarray]
-    itemitem_history: list[np.ndarray]
-    tower_ranked: np.ndarray
-    segment_rows: np.ndarray | None
+    history: list[CatalogueIds]
+    excluded: list[CatalogueIds]
+    itemitem_history: list[CatalogueIds]
+    tower_ranked: IdArray
+    segment_rows: IdArray | None
 
 
 def _shared_lists(inputs: RetrievalInputs, k: int) -> _SharedLists:
@@ -249,7 +266,7 @@ def _shared_lists(inputs: RetrievalInputs, k: int) -> _SharedLists:
 
 def _second_source(
     inputs: RetrievalInputs, shared: _SharedLists, merge: MergeSettings, k: int
-) -> np.ndarray:
+) -> IdArray:
     itemitem = (
         None if inputs.itemitem is None else ItemItemInput(inputs.itemitem, shared.itemitem_history)
     )
@@ -265,7 +282,7 @@ def _second_source(
     )
 
 
-def histories(pairs: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
+def histories(pairs: pd.DataFrame, user_ids: npt.ArrayLike) -> list[CatalogueIds]:
     """Per user of `user_ids`, their distinct clicked item ids, ascending."""
     unique = pairs[["user_id", "item_id"]].drop_duplicates().sort_values(["user_id", "item_id"])
     users, items = unique["user_id"].to_numpy(), unique["item_id"].to_numpy()
@@ -276,8 +293,8 @@ def histories(pairs: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
 
 
 def _segment_rows(
-    inputs: RetrievalInputs, history: Sequence[np.ndarray], k: int
-) -> np.ndarray | None:
+    inputs: RetrievalInputs, history: Sequence[CatalogueIds], k: int
+) -> IdArray | None:
     """Per user, the most clicked items of their segment, as wide as a row can read."""
     if inputs.segment_lists is None or inputs.segments is None:
         return None
@@ -286,13 +303,13 @@ def _segment_rows(
 
 
 def tower_top(
-    queries: np.ndarray,
-    item_vectors: np.ndarray,
-    item_ids: np.ndarray,
-    history: Sequence[np.ndarray],
+    queries: npt.NDArray[np.float32],
+    item_vectors: npt.NDArray[np.float32],
+    item_ids: CatalogueIds,
+    history: Sequence[CatalogueIds],
     k: int,
     chunk: int = 1024,
-) -> np.ndarray:
+) -> IdArray:
     """int32 [n, k + longest history]: each user's best items by inner product, best first
     (as the serving retrieval over-fetches so k remain after the filter)."""
     width = min(len(item_ids), k + max((len(h) for h in history), default=0))
@@ -314,7 +331,7 @@ def retrieval_table(
     seen = np.array([len(h) for h in lists.excluded])[rows]
     unseen = np.maximum(len(inputs.item_ids) - seen, 1)
 
-    def recall(candidates: np.ndarray) -> float:
+    def recall(candidates: IdArray) -> float:
         return _recall(candidates, rows, items)
 
     segment = (
@@ -335,8 +352,8 @@ def retrieval_table(
 
 
 def target_rows(
-    user_ids: np.ndarray, targets: pd.DataFrame, history: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
+    user_ids: CatalogueIds, targets: pd.DataFrame, history: pd.DataFrame
+) -> tuple[npt.NDArray[np.int64], CatalogueIds]:
     """(row of `user_ids`, item id) of every target click the user had not had in `history`."""
     new = new_targets(targets, history)
     row_of_user = pd.Series(np.arange(len(user_ids)), index=user_ids)
@@ -345,7 +362,7 @@ def target_rows(
     return rows[known].astype(np.int64), new["item_id"].to_numpy()[known]
 
 
-def _recall(candidates: np.ndarray, rows: np.ndarray, items: np.ndarray) -> float:
+def _recall(candidates: IdArray, rows: npt.NDArray[np.int64], items: CatalogueIds) -> float:
     return float((candidates[rows] == items[:, None]).any(axis=1).mean()) if len(rows) else 0.0
 
 
@@ -400,14 +417,14 @@ class Sources:
     """The build's lists behind the candidates and the final order (as written to its folder),
     and how it merges, filters and orders them."""
 
-    popular_ids: np.ndarray
+    popular_ids: CatalogueIds
     coclick: pd.DataFrame
     segment_popular: pd.DataFrame
     merge: MergeSettings = field(default_factory=MergeSettings)
     itemitem: pd.DataFrame | None = None
     """The item-item weights (training/itemitem.py); None: builds before them."""
     ordering: OrderSettings = field(default_factory=OrderSettings)
-    itemitem_weights: tuple[np.ndarray, np.ndarray] | None = None
+    itemitem_weights: tuple[IdArray, npt.NDArray[np.float32]] | None = None
     """The dense weights (item ids, B) the final score's item-item part reads."""
 
 
@@ -415,10 +432,10 @@ def build_table(
     encoded: dict[str, pd.DataFrame],
     query_tower: Any,
     items: pd.DataFrame,
-    item_vectors: np.ndarray,
+    item_vectors: npt.NDArray[np.float32],
     dlrm: Any,
     sources: Sources,
-    ease: tuple[np.ndarray, np.ndarray] | None = None,
+    ease: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The whole table from the encoded `train` and `valid` frames, the trained (or reloaded)
     query tower and DLRM, the encoded catalogue `items` with their vectors and the build's
@@ -441,7 +458,7 @@ def retrieval_inputs(
     encoded: dict[str, pd.DataFrame],
     query_tower: Any,
     items: pd.DataFrame,
-    item_vectors: np.ndarray,
+    item_vectors: npt.NDArray[np.float32],
     sources: Sources,
     max_users: int | None = None,
 ) -> RetrievalInputs:

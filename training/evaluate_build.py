@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow.parquet as pq
 import tensorflow as tf
@@ -28,6 +29,7 @@ from training import (
 )
 from training.errors import BuildError
 from training.pipeline import ARTIFACTS
+from training.truth import ClickTruth
 
 
 def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
@@ -89,7 +91,9 @@ def _segment_popular(
     return pd.read_parquet(build_dir / str(name))
 
 
-def _data(document: dict[str, Any], data_dir: Path | None) -> tuple[data.RawData, Any]:
+def _data(
+    document: dict[str, Any], data_dir: Path | None
+) -> tuple[data.RawData, ClickTruth | None]:
     if data_dir is not None:
         return data.load(data_dir), None
     source = str(document.get("source", ""))
@@ -104,8 +108,9 @@ def _data(document: dict[str, Any], data_dir: Path | None) -> tuple[data.RawData
     return raw, made.truth
 
 
-def _item_vectors(build_dir: Path, item_ids: np.ndarray) -> np.ndarray:
+def _item_vectors(build_dir: Path, item_ids: evaluate.CatalogueIds) -> npt.NDArray[np.float32]:
     table = pq.read_table(build_dir / ARTIFACTS["item_embeddings"]).to_pandas()
     vectors = np.stack(table["embedding"].to_numpy()).astype(np.float32)
     rows = pd.Series(np.arange(len(table)), index=table["item_id"].to_numpy())
-    return vectors[rows.loc[item_ids].to_numpy()]
+    picked: npt.NDArray[np.float32] = vectors[rows.loc[item_ids].to_numpy()]
+    return picked

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from services.ensemble.candidates import coclick_candidates, merge_candidates
+from services.ensemble.candidates import IdArray, coclick_candidates, merge_candidates
 from services.ensemble.final_score import (
     ItemLookup,
     OrderSettings,
@@ -47,10 +48,10 @@ class ScoredCandidates:
     candidates can be ordered (-1 padding and items without features cannot)."""
 
     lists: evaluate.CandidateLists
-    parts: dict[str, np.ndarray]
-    valid: np.ndarray
+    parts: dict[str, npt.NDArray[np.float32]]
+    valid: npt.NDArray[np.bool_]
 
-    def top(self, weights: ScoreWeights, k: int = K_ANSWER) -> np.ndarray:
+    def top(self, weights: ScoreWeights, k: int = K_ANSWER) -> IdArray:
         """int32 [n, k]: each user's k best candidates by the final score, as OrderByScore
         orders them (highest first, stable)."""
         scores = final_scores(self.parts, weights, self.valid)
@@ -99,7 +100,9 @@ def score_candidates(
     return ScoredCandidates(lists, parts, valid)
 
 
-def _segment_part(inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLists) -> np.ndarray:
+def _segment_part(
+    inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLists
+) -> npt.NDArray[np.float32]:
     """The segment part: each merged candidate's reciprocal rank in the user's segment list."""
     if inputs.segment_lists is None or inputs.segments is None:
         return np.zeros(lists.merged.shape, np.float32)
@@ -108,8 +111,8 @@ def _segment_part(inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLis
 
 
 def dlrm_probabilities(
-    dlrm: Any, users: pd.DataFrame, items: pd.DataFrame, candidates: np.ndarray
-) -> np.ndarray:
+    dlrm: Any, users: pd.DataFrame, items: pd.DataFrame, candidates: IdArray
+) -> npt.NDArray[np.float32]:
     """float [n, K]: the DLRM's click probability of each (user row, candidate) pair, NaN for
     -1 and for items outside `items` (the encoded catalogue, `item_id_raw` -> its columns)."""
     from training import ranking
@@ -129,7 +132,7 @@ def dlrm_probabilities(
 
 
 def list_metrics(
-    lists: np.ndarray, rows: np.ndarray, items: np.ndarray, k: int = K_ANSWER
+    lists: IdArray, rows: npt.NDArray[np.int64], items: evaluate.CatalogueIds, k: int = K_ANSWER
 ) -> dict[str, float]:
     """recall@k (hits / min(targets, k)), NDCG@k (binary gains) and hit@k of the rows of
     `lists` that have targets: (row, item) pairs `rows`, `items`."""
@@ -150,7 +153,9 @@ def list_metrics(
     }
 
 
-def target_rows(inputs: evaluate.RetrievalInputs) -> tuple[np.ndarray, np.ndarray]:
+def target_rows(
+    inputs: evaluate.RetrievalInputs,
+) -> tuple[npt.NDArray[np.int64], evaluate.CatalogueIds]:
     """(row, item) of every target click new to its user."""
     return evaluate.target_rows(inputs.user_ids, inputs.targets, inputs.history)
 
@@ -162,7 +167,7 @@ def table(
     items: pd.DataFrame,
     dlrm: Any,
     ordering: OrderSettings,
-    ease: tuple[np.ndarray, np.ndarray] | None = None,
+    ease: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
 ) -> dict[str, float | int | str]:
     """The served top-10 and its baselines on the valid users of `inputs` (at most MAX_USERS;
     `lists`: their candidates, `evaluate.candidate_lists`)."""
@@ -207,13 +212,13 @@ def sampled(
     return inputs, lists.of_rows(keep)
 
 
-def user_rows(frame: pd.DataFrame, user_ids: np.ndarray) -> pd.DataFrame:
+def user_rows(frame: pd.DataFrame, user_ids: evaluate.CatalogueIds) -> pd.DataFrame:
     """The encoded row of each of `user_ids` (its last in `frame`), in that order."""
     last = frame.drop_duplicates("user_id_raw", keep="last").set_index("user_id_raw")
     return last.loc[user_ids].reset_index()
 
 
-def _coclick_list(inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLists) -> np.ndarray:
+def _coclick_list(inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLists) -> IdArray:
     """The co-clicked items alone, without what the filter removes."""
     width = K_ANSWER + max((len(h) for h in lists.excluded), default=0)
     ranked = coclick_candidates(inputs.coclick, lists.history, width)
@@ -223,8 +228,8 @@ def _coclick_list(inputs: evaluate.RetrievalInputs, lists: evaluate.CandidateLis
 def ease_list(
     history: pd.DataFrame,
     lists: evaluate.CandidateLists,
-    weights: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
+    weights: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
+) -> IdArray:
     """EASE's top-10 (dense weights on the `history` click pairs, `ItemItemConfig`'s
     defaults, unless given), without what the filter removes: the baseline a build's served
     list must beat."""
@@ -235,12 +240,12 @@ def ease_list(
 
 
 def dense_top(
-    ids: np.ndarray,
-    b: np.ndarray,
-    history: Sequence[np.ndarray],
-    excluded: Sequence[np.ndarray],
+    ids: IdArray,
+    b: npt.NDArray[np.float32],
+    history: Sequence[evaluate.CatalogueIds],
+    excluded: Sequence[evaluate.CatalogueIds],
     k: int = K_ANSWER,
-) -> np.ndarray:
+) -> IdArray:
     """int32 [n, k]: per row, the k items of `ids` with the highest sum over the row's
     `history` of the weights `b` [m, m], none of the row's `excluded`; -1 when none is left."""
     lookup = ItemLookup.of(ids)
@@ -252,7 +257,7 @@ def dense_top(
     return answer.astype(np.int32)
 
 
-def _rows_matrix(lookup: ItemLookup, rows: Sequence[np.ndarray], width: int) -> Any:
+def _rows_matrix(lookup: ItemLookup, rows: Sequence[evaluate.CatalogueIds], width: int) -> Any:
     """A sparse [len(rows), width] matrix with a 1 at each row's known items."""
     from scipy import sparse
 

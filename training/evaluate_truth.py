@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from services.ensemble.candidates import IdArray
 from services.ensemble.final_score import ScoreWeights
+from training.evaluate import CatalogueIds
 from training.evaluate_top10 import ScoredCandidates
 from training.truth import ClickTruth
 
@@ -19,7 +21,7 @@ def top10_quality(
     truth: ClickTruth,
     scored: ScoredCandidates,
     weights: ScoreWeights,
-    catalogue: np.ndarray,
+    catalogue: CatalogueIds,
     k: int = 10,
     max_users: int = 1000,
 ) -> dict[str, float | int]:
@@ -46,6 +48,6 @@ def top10_quality(
     }
 
 
-def _mean_truth(truth: ClickTruth, user_ids: np.ndarray, chosen: np.ndarray) -> float:
+def _mean_truth(truth: ClickTruth, user_ids: CatalogueIds, chosen: IdArray) -> float:
     probabilities = truth.probability(user_ids[:, None], chosen)
     return float(probabilities[chosen >= 0].mean())

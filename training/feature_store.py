@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import redis
@@ -32,6 +33,9 @@ from services.ensemble.settings import (
 )
 from training.errors import BuildError
 from training.schema import ITEM_FEATURES, USER_FEATURES
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
 REPO_SOURCE = Path(__file__).resolve().parent.parent / "feature_repo"
 REPO_FILES = ("feature_store.yaml", "features.py")
@@ -119,7 +123,7 @@ def materialize(repo_dir: Path, redis_url: str, build_id: str) -> dict[str, int]
     return {"keys_deleted": deleted, "keys_written": written}
 
 
-def build_keys(store) -> set[bytes]:  # store: feast.FeatureStore (cwd = its repo)
+def build_keys(store: FeatureStore) -> set[bytes]:  # cwd = the store's repo
     """The Redis key of every entity in the feature views' sources (Feast's own encoding)."""
     from feast.infra.online_stores.helpers import _redis_key
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
@@ -153,10 +157,10 @@ def _time_span(data_dir: Path) -> tuple[datetime, datetime]:
     return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
 
 
-def open_store(repo_dir: Path):  # -> feast.FeatureStore (imported lazily: feast is slow to import)
+def open_store(repo_dir: Path) -> FeatureStore:  # feast is imported lazily: it is slow to import
     from feast import FeatureStore
 
-    return FeatureStore(repo_path=str(repo_dir))
+    return cast(FeatureStore, FeatureStore(repo_path=str(repo_dir)))  # feast's __init__ is untyped
 
 
 @contextlib.contextmanager

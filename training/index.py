@@ -12,6 +12,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from services.ensemble.faiss_index import search
 
@@ -34,7 +35,7 @@ def describe(items: int, config: IndexConfig) -> str:
     return f"IVF{nlist},Flat"
 
 
-def build(vectors: np.ndarray, ids: np.ndarray, config: IndexConfig) -> faiss.Index:
+def build(vectors: npt.ArrayLike, ids: npt.ArrayLike, config: IndexConfig) -> faiss.Index:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = faiss.index_factory(
         vectors.shape[1], describe(len(vectors), config), faiss.METRIC_INNER_PRODUCT

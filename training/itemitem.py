@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
-from services.ensemble.candidates import NeighbourTable
+from services.ensemble.candidates import IdArray, NeighbourTable
 from services.ensemble.final_score import EXCLUDES
 from training.schema import TARGET
 
@@ -42,7 +43,7 @@ class ItemItemConfig:
     """Weights kept per item for serving (memory: items x neighbours x 12 bytes)."""
 
 
-def weights(pairs: pd.DataFrame, config: ItemItemConfig) -> tuple[np.ndarray, np.ndarray]:
+def weights(pairs: pd.DataFrame, config: ItemItemConfig) -> tuple[IdArray, npt.NDArray[np.float32]]:
     """(item ids [m], B [m, m] float32) from distinct or repeated (user_id, item_id) pairs:
     the `config.max_items` items with the most users (ties: smaller id), B's diagonal 0."""
     items = _covered_items(pairs, config.max_items)
@@ -70,7 +71,7 @@ def table(pairs: pd.DataFrame, config: ItemItemConfig) -> pd.DataFrame:
     return as_frame(items, b, config.neighbours)
 
 
-def as_frame(items: np.ndarray, b: np.ndarray, neighbours: int) -> pd.DataFrame:
+def as_frame(items: IdArray, b: npt.NDArray[np.float32], neighbours: int) -> pd.DataFrame:
     """Each row of `b` pruned to its `neighbours` weights of the largest size, as table rows
     (zeros dropped)."""
     keep = min(neighbours, max(len(items) - 1, 0))
@@ -92,7 +93,7 @@ def as_frame(items: np.ndarray, b: np.ndarray, neighbours: int) -> pd.DataFrame:
     )
 
 
-def save_dense(path: Path, items: np.ndarray, b: np.ndarray) -> None:
+def save_dense(path: Path, items: IdArray, b: npt.NDArray[np.float32]) -> None:
     """The dense weights the final score's item-item part reads (`DenseItemItem`)."""
     with path.open("wb") as out:
         np.savez(out, item_ids=items.astype(np.int32), weights=b.astype(np.float32))
@@ -114,7 +115,7 @@ def pairs_of(frame: pd.DataFrame, model_input: str) -> pd.DataFrame:
     return pd.DataFrame({"user_id": rows[user].to_numpy(), "item_id": rows[item].to_numpy()})
 
 
-def _covered_items(pairs: pd.DataFrame, max_items: int) -> np.ndarray:
+def _covered_items(pairs: pd.DataFrame, max_items: int) -> IdArray:
     users_per_item = pairs.drop_duplicates(["user_id", "item_id"]).groupby("item_id").size()
     ranked = users_per_item.reset_index(name="users").sort_values(
         ["users", "item_id"], ascending=[False, True]

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from services.ensemble.candidates import IdArray
 from services.ensemble.final_score import OrderSettings
 from training import coclick, evaluate, evaluate_top10, popular, segments
 from training.choice_split import ChoiceSplit
@@ -74,8 +76,8 @@ def choose(
     split: ChoiceSplit,
     query_tower: Any,
     items: pd.DataFrame,
-    item_vectors: np.ndarray,
-    itemitem_fit: tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray]],
+    item_vectors: npt.NDArray[np.float32],
+    itemitem_fit: tuple[pd.DataFrame, tuple[IdArray, npt.NDArray[np.float32]]],
     ordering: OrderSettings,
 ) -> MergeChoice:
     """`train`: the encoded train rows (the segment recipe's folds); `split`: its fit and

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from services.ensemble.candidates import IdArray
 from services.ensemble.final_score import EXCLUDES, PARTS, OrderSettings, ScoreWeights
 from training import evaluate, evaluate_top10, itemitem, popular
 from training.choice_split import ChoiceSplit
@@ -92,7 +94,7 @@ def choose_filter(
     split: ChoiceSplit,
     config: itemitem.ItemItemConfig,
     max_users: int = evaluate_top10.MAX_USERS,
-) -> tuple[FilterChoice, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+) -> tuple[FilterChoice, pd.DataFrame, tuple[IdArray, npt.NDArray[np.float32]]]:
     """The filter and the item-item input, and the chosen input's weights fit on `split.fit`
     (the table and the dense weights the merge and weight choices read)."""
     users = split.users_with_new_clicks(max_users)

@@ -12,12 +12,13 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -279,7 +280,7 @@ def _choose(
     split: choice_split.ChoiceSplit,
     query_tower: Any,
     items: pd.DataFrame,
-    item_vectors: np.ndarray,
+    item_vectors: npt.NDArray[np.float32],
     dlrm: ranking.TrainedRanking,
 ) -> Choices:
     """The filter and item-item input, the merge, then the final score's weights."""
@@ -357,22 +358,25 @@ def _raw_data(config: BuildConfig) -> data.RawData:
     return data.generate(config.synthetic, config.rows, config.seed)
 
 
-def _write_embeddings(path: Path, item_ids: np.ndarray, vectors: np.ndarray) -> None:
+def _write_embeddings(
+    path: Path, item_ids: evaluate.CatalogueIds, vectors: npt.NDArray[np.float32]
+) -> None:
     dim = vectors.shape[1]
     embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
     table = pa.table({"item_id": pa.array(item_ids, pa.int32()), "embedding": embedding})
     pq.write_table(table, path)
 
 
-def _write_popular(path: Path, train: pd.DataFrame) -> np.ndarray:
+def _write_popular(path: Path, train: pd.DataFrame) -> evaluate.CatalogueIds:
     """The most clicked items in train (the answer for users the system does not know, and
     the second candidate source's fill); returns their catalogue ids, most clicked first."""
     top = popular.most_clicked(train)
     top.to_parquet(path, index=False)
-    return top["item_id"].to_numpy()
+    ids: evaluate.CatalogueIds = top["item_id"].to_numpy()
+    return ids
 
 
-def _format_metrics(name: str, values: dict[str, float]) -> str:
+def _format_metrics(name: str, values: Mapping[str, object]) -> str:
     shown = ", ".join(
         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
     )

@@ -3,7 +3,10 @@ and the last list of the second candidate source."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from training.schema import TARGET
@@ -28,9 +31,9 @@ def most_clicked(train: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def most_clicked_ids(train: pd.DataFrame) -> np.ndarray:
+def most_clicked_ids(train: pd.DataFrame) -> npt.NDArray[np.integer[Any]]:
     """`most_clicked`'s catalogue ids, most clicked first."""
-    ids: np.ndarray = most_clicked(train)["item_id"].to_numpy()
+    ids: npt.NDArray[np.integer[Any]] = most_clicked(train)["item_id"].to_numpy()
     return ids
 
 

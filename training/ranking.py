@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import merlin.models.tf as mm
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow as tf
 from merlin.io import Dataset
@@ -117,6 +118,8 @@ def _embeddings(schema: Schema, config: RankingConfig) -> mm.Block:
     )
 
 
-def predict(model: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 8192) -> np.ndarray:
+def predict(
+    model: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 8192
+) -> npt.NDArray[np.float32]:
     """Click probabilities for each row, float32 (rows,)."""
     return run_in_batches(model, frame, input_columns(model), batch_size).reshape(-1)

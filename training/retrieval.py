@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import merlin.models.tf as mm
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow as tf
 from merlin.io import Dataset
@@ -51,7 +52,7 @@ class RetrievalConfig:
 
 @dataclass
 class TrainedRetrieval:
-    model: mm.TwoTowerModel
+    model: mm.RetrievalModel
     curve: Curve
     clicks: ClickSplit
     """How the clicks it was given were split."""
@@ -139,7 +140,9 @@ def _logq(
     )
 
 
-def embed(tower: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
+def embed(
+    tower: tf.keras.Model, frame: pd.DataFrame, batch_size: int = 4096
+) -> npt.NDArray[np.float32]:
     """Run one tower on the columns it needs, in batches; float32 (rows, dim)."""
     return run_in_batches(tower, frame, tower.schema.column_names, batch_size)
 

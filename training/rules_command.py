@@ -29,6 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from services.ensemble import live_rules
+    from services.ensemble.contract import RULES_KEY
     from services.ensemble.rules import Rules
     from training.settings import TrainingSettings
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "show":
             print(_shown(live_rules.read(client)))
         else:
-            client.delete(live_rules.RULES_KEY)
+            client.delete(RULES_KEY)
             print("rules removed from Redis: the exported rules apply")
     except redis.RedisError as exc:  # its message names the server's address
         raise BuildError(f"Redis at REDIS_URL failed: {type(exc).__name__}") from exc

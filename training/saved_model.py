@@ -20,7 +20,7 @@ def save(model: tf.keras.Model, path: Path, output: str) -> None:
     """Write `model` to `path`; its signature's one output is named `output`."""
     spec = {name: tf.TensorSpec([None], tf.int32, name=name) for name in input_columns(model)}
 
-    @tf.function(input_signature=[spec])
+    @tf.function(input_signature=[spec])  # type: ignore[misc]  # tensorflow has no type stubs
     def serve(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {output: first_output(model(inputs))}
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from services.ensemble.candidates import SegmentLists, segment_keys
@@ -47,7 +48,7 @@ COLUMNS = ("segment", "item_id", "score")
 INDEX = ["segment", "category"]
 
 
-def keys(frame: pd.DataFrame, columns: tuple[str, ...] = SEGMENT_COLUMNS) -> np.ndarray:
+def keys(frame: pd.DataFrame, columns: tuple[str, ...] = SEGMENT_COLUMNS) -> npt.NDArray[np.int64]:
     """int64 segment key per row of an encoded frame (`candidates.segment_keys`)."""
     return segment_keys([frame[name].to_numpy() for name in columns])
 
@@ -123,7 +124,7 @@ def table(train: pd.DataFrame, recipe: Recipe = OWN_CLICKS, items: int = ITEMS) 
 
 def _own_clicks_score(
     pairs: pd.DataFrame, own: pd.Series, taste: pd.Series, share: pd.Series
-) -> np.ndarray:
+) -> npt.NDArray[np.float64]:
     own_clicks = own.reindex(pd.MultiIndex.from_frame(pairs[["segment", "item_id"]]))
     category_clicks = taste.reindex(pd.MultiIndex.from_frame(pairs[["segment", "category"]]))
     expected = category_clicks.fillna(0).to_numpy() * share.reindex(pairs["item_id"]).to_numpy()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from training.schema import RAW_COLUMNS
@@ -57,7 +58,7 @@ class SyntheticData:
     exposure: Exposure | None = None
     """How impressions were chosen (`synthetic_longtail.Exposure`); None where they were
     drawn independently of the user."""
-    visible_user_vecs: np.ndarray | None = None
+    visible_user_vecs: npt.NDArray[np.float64] | None = None
     """The part of `truth.user_vecs` the user features show (rows as `truth.user_ids`); None
     where the generator does not split taste so."""
 
@@ -142,11 +143,12 @@ def _ratings(rows: int, seed: int, valid_share: float) -> SyntheticData:
     return synthetic_ratings.generate(rows, seed, valid_share)
 
 
-def _sparse_ids(rng: np.random.Generator, count: int) -> np.ndarray:
+def _sparse_ids(rng: np.random.Generator, count: int) -> npt.NDArray[np.int64]:
     """Distinct, sorted, non-contiguous ids starting at FIRST_SPARSE_ID."""
     gaps = rng.integers(1, 1000, count)
     gaps[0] = 0
-    return FIRST_SPARSE_ID + np.cumsum(gaps)
+    ids: npt.NDArray[np.int64] = FIRST_SPARSE_ID + np.cumsum(gaps)
+    return ids
 
 
 @dataclass(frozen=True)
@@ -206,40 +208,43 @@ def _planted_items(rng: np.random.Generator, count: int, categories: int) -> pd.
     return items
 
 
-def _user_factors(rng: np.random.Generator, users: pd.DataFrame) -> np.ndarray:
+def _user_factors(rng: np.random.Generator, users: pd.DataFrame) -> npt.NDArray[np.float64]:
     """A user's taste: shared by everyone of the same group and age band, plus a little noise."""
     group = rng.normal(0.0, 1.0, (13, LATENT_DIM))
     age = rng.normal(0.0, 0.6, (7, LATENT_DIM))
     noise = rng.normal(0.0, 0.3, (len(users), LATENT_DIM))
     vecs = group[users["user_group"]] + age[users["user_age"]] + noise
-    return vecs / np.sqrt(LATENT_DIM)
+    scaled: npt.NDArray[np.float64] = vecs / np.sqrt(LATENT_DIM)
+    return scaled
 
 
-def _category_factors(rng: np.random.Generator, categories: int) -> np.ndarray:
+def _category_factors(rng: np.random.Generator, categories: int) -> npt.NDArray[np.float64]:
     """One hidden profile per category (row 0 unused: categories start at 1)."""
     return rng.normal(0.0, 1.0, (categories + 1, LATENT_DIM))
 
 
 def _item_factors(
-    rng: np.random.Generator, items: pd.DataFrame, category_vecs: np.ndarray
-) -> np.ndarray:
+    rng: np.random.Generator, items: pd.DataFrame, category_vecs: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """An item's profile: its category's, plus a little noise."""
     noise = rng.normal(0.0, 0.3, (len(items), LATENT_DIM))
-    return category_vecs[items["item_category"]] + noise
+    vecs: npt.NDArray[np.float64] = category_vecs[items["item_category"]] + noise
+    return vecs
 
 
-def _activity(rng: np.random.Generator, users: int) -> np.ndarray:
+def _activity(rng: np.random.Generator, users: int) -> npt.NDArray[np.float64]:
     weights = rng.lognormal(0.0, 0.8, users)
-    return weights / weights.sum()
+    shares: npt.NDArray[np.float64] = weights / weights.sum()
+    return shares
 
 
 def _exposures(
     rng: np.random.Generator,
-    user_pos: np.ndarray,
-    user_vecs: np.ndarray,
+    user_pos: npt.NDArray[np.int64],
+    user_vecs: npt.NDArray[np.float64],
     items: pd.DataFrame,
-    category_vecs: np.ndarray,
-) -> np.ndarray:
+    category_vecs: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64]:
     """Half the impressions follow popularity, half an earlier recommender's guess of taste.
 
     The targeted half picks a category by the user's affinity to it, then an item of it.

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from training.synthetic import (
@@ -117,7 +118,7 @@ def _items(rng: np.random.Generator, count: int, categories: int) -> pd.DataFram
 
 def _truth(
     rng: np.random.Generator, users: pd.DataFrame, items: pd.DataFrame, categories: int
-) -> tuple[ClickTruth, np.ndarray, np.ndarray]:
+) -> tuple[ClickTruth, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The click truth, each user's visible taste, and the category factors (row 0 unused)."""
     group = rng.normal(0.0, 1.0, (9, LATENT_DIM))
     age = rng.normal(0.0, 0.7, (8, LATENT_DIM))
@@ -150,7 +151,9 @@ def _truth(
     return truth, visible, category_vecs
 
 
-def _category_preference(visible_taste: np.ndarray, category_vecs: np.ndarray) -> np.ndarray:
+def _category_preference(
+    visible_taste: npt.NDArray[np.float64], category_vecs: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """[users, categories]: the earlier recommender's P(category | user), by visible taste."""
     affinity = 2.0 * visible_taste @ category_vecs[1:].T / np.sqrt(LATENT_DIM)
     prefs = np.exp(affinity - affinity.max(axis=1, keepdims=True))
@@ -159,10 +162,10 @@ def _category_preference(visible_taste: np.ndarray, category_vecs: np.ndarray) -
 
 def _exposures(
     rng: np.random.Generator,
-    user_pos: np.ndarray,
+    user_pos: npt.NDArray[np.int64],
     items: pd.DataFrame,
-    category_preference: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    category_preference: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Each impression's item row, and whether the earlier recommender chose it."""
     rows = len(user_pos)
     count = len(items)
@@ -198,18 +201,18 @@ class Exposure:
     a user is shown could know (training/ceiling.py). Rows follow `truth.user_ids` and
     `truth.item_ids`."""
 
-    category_preference: np.ndarray
+    category_preference: npt.NDArray[np.float64]
     """[users, categories]: the earlier recommender's P(category | user)."""
-    item_category: np.ndarray
+    item_category: npt.NDArray[np.int64]
     """[items]: each item's category, 0-based."""
-    within_category: np.ndarray = field(repr=False)
+    within_category: npt.NDArray[np.float64] = field(repr=False)
     """[items]: the earlier recommender's P(item | its category), by the root of popularity."""
-    popularity: np.ndarray = field(repr=False)
+    popularity: npt.NDArray[np.float64] = field(repr=False)
     """[items]: P(item) of the popularity-chosen impressions."""
 
     @classmethod
     def of(
-        cls, truth: ClickTruth, items: pd.DataFrame, category_preference: np.ndarray
+        cls, truth: ClickTruth, items: pd.DataFrame, category_preference: npt.NDArray[np.float64]
     ) -> Exposure:
         by_id = items.set_index("item_id").reindex(truth.item_ids)
         category = by_id["item_category"].to_numpy() - 1
@@ -218,11 +221,12 @@ class Exposure:
         within = root / np.bincount(category, weights=root)[category]
         return cls(category_preference, category, within, popularity / popularity.sum())
 
-    def probability(self, user_rows: np.ndarray) -> np.ndarray:
+    def probability(self, user_rows: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
         """[len(user_rows), items]: P(an impression of the user shows the item)."""
         recommender = self.category_preference[user_rows][:, self.item_category]
-        return (
+        shown: npt.NDArray[np.float64] = (
             SHARES["recommender"] * recommender * self.within_category
             + SHARES["popularity"] * self.popularity
             + SHARES["uniform"] / len(self.popularity)
         )
+        return shown

@@ -16,6 +16,7 @@ the choices themselves, as on real rating data.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from training import synthetic
@@ -76,21 +77,24 @@ def _items(rng: np.random.Generator, count: int, categories: int) -> pd.DataFram
     return items
 
 
-def _choices_per_user(rng: np.random.Generator, users: int, items: int, rows: int) -> np.ndarray:
+def _choices_per_user(
+    rng: np.random.Generator, users: int, items: int, rows: int
+) -> npt.NDArray[np.int64]:
     """How many items each user chose: lognormal activity, at least 5, at most half the
     catalogue, about `rows` in all."""
     weights = rng.lognormal(0.0, 0.7, users)
     counts = np.maximum(5, np.round(rows * weights / weights.sum())).astype(np.int64)
-    return np.minimum(counts, items // 2)
+    capped: npt.NDArray[np.int64] = np.minimum(counts, items // 2)
+    return capped
 
 
 def _choose(
     rng: np.random.Generator,
-    user_vecs: np.ndarray,
-    item_vecs: np.ndarray,
-    popularity: np.ndarray,
-    counts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    user_vecs: npt.NDArray[np.float64],
+    item_vecs: npt.NDArray[np.float64],
+    popularity: npt.NDArray[np.float64],
+    counts: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Each user's items without replacement, most wanted first (Gumbel top-k of
     log popularity + CHOICE_TASTE * taste match)."""
     users, items = [], []
@@ -108,9 +112,9 @@ def _rows(
     rng: np.random.Generator,
     users: pd.DataFrame,
     items: pd.DataFrame,
-    user_pos: np.ndarray,
-    item_pos: np.ndarray,
-    click: np.ndarray,
+    user_pos: npt.NDArray[np.int64],
+    item_pos: npt.NDArray[np.int64],
+    click: npt.NDArray[np.bool_],
 ) -> pd.DataFrame:
     frame = pd.concat(
         [

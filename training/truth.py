@@ -7,8 +7,10 @@ top-10), which no model of the data can reach better than the generator itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -19,14 +21,16 @@ class ClickTruth:
     `user_ids[i]` (items likewise).
     """
 
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    user_vecs: np.ndarray
-    item_vecs: np.ndarray
-    user_bias: np.ndarray
-    item_bias: np.ndarray
+    user_ids: npt.NDArray[np.int64]
+    item_ids: npt.NDArray[np.int64]
+    user_vecs: npt.NDArray[np.float64]
+    item_vecs: npt.NDArray[np.float64]
+    user_bias: npt.NDArray[np.float64]
+    item_bias: npt.NDArray[np.float64]
 
-    def probability(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+    def probability(
+        self, user_ids: npt.ArrayLike, item_ids: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
         """p(click) for pairs; the arrays broadcast (e.g. users [n, 1] and items [n, k]).
 
         An id the generator never made gets probability 0 (e.g. a -1 padding).
@@ -42,6 +46,8 @@ class ClickTruth:
         return np.where(u_known & i_known, 1.0 / (1.0 + np.exp(-logit)), 0.0)
 
 
-def _rows(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rows(
+    sorted_ids: npt.NDArray[np.int64], ids: npt.NDArray[Any]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     rows = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
     return rows, sorted_ids[rows] == ids
