@@ -8,9 +8,13 @@
   3. the build's online state in that Redis (skipped when Redis already holds it: the build
      marker and every feature key and interaction set of the build are there) (online_state.py);
   4. Triton serving the model repository, then the gateway; each waits until ready (services.py).
-It ends with a real request and prints the `curl` to try. `stop` stops only what `run` started,
-by the PID files in RUN_DIR. `triton` starts Triton alone (`make triton`), on REDIS_URL or the
-Redis `run` started, never on a default address (orchestrate.py). Settings: settings.py.
+The private redis-server and tritonserver each run under a supervisor that restarts them after
+a crash, with bounded back-off (supervisor.py, supervised.py, restart_policy.py; the launcher's
+side: supervision.py). A live gateway is kept, never doubled; a started one is recorded only once
+ready. It ends with a real request and prints the `curl` to try. `stop` stops only what `run`
+started, by the PID files in RUN_DIR, the supervisors first. `triton` starts Triton alone
+(`make triton`), on REDIS_URL or the Redis `run` started, never on a default address
+(orchestrate.py). Settings: settings.py.
 """
 
 from deploy.stack.cli import main

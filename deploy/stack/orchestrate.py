@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.stack.build import ensure_build
 from deploy.stack.online_state import ensure_online_state
-from deploy.stack.redis_server import ensure_redis, running_redis_url
-from deploy.stack.services import ensure_gateway, ensure_triton
+from deploy.stack.redis_server import ensure_redis, is_redis_server, running_redis_url
+from deploy.stack.services import ensure_gateway, ensure_triton, is_gateway
 from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.steps import say
-from deploy.triton.procs import read_pid, terminate_group
+from deploy.triton.procs import read_pid, stop_supervisor, terminate_group
 from deploy.triton.stop import stop_server
 from services.gateway.core.redact import redacted_url
 
@@ -55,24 +56,52 @@ def run(settings: StackSettings) -> None:
 
 
 def stop(settings: StackSettings) -> None:
-    """Stop the gateway, Triton and our redis-server: only what `run` started."""
-    stopped_any = False
-    for name in ("gateway", "triton", "redis"):
-        pid_file = settings.pid_file(name)
-        if not pid_file.exists():
-            continue
-        if name == "triton":
-            say(stop_server(pid_file))
-        else:
-            pid = read_pid(pid_file)
-            if pid is not None:
-                # the gateway (start_new_session) and a daemonized redis-server lead their groups
-                terminate_group(pid, timeout=settings.stop_timeout_s)
-        pid_file.unlink(missing_ok=True)
-        say(f"stopped {name}")
-        stopped_any = True
-    if not stopped_any:
+    """Stop what `run` started, by the PID files in RUN_DIR: the supervisors first (so nothing
+    is restarted meanwhile), then the gateway, Triton and our redis-server."""
+    stopped = [stop_supervisor_of(name, settings) for name in ("triton", "redis")]
+    stopped += [stop_gateway(settings), stop_triton(settings), stop_redis(settings)]
+    if not any(stopped):
         say("nothing to stop")
+
+
+def stop_supervisor_of(name: str, settings: StackSettings) -> bool:
+    pid = stop_supervisor(settings.pid_file(name), settings.supervisor_stop_timeout_s)
+    if pid is not None:
+        say(f"stopped the supervisor of {name} (pid {pid})")
+    return pid is not None
+
+
+def stop_gateway(settings: StackSettings) -> bool:
+    return stop_recorded("gateway", settings, is_gateway)
+
+
+def stop_redis(settings: StackSettings) -> bool:
+    return stop_recorded("redis", settings, is_redis_server)
+
+
+def stop_triton(settings: StackSettings) -> bool:
+    pid_file = settings.pid_file("triton")
+    if not pid_file.exists():
+        return False
+    say(stop_server(pid_file))
+    return True
+
+
+def stop_recorded(name: str, settings: StackSettings, is_it: Callable[[int], bool]) -> bool:
+    """Stop the process group ``name``'s PID file names, if it is that program (not a PID
+    reused by another); says what happened. False when there is no PID file."""
+    pid_file = settings.pid_file(name)
+    if not pid_file.exists():
+        return False
+    pid = read_pid(pid_file)
+    if pid is not None and is_it(pid):
+        # the gateway and redis-server each lead their own process group
+        outcome = terminate_group(pid, timeout=settings.stop_timeout_s)
+        say(f"stopped {name} (pid {pid}, {outcome})")
+    else:
+        say(f"{name}: pid {pid} was not running; removed its stale PID file")
+    pid_file.unlink(missing_ok=True)
+    return True
 
 
 def serve_triton(settings: StackSettings) -> None:

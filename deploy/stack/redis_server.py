@@ -1,5 +1,6 @@
 """Step 2 of `run`: Redis. REDIS_URL if given, else a private `redis-server` on
-RECSYS_REDIS_PORT whose append-only file under RUN_DIR/redis survives a restart."""
+RECSYS_REDIS_PORT whose append-only file under RUN_DIR/redis survives a restart; its supervisor
+(`python -m deploy.stack.supervisor redis`) starts it and restarts it after a crash."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from pathlib import Path
 
 from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.steps import running, say
+from deploy.stack.supervision import ensure_supervised
+from deploy.triton.errors import StartError
+from deploy.triton.logs import read_tail
+from deploy.triton.probes import port_in_use
+from deploy.triton.procs import live_supervisor, process_alive, program_name, terminate_group
 from services.gateway.core.redact import redacted_url
 
 NO_REDIS_SERVER = (
@@ -35,20 +41,20 @@ def check_redis_url(settings: StackSettings) -> str:
 
 
 def ensure_redis(settings: StackSettings) -> str:
-    """The Redis URL to serve from: REDIS_URL, the private Redis running, or one started now."""
+    """The Redis URL to serve from: REDIS_URL, or the private redis-server, which its supervisor
+    starts (or restarts after a crash) and keeps running."""
     if settings.redis_url:
         say(f"Redis: {redacted_url(check_redis_url(settings))} (REDIS_URL)")
         return settings.redis_url
     url = settings.private_redis_url
-    if running(settings.pid_file("redis")):
-        say(f"Redis: {redacted_url(url)} (already running)")
-        return url
+    started = ensure_supervised(
+        "redis",
+        settings,
+        ready=lambda pid: answers_ping(url, settings.probe_timeout_s),
+        timeout_s=settings.redis_start_timeout_s + settings.restart_max_delay_s,
+    )
     data_dir = settings.run_dir / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(redis_command(settings, redis_binary(), data_dir), check=True)
-    wait_for_redis(settings, url)
-    shown = redacted_url(url)
-    say(f"Redis: started redis-server on {shown} with its append-only file in {data_dir}")
+    say(f"Redis: {redacted_url(url)} ({started}; append-only file in {data_dir})")
     return url
 
 
@@ -56,7 +62,8 @@ def running_redis_url(settings: StackSettings) -> str:
     """REDIS_URL, else the private Redis `make run` started; one clear error if neither."""
     if settings.redis_url:
         return check_redis_url(settings)
-    if running(settings.pid_file("redis")):
+    pid_file = settings.pid_file("redis")
+    if running(pid_file) or live_supervisor(pid_file) is not None:  # up, or being restarted
         return settings.private_redis_url
     raise StackError(
         f"no Redis to serve from: set REDIS_URL=redis://HOST:PORT/DB, or start the stack's own "
@@ -75,29 +82,84 @@ def redis_binary() -> str:
 
 
 def redis_command(settings: StackSettings, binary: str, data_dir: Path) -> list[str]:
-    """A daemonized redis-server on loopback, durable through its append-only file."""
+    """A redis-server in the foreground (its supervisor is its parent and learns how it
+    exited), on loopback, durable through its append-only file."""
     return [
         binary,
-        *("--port", str(settings.redis_port), "--bind", "127.0.0.1", "--daemonize", "yes"),
-        *("--pidfile", str(settings.pid_file("redis")), "--dir", str(data_dir)),
-        # durable: the append-only file (fsync once a second) under RUN_DIR/redis brings the
-        # features, the interaction sets and the build marker back after a restart
-        *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
-        *("--logfile", str(settings.run_dir / "redis.log")),
+        *("--port", str(settings.redis_port), "--bind", "127.0.0.1", "--daemonize", "no"),
+        *("--dir", str(data_dir), "--logfile", str(settings.run_dir / "redis.log")),
+        # durable: the append-only file under RUN_DIR/redis brings the features, the interaction
+        # sets and the build marker back after a restart; with `always` (the default) a write is
+        # on disk before Redis acknowledges it
+        *("--save", "", "--appendonly", "yes", "--appendfsync", settings.redis_appendfsync),
     ]
 
 
-def wait_for_redis(settings: StackSettings, url: str) -> None:
+def is_redis_server(pid: int) -> bool:
+    return process_alive(pid) and program_name(pid) == "redis-server"
+
+
+def answers_ping(url: str, timeout_s: float) -> bool:
     import redis
 
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def wait_for_redis(settings: StackSettings, url: str, process: subprocess.Popen[bytes]) -> None:
+    """Until the started redis-server answers PING; StartError (one line) if it exits first or
+    does not answer in time."""
+    log = settings.run_dir / "redis.log"
     deadline = time.monotonic() + settings.redis_start_timeout_s
-    while True:
+    while not answers_ping(url, settings.probe_timeout_s):
+        if process.poll() is not None:
+            raise StartError(
+                f"redis-server exited with code {process.returncode} before it answered: "
+                f"{last_line(log)} (see {log})"
+            )
+        if time.monotonic() > deadline:
+            raise StartError(
+                f"redis-server did not answer PING within "
+                f"{settings.redis_start_timeout_s:g} s; see {log}"
+            )
+        time.sleep(0.05)
+
+
+def last_line(path: Path) -> str:
+    lines = [line.strip() for line in read_tail(path, lines=5) if line.strip()]
+    return lines[-1][:300] if lines else "nothing logged"
+
+
+def start_redis_server(settings: StackSettings) -> subprocess.Popen[bytes]:
+    """The private redis-server, answering PING, in its own session and a child of the caller
+    (its supervisor); StartError (one line) if it does not get there, with nothing left running."""
+    if port_in_use("127.0.0.1", settings.redis_port):  # its PING would answer for ours
+        raise StartError(
+            f"127.0.0.1:{settings.redis_port} is taken by another process: stop it or set "
+            "RECSYS_REDIS_PORT"
+        )
+    data_dir = settings.run_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = redis_command(settings, redis_binary(), data_dir)
+    with (settings.run_dir / "redis.log").open("ab") as log:
         try:
-            redis.Redis.from_url(url).ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"redis-server did not start; see {settings.run_dir}/redis.log"
-                ) from None
-            time.sleep(0.1)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # leads its own group: `stop` signals the group
+            )
+        except OSError as exc:
+            raise StartError(f"cannot run {command[0]}: {exc}") from None
+    try:
+        wait_for_redis(settings, settings.private_redis_url, process)
+    except BaseException:
+        terminate_group(process.pid, timeout=settings.stop_timeout_s, process=process)
+        raise
+    return process

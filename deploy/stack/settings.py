@@ -2,8 +2,9 @@
 
 Read from the environment (pydantic 1 ``BaseSettings``, the Merlin environment's style): the
 variables `make` passes (BUILD_DIR, MODEL_REPOSITORY, RUN_DIR, ROWS, DATA), REDIS_URL,
-RECSYS_REDIS_PORT, TRITON_{HTTP,GRPC,METRICS}_PORT, GATEWAY_HOST, GATEWAY_PORT; the timeouts as
-RECSYS_STACK_<FIELD> (e.g. RECSYS_STACK_GATEWAY_READY_TIMEOUT_S). An empty variable counts as
+RECSYS_REDIS_PORT, TRITON_{HTTP,GRPC,METRICS}_PORT, GATEWAY_HOST, GATEWAY_PORT; the timeouts and
+the supervisor's restart policy as RECSYS_STACK_<FIELD> (e.g. RECSYS_STACK_GATEWAY_READY_TIMEOUT_S,
+RECSYS_STACK_RESTART_TRIES). An empty variable counts as
 unset; a relative path is taken from the repository root. A bad value: `StackError`, exit 2,
 one line naming the variable.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import PositiveFloat, PositiveInt, validator
 
@@ -55,7 +56,25 @@ class StackSettings(EnvSettings):
     answer_timeout_s: PositiveFloat = 10.0
     """Timeout of the real request `run` ends with."""
     stop_timeout_s: PositiveFloat = 10.0
-    """How long the gateway and redis-server get after SIGTERM before SIGKILL."""
+    """How long the gateway, redis-server and a supervisor get after SIGTERM before SIGKILL."""
+    redis_appendfsync: Literal["always", "everysec"] = "always"
+    """The private redis-server's AOF fsync: `always` writes and fsyncs a command before its
+    reply, so an acknowledged write survives kill -9 (and a power loss); `everysec` may lose
+    the last 1-2 s of acknowledged writes."""
+    restart_tries: PositiveInt = 5
+    """Restarts in a row a supervisor makes before it gives up (and exits)."""
+    restart_first_delay_s: PositiveFloat = 1.0
+    """The wait before the first restart; it doubles with each restart in a row."""
+    restart_max_delay_s: PositiveFloat = 16.0
+    """The longest wait before a restart."""
+    restart_reset_after_s: PositiveFloat = 60.0
+    """A server up this long before it exits starts a fresh row of restarts."""
+    supervisor_interval_s: PositiveFloat = 0.2
+    """Seconds between a supervisor's looks at a server it did not start itself (it learns at
+    once of the exit of one it started)."""
+    supervisor_stop_timeout_s: PositiveFloat = 20.0
+    """How long `stop` gives a supervisor before SIGKILL: one caught restarting its server
+    first stops the half-started server."""
 
     class Config:
         env_prefix = "RECSYS_STACK_"
@@ -97,3 +116,13 @@ class StackSettings(EnvSettings):
 
     def pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
+
+    def as_env(self) -> dict[str, str | None]:
+        """Each setting as the variable that sets it (None: unset), so that a process started
+        with them reads the same settings back with ``from_env()``."""
+        env: dict[str, str | None] = {}
+        for name, field in self.__fields__.items():
+            variable = sorted(field.field_info.extra["env_names"])[0].upper()
+            value = getattr(self, name)
+            env[variable] = None if value is None else str(value)
+        return env

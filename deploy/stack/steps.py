@@ -1,15 +1,18 @@
-"""What every step of `deploy.stack` does the same way: report, run a command, probe, PIDs."""
+"""What every step of `deploy.stack` does the same way: report, run a command, probe, PIDs
+(a started process is recorded only once it is ready: start_recorded)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.stack.settings import REPO_ROOT, StackError
-from deploy.triton.procs import process_alive, read_pid
+from deploy.triton.procs import process_alive, read_pid, terminate_group, write_pid_file
 
 
 def say(message: str) -> None:
@@ -35,3 +38,57 @@ def http_ok(url: str, timeout: float) -> bool:
 def running(pid_file: Path) -> bool:
     pid = read_pid(pid_file)
     return pid is not None and process_alive(pid)
+
+
+def start_recorded(
+    command: list[str],
+    *,
+    env: dict[str, str],
+    log_file: Path,
+    pid_file: Path,
+    ready: Callable[[], bool],
+    timeout_s: float,
+    stop_timeout_s: float,
+    label: str,
+) -> int:
+    """Start ``command`` in its own session (it outlives `run`) and record its PID in
+    ``pid_file`` once ``ready()``; StackError (one line) when it exits first or is not ready
+    in time, with the process stopped and nothing recorded."""
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        wait_until_ready(process, ready, timeout_s, label, log_file)
+        write_pid_file(pid_file, process.pid)
+    except BaseException:  # ^C included: never leave a process nobody recorded
+        terminate_group(process.pid, timeout=stop_timeout_s, process=process)
+        raise
+    return process.pid
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout_s: float,
+    label: str,
+    log_file: Path,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if process.poll() is not None:
+            raise StackError(
+                f"{label} exited with code {process.returncode} before it was ready; "
+                f"see {log_file}"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{label} was not ready after {timeout_s:g} s (stopped); see {log_file}"
+            )
+        time.sleep(0.1)

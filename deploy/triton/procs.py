@@ -46,18 +46,60 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def is_tritonserver(pid: int) -> bool:
+def program_name(pid: int) -> str:
+    """The process's name (/proc/PID/comm, at most 15 characters); "" when it is gone."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "tritonserver"
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
-        return False
+        return ""
+
+
+def is_tritonserver(pid: int) -> bool:
+    return program_name(pid) == "tritonserver"
+
+
+SUPERVISOR_MODULE = "deploy.stack.supervisor"
+"""The module a supervisor runs (`python -m deploy.stack.supervisor NAME`, beside `NAME.pid`)."""
+
+
+def command_line(pid: int) -> list[str]:
+    """A process's arguments; [] when it is gone (or a zombie)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1] if raw else []
 
 
 def is_watchdog(pid: int) -> bool:
-    try:
-        return b"deploy.triton.watchdog" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    return "deploy.triton.watchdog" in command_line(pid)
+
+
+def is_supervisor(pid: int) -> bool:
+    return process_alive(pid) and SUPERVISOR_MODULE in command_line(pid)
+
+
+def supervisor_pid_file(pid_file: Path) -> Path:
+    """Where the supervisor of the server recorded in ``pid_file`` records its own PID
+    (``X.pid`` -> ``X.supervisor.pid``)."""
+    return pid_file.with_name(f"{pid_file.stem}.supervisor.pid")
+
+
+def live_supervisor(pid_file: Path) -> int | None:
+    """The PID of the live supervisor of the server recorded in ``pid_file``; None if none
+    (a stale record, or a PID reused by another program, counts as none)."""
+    pid = read_pid(supervisor_pid_file(pid_file))
+    return pid if pid is not None and is_supervisor(pid) else None
+
+
+def stop_supervisor(pid_file: Path, timeout: float) -> int | None:
+    """Stop the supervisor of the server recorded in ``pid_file`` first, so that it does not
+    restart the server being stopped; its PID (None: there was none). Its record is removed."""
+    pid = live_supervisor(pid_file)
+    if pid is not None:
+        terminate_group(pid, timeout=timeout)
+    supervisor_pid_file(pid_file).unlink(missing_ok=True)
+    return pid
 
 
 def read_pid(pid_file: Path) -> int | None:

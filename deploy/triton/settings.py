@@ -116,6 +116,9 @@ class TritonSettings(EnvSettings):
     """How long the watchdog waits for one model reload."""
     watchdog_stop_timeout_s: PositiveFloat = 5.0
     """How long stopping the watchdog may take before SIGKILL."""
+    supervisor_stop_timeout_s: PositiveFloat = 20.0
+    """How long `stop` gives the server's supervisor (`make run`'s) before SIGKILL: one caught
+    restarting the server first stops the half-started server (up to 10 s)."""
     failed_start_stop_timeout_s: PositiveFloat = 10.0
     """How long a server that failed to get ready gets to stop before SIGKILL."""
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from deploy.triton.procs import group_members, is_tritonserver, process_alive, terminate_group
+from deploy.triton.procs import (
+    group_members,
+    is_tritonserver,
+    process_alive,
+    stop_supervisor,
+    terminate_group,
+)
 from deploy.triton.settings import TritonSettings
 from deploy.triton.watchdog_process import stop_watchdog, watchdog_pid_file
 
@@ -15,9 +21,10 @@ HOW = {"killed": "SIGKILL after timeout", "terminated": "SIGTERM", "gone": "alre
 def stop_server(pid_file: Path, timeout: float | None = None) -> str:
     """Stop the server recorded in ``pid_file``; a missing or stale PID file is not an error.
 
-    Its watchdog goes first. ``timeout`` (default: TRITON_STOP_TIMEOUT_S) is the wait after
-    SIGTERM before SIGKILL."""
+    Its supervisor (``X.supervisor.pid``, which would restart it) and its watchdog go first.
+    ``timeout`` (default: TRITON_STOP_TIMEOUT_S) is the wait after SIGTERM before SIGKILL."""
     settings = TritonSettings.from_env()
+    stop_supervisor(pid_file, settings.supervisor_stop_timeout_s)
     stop_watchdog(watchdog_pid_file(pid_file), settings.watchdog_stop_timeout_s)
     if not pid_file.exists():
         return f"no PID file at {pid_file}: nothing to stop"

@@ -10,10 +10,12 @@ instance), and when one has died (a zombie, or gone without a successor) it relo
 model through Triton's repository API. A reload of a READY model brings up fresh instances
 before it retires the old ones, so the model's healthy instances keep serving meanwhile.
 
-It exits when the server is gone. Models that are not READY (being loaded, or unloaded on
-purpose) are never reloaded. With several versions of a model loaded (a rollout), a stub is
-one version's: its death reloads the model only if that version is READY (the stubs of a
-version the rollout unloads exit with it), and the reload keeps the READY versions, no others.
+It exits when the server is gone (restarting a crashed server is the job of `make run`'s
+supervisor, deploy/stack/supervisor.py, which starts a fresh watchdog with it). Models that
+are not READY (being loaded, or unloaded on purpose) are never reloaded. With several versions
+of a model loaded (a rollout), a stub is one version's: its death reloads the model only if
+that version is READY (the stubs of a version the rollout unloads exit with it), and the reload
+keeps the READY versions, no others.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ class Watchdog:
         while process_alive(self.server_pid):
             self.check()
             time.sleep(interval)
+        say(f"tritonserver pid {self.server_pid} is gone: exiting with it")
         return 0
 
 

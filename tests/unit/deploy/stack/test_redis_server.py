@@ -1,4 +1,5 @@
-"""The private Redis's command line (durable) and the one-line error when there is no Redis."""
+"""The private Redis's command line (durable, in the foreground under its supervisor) and the
+one-line error when there is no Redis."""
 
 from __future__ import annotations
 
@@ -20,9 +21,17 @@ def test_redis_is_private_and_durable(settings: StackSettings, tmp_path: Path) -
     command = redis_command(settings, "redis-server", tmp_path / "data")
     pairs = dict(zip(command[1::2], command[2::2], strict=True))
     assert pairs["--port"] == "6499" and pairs["--bind"] == "127.0.0.1"
-    assert pairs["--appendonly"] == "yes" and pairs["--appendfsync"] == "everysec"
-    assert pairs["--pidfile"] == str(settings.pid_file("redis"))
-    assert pairs["--dir"] == str(tmp_path / "data") and pairs["--daemonize"] == "yes"
+    # an acknowledged write is on disk before its reply: it survives kill -9
+    assert pairs["--appendonly"] == "yes" and pairs["--appendfsync"] == "always"
+    assert pairs["--dir"] == str(tmp_path / "data")
+    # in the foreground, a child of its supervisor (which records the PID once it answers)
+    assert pairs["--daemonize"] == "no" and "--pidfile" not in pairs
+
+
+def test_appendfsync_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_STACK_REDIS_APPENDFSYNC", "everysec")
+    command = redis_command(StackSettings.from_env(), "redis-server", tmp_path)
+    assert command[command.index("--appendfsync") + 1] == "everysec"
 
 
 def test_no_redis_url_and_no_running_redis_is_exit_2(settings: StackSettings) -> None:
