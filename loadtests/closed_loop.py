@@ -2,7 +2,7 @@
 
 Each client sends GET /recommend for a known user and, for a share of requests, POST
 /interactions with a fresh item id; every answer (status 0 = none within the timeout) and
-every acknowledged interaction is kept with its time.
+every acknowledged interaction is kept with its time. ReadinessPolls asks /readyz beside them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,15 @@ class Sample:
     kind: str  # "recommend" | "interaction"
     status: int  # 0: no answer
     latency_s: float
+
+    @property
+    def sent(self) -> float:
+        """When the request was sent (`at` is when its answer came)."""
+        return self.at - self.latency_s
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (200, 201)
 
 
 class Load:
@@ -92,10 +101,11 @@ class Load:
                 kind = "recommend"
                 began = time.monotonic()
                 status = self._send(request)
-            sample = Sample(time.monotonic(), kind, status, time.monotonic() - began)
+            answered = time.monotonic()
+            sample = Sample(answered, kind, status, answered - began)
             with self._lock:
                 self.samples.append(sample)
-            if status != 200 and status != 201:
+            if not sample.ok:
                 time.sleep(0.05)  # a client backs off a little on errors
 
     def _wait_for_slot(self, slot: float) -> float:
@@ -108,11 +118,41 @@ class Load:
         return following if following > now else now + self.interval_s
 
     def _send(self, request: urllib.request.Request) -> int:
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except (urllib.error.URLError, OSError):
-            return 0
+        return _status_of(request, self.timeout)
+
+
+class ReadinessPolls:
+    """GET /readyz every interval_s in a thread of its own; each answer kept as a Sample."""
+
+    def __init__(self, base: str, interval_s: float = 0.05, timeout: float = 2.0) -> None:
+        self.base, self.interval_s, self.timeout = base, interval_s, timeout
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            status = _status_of(urllib.request.Request(f"{self.base}/readyz"), self.timeout)
+            answered = time.monotonic()
+            self.samples.append(Sample(answered, "readyz", status, answered - began))
+            self._stop.wait(max(0.0, began + self.interval_s - answered))
+
+
+def _status_of(request: urllib.request.Request, timeout: float) -> int:
+    """The answer's status; 0 when none came within `timeout`."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.api.deps import (
@@ -18,6 +20,15 @@ from services.gateway.schemas import Health, ProblemBody, Readiness, ReplicaRead
 router = APIRouter()
 
 
+async def get_answers(request: Request) -> readiness.ModelAnswers | None:
+    """Whether each replica's model answers; None without the app's lifespan (route tests)."""
+    answers: readiness.ModelAnswers | None = request.app.state.answers
+    return answers
+
+
+AnswersDep = Annotated[readiness.ModelAnswers | None, Depends(get_answers)]
+
+
 @router.get("/healthz", response_model=Health)
 async def healthz() -> Health:
     """The process is alive."""
@@ -30,12 +41,17 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "a check failed: see problems"}},
 )
 async def readyz(
-    response: Response, recommender: RecommenderDep, store: OnlineStoreDep, settings: SettingsDep
+    response: Response,
+    recommender: RecommenderDep,
+    store: OnlineStoreDep,
+    settings: SettingsDep,
+    answers: AnswersDep,
 ) -> Readiness:
-    """At least one Triton replica serves the model, Redis answers, and Redis holds the online
-    state of the build the ready replicas serve (their config's build_id; without one, of some
-    build). Lists each replica's state by index."""
-    report = await readiness.check(recommender, store, settings.ready_timeout_s)
+    """At least one Triton replica serves the model and its model answers inferences (a
+    ranking within the last GATEWAY_READY_PROBE_S + GATEWAY_READY_TIMEOUT_S, from a request or
+    a probe), Redis answers, and Redis holds the online state of the build the ready replicas
+    serve (their config's build_id; without one, of some build). Lists each replica's state."""
+    report = await readiness.check(recommender, store, settings.ready_timeout_s, answers)
     replicas = [ReplicaReadiness(replica=s.replica, state=s.state) for s in report.replicas]
     if not report.problems:
         return Readiness(status="ready", replicas=replicas)
