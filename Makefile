@@ -29,6 +29,7 @@ help:
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
 	@echo "make quality DATA=DIR  the served top-10 on DIR/future.parquet through the gateway, beside most clicked and EASE"
+	@echo "make ab-report  per A/B arm: requests, clicks, CTR@k and its 95% interval, the z-test, the better arm"
 	@echo "make reliability   faults under load; make soak  RATE=150 requests/s for DURATION_S=1800 s, memory watched"
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
@@ -127,10 +128,20 @@ quality: setup
 	@if [ -z "$(DATA)" ]; then echo "error: give DATA=DIR (DIR/train, DIR/valid, DIR/future.parquet)"; exit 2; fi
 	$(MERLIN_PY) -m loadtests.heldout_quality --data $(DATA) --gateway $(GATEWAY_URL)
 
+# Which A/B arm users click more, from the running gateway's GET /stats (the attribution counters
+# every gateway keeps in Redis): per arm CTR@k with 95% Wilson intervals, the two-proportion z-test.
+.PHONY: ab-report
+ab-report: setup
+	$(MERLIN_PY) -m loadtests.ab_report --gateway $(GATEWAY_URL)
+
 # Faults injected under load into the running `make run` stack (loopback): pause/kill Redis, kill a
-# model instance, restart Triton; a table and a JSON file (about 2 minutes).
+# model process, restart and kill Triton; a table and a JSON file; exit 1 when a fault passes a
+# limit (outage from the fault to the first 200, slow requests, lost interactions). SHORT=1: only
+# the faults with limits, short phases (for CI); RELIABILITY_ARGS: more flags, e.g.
+# --max-outage-s instance-kill=15 (loadtests/reliability.py --help).
 reliability: setup
 	$(STACK_ENV) $(MERLIN_PY) -m loadtests.reliability --gateway $(GATEWAY_URL) \
+	  $(if $(SHORT),--short) $(RELIABILITY_ARGS) \
 	  --out results/reliability-$(shell date +%Y%m%d-%H%M%S).json
 
 # A steady paced load through the running stack with its memory watched (RATE requests/s for

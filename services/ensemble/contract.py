@@ -94,6 +94,38 @@ def online_interactions_key(user_id: int) -> str:
     return f"{ONLINE_INTERACTIONS_PREFIX}{user_tag(user_id)}"
 
 
+ATTRIBUTION_PREFIX = f"{KEY_PREFIX}:attribution:"
+"""The gateway's click attribution: what sampled answers showed, and counters per A/B arm and
+model version. Arm and version are labels without ':' (`2`, `all`, `latest`)."""
+
+
+def impression_key(request_id: str) -> str:
+    """Redis STRING, JSON `[user_id, arm, model_version, [item ids, best first]]`: what one
+    sampled GET /recommend answer showed; expires after GATEWAY_ATTRIBUTION_TTL_S."""
+    return f"{ATTRIBUTION_PREFIX}impression:{{{request_id}}}"
+
+
+def clicked_key(request_id: str, item_id: int) -> str:
+    """Set once (NX, the impression's TTL) when a click on `item_id` in that answer is counted:
+    a repeated click is counted once."""
+    return f"{ATTRIBUTION_PREFIX}clicked:{{{request_id}}}:{item_id}"
+
+
+def arm_counts_key(arm: str, model_version: str) -> str:
+    """Redis HASH of one (A/B arm, model version)'s counters, raised with HINCRBY only and never
+    expiring: `requests` (answers), `recorded` (sampled answers), `impressions:<position>`,
+    `clicks:<position>` (positions from 0)."""
+    return f"{ATTRIBUTION_PREFIX}counts:{arm}:{model_version}"
+
+
+ARMS_KEY = f"{ATTRIBUTION_PREFIX}arms"
+"""Redis SET of the `<arm>:<model_version>` pairs that have counters (`arm_counts_key`)."""
+
+UNATTRIBUTED_KEY = f"{ATTRIBUTION_PREFIX}unattributed"
+"""Redis HASH: clicks posted with a request_id that no impression explains, by reason
+(`unknown_request`: never recorded, sampled out or expired; `not_shown`; `other_user`)."""
+
+
 ONLINE_BUILD_KEY = "multi_stage_recsys:build"
 """The build the served model version serves (a build id): set by `training materialize` and by
 the rollout when it switches versions. Each version checks its own build's marker (`build_key`)."""

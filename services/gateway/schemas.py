@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.core.attribution import ClickStatus
 from services.gateway.schemas_page import Explanation
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -74,7 +75,30 @@ class Interaction(BaseModel):
 
     user_id: int = Field(ge=INT32_MIN, le=INT32_MAX, description="Catalogue user id")
     item_id: int = Field(ge=0, le=INT32_MAX, description="Catalogue item id")
+    request_id: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{32}$",
+        description="The `request_id` of the /recommend answer the item was clicked in: the "
+        "click is then attributed to that answer's A/B arm, model version and position",
+    )
+
+
+class ClickAttribution(BaseModel):
+    status: ClickStatus = Field(
+        description="attributed: counted for the answer's arm and version; repeat: this click "
+        "on this answer was counted before; unknown_request: no recorded answer has this id "
+        "(never given, not sampled, or expired); not_shown: the item was not in that answer; "
+        "other_user: the answer was another user's. All but repeat count as unattributed"
+    )
+    arm: str | None = Field(
+        default=None, description="The A/B arm (GATEWAY_AB's version for the user, or `all`)"
+    )
+    model_version: str | None = Field(default=None, description="The version that answered")
+    position: int | None = Field(default=None, description="The item's position, 0 = first")
 
 
 class InteractionRecorded(Interaction):
     new: bool = Field(description="False if the interaction was already recorded")
+    attribution: ClickAttribution | None = Field(
+        default=None, description="Only when request_id was sent"
+    )

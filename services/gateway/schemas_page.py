@@ -125,6 +125,26 @@ class Explanation(BaseModel):
     explain_ms: float = Field(description="Time to assemble this explanation")
 
 
+class ArmStats(BaseModel):
+    arm: str = Field(description="GATEWAY_AB's version for the users (`all` without a split)")
+    model_version: str = Field(description="The version that answered (`latest`: none named)")
+    requests: int = Field(description="Answers given, by every gateway on this Redis")
+    recorded: int = Field(description="Answers sampled and recorded for click attribution")
+    impressions: int = Field(description="Items shown at positions below k in recorded answers")
+    clicks: int = Field(description="Clicks attributed to those items")
+    ctr: float | None = Field(description="CTR@k: clicks / impressions; None without impressions")
+    ctr_low: float | None = Field(description="The CTR's 95% Wilson interval: lower bound")
+    ctr_high: float | None = Field(description="Upper bound")
+
+
+class AttributionStats(BaseModel):
+    k: int = Field(description="CTR@k counts positions below k")
+    arms: list[ArmStats] = Field(description="One row per A/B arm and model version")
+    unattributed_clicks: dict[str, int] = Field(
+        description="Clicks sent with a request_id that no recorded answer explains, by reason"
+    )
+
+
 class LiveStats(BaseModel):
     route: str
     window_s: float = Field(description="Seconds the figures cover (up to the last 5 minutes)")
@@ -135,3 +155,8 @@ class LiveStats(BaseModel):
     errors: int = Field(description="5xx answers")
     client_errors: int = Field(description="4xx answers")
     model_versions: dict[str, int] = Field(description="Answers per model version")
+    attribution: AttributionStats | None = Field(
+        default=None,
+        description="Click attribution since the counters began (kept in Redis, not windowed); "
+        "null when Redis did not answer",
+    )

@@ -10,8 +10,11 @@ from fastapi import Depends, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.api.errors import Problem
+from services.gateway.core.attribution import LatestCounts
+from services.gateway.core.attribution_store import AttributionStore
 from services.gateway.core.auth import key_matches
 from services.gateway.core.config import Settings
+from services.gateway.core.impressions import ImpressionLog
 from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStore
 from services.gateway.core.rate_limit import TokenBuckets
@@ -38,6 +41,21 @@ async def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def get_impression_log(request: Request) -> ImpressionLog:
+    log: ImpressionLog = request.app.state.impression_log
+    return log
+
+
+async def get_attribution_store(request: Request) -> AttributionStore:
+    store: AttributionStore = request.app.state.attribution_store
+    return store
+
+
+async def get_latest_counts(request: Request) -> LatestCounts:
+    latest: LatestCounts = request.app.state.latest_counts
+    return latest
+
+
 async def get_write_limiter(request: Request) -> TokenBuckets | None:
     """None when writes are not rate limited (GATEWAY_WRITE_RATE_PER_S=0)."""
     limiter: TokenBuckets | None = request.app.state.write_limiter
@@ -55,6 +73,9 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 WriteLimiterDep = Annotated[TokenBuckets | None, Depends(get_write_limiter)]
+ImpressionLogDep = Annotated[ImpressionLog, Depends(get_impression_log)]
+AttributionStoreDep = Annotated[AttributionStore, Depends(get_attribution_store)]
+LatestCountsDep = Annotated[LatestCounts, Depends(get_latest_counts)]
 
 bearer_key = HTTPBearer(auto_error=False, description="The API key as a bearer token")
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")

@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     served_version_refresh_s: float = Field(default=0.5, gt=0)
     """How often the served model version (set by the rollout in Redis) is read again; a
     rollout waits twice this (plus the requests in flight) before unloading the old version."""
+    # click attribution: what answers showed (Redis, with a TTL) and counters per A/B arm
+    attribution_share: float = Field(default=1.0, ge=0, le=1)
+    """Share of /recommend answers whose items are recorded for click attribution; 0: none."""
+    attribution_max_per_s: float = Field(default=100.0, ge=0)
+    """Answers recorded per second at most, by each gateway (a token bucket after the share);
+    0: no cap. With the TTL it bounds Redis memory: max_per_s x ttl_s records at most."""
+    attribution_ttl_s: int = Field(default=1800, ge=1)
+    """How long a recorded answer can be clicked: its Redis key expires after this."""
+    attribution_flush_s: float = Field(default=0.2, gt=0)
+    """Recorded answers and request counts are written to Redis this often, in one pipeline,
+    off the request path."""
+    attribution_max_pending: int = Field(default=10_000, ge=1)
+    """Recorded answers waiting in memory for their write at most; more are dropped (counted)."""
+    attribution_refresh_s: float = Field(default=5.0, gt=0)
+    """How often the attribution counters are read from Redis for /metrics."""
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     """Redis holding the online state (the same one the build wrote); may hold a password, so
     it is kept out of reprs and logs. `rediss://` for TLS; a Redis Cluster as
@@ -43,7 +58,11 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=1.0, gt=0)
     """Longest wait for one Triton or Redis call; past it the answer is 503."""
     ready_timeout_s: float = Field(default=0.5, gt=0)
-    """Longest wait for each readiness check in /readyz."""
+    """Longest wait for each readiness check in /readyz, and for a readiness probe."""
+    ready_probe_s: float = Field(default=0.2, gt=0)
+    """A Triton replica whose model returned no ranking for this long is asked one inference
+    (a readiness probe, an unknown user); /readyz says `triton: model does not answer` once none
+    came for ready_probe_s + ready_timeout_s (core/readiness.py)."""
     replica_backoff_s: float = Field(default=0.25, gt=0)
     """First wait before a failed Triton replica is probed again (doubles per failed probe)."""
     replica_backoff_max_s: float = Field(default=1.0, gt=0)

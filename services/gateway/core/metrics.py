@@ -62,3 +62,21 @@ class Metrics:
             ["model_version"],
             registry=self.registry,
         )
+        self.impressions_written = Counter(
+            "gateway_impressions_written",
+            "Sampled /recommend answers written to Redis for click attribution",
+            registry=self.registry,
+        )
+        self.impressions_dropped = Counter(
+            "gateway_impressions_dropped",
+            "Sampled answers not written: buffer_full (GATEWAY_ATTRIBUTION_MAX_PENDING waiting), "
+            "redis (the write failed); their clicks count as unknown_request",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.impressions_flush_seconds = Histogram(
+            "gateway_impressions_flush_seconds",
+            "Time of one background write of sampled answers and request counts to Redis",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )

@@ -1,5 +1,6 @@
-// The page: GET /recommend?explain=true for the chosen user, POST /interactions for a click,
-// GET /stats every 2 s for the live panel; the API key field's key goes with all but /stats.
+// The page: GET /recommend?explain=true for the chosen user, POST /interactions for a click
+// (with the answer's request_id: the click is attributed to it), GET /stats every 2 s for the
+// live panel; the API key field's key goes with all but /stats.
 // Plain DOM, no libraries; text only via textContent.
 "use strict";
 
@@ -20,7 +21,7 @@ function fill(tableId, entries, columns, decorate) {
   body.replaceChildren();
   entries.forEach((entry, index) => {
     const row = document.createElement("tr");
-    row.dataset.itemId = entry.item_id;
+    if (entry.item_id !== undefined) row.dataset.itemId = entry.item_id;
     columns.forEach((column) => cell(row, column(entry, index), column.className));
     if (decorate) decorate(row, entry);
     body.appendChild(row);
@@ -79,7 +80,7 @@ function show(body) {
     button.className = "click-item";
     button.textContent = "clicked";
     button.title = "POST /interactions: record that this user clicked it";
-    button.addEventListener("click", () => interact(body.user_id, entry.item_id));
+    button.addEventListener("click", () => interact(body.user_id, entry.item_id, body.request_id));
     td.appendChild(button);
     row.appendChild(td);
   });
@@ -127,10 +128,10 @@ function showSources(sources) {
   });
 }
 
-async function interact(userId, itemId) {
+async function interact(userId, itemId, requestId) {
   const response = await fetch("/interactions", {
     method: "POST", headers: headers(true),
-    body: JSON.stringify({ user_id: userId, item_id: itemId }),
+    body: JSON.stringify({ user_id: userId, item_id: itemId, request_id: requestId }),
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
@@ -138,7 +139,15 @@ async function interact(userId, itemId) {
     return;
   }
   await recommend(userId);
-  $("#message").textContent = `Recorded: user ${userId} clicked item ${itemId}; it has left the list.`;
+  $("#message").textContent = `Recorded: user ${userId} clicked item ${itemId}; it has left the list.` +
+    attributed(body.attribution);
+}
+
+function attributed(attribution) {
+  if (!attribution) return "";
+  if (attribution.status !== "attributed") return ` Click not attributed (${attribution.status}).`;
+  return ` Attributed to arm ${attribution.arm}, version ${attribution.model_version}, ` +
+    `position ${attribution.position + 1}.`;
 }
 
 async function suggestUsers() {
@@ -176,9 +185,28 @@ async function refreshLive() {
     const versions = Object.entries(stats.model_versions);
     $("#live-version").textContent = versions.length
       ? versions.map(([v, n]) => `${v} (${n})`).join(", ") : "–";
+    showArms(stats.attribution);
   } catch (error) {
     $("#live-window").textContent = "gateway unreachable";
   }
+}
+
+// Per A/B arm and model version: CTR@k with its 95% Wilson interval (null: Redis did not answer).
+function showArms(attribution) {
+  if (!attribution) {
+    $("#live-ab-unattributed").textContent = "counters unavailable";
+    return;
+  }
+  const percent = (v) => (v === null ? "–" : `${(100 * v).toFixed(1)}%`);
+  $("#live-ab-ctr").textContent = `CTR@${attribution.k}`;
+  const unattributed = Object.values(attribution.unattributed_clicks).reduce((a, b) => a + b, 0);
+  $("#live-ab-unattributed").textContent = String(unattributed);
+  fill("live-ab", attribution.arms, [
+    named("arm", (a) => a.arm), named("version", (a) => a.model_version),
+    named("requests", (a) => a.requests), named("impressions", (a) => a.impressions),
+    named("clicks", (a) => a.clicks), named("ctr", (a) => percent(a.ctr)),
+    named("interval", (a) => (a.ctr === null ? "–" : `${percent(a.ctr_low)} – ${percent(a.ctr_high)}`)),
+  ]);
 }
 
 $("#pick").addEventListener("submit", (event) => {

@@ -16,7 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
-    from tests.unit.gateway.stubs import StubOnlineStore, StubRecommender
+    from tests.unit.gateway.stubs import StubAttributionStore, StubOnlineStore, StubRecommender
 
 if importlib.util.find_spec("pydantic_settings") is None:
     collect_ignore_glob = ["*"]
@@ -37,10 +37,18 @@ def store() -> StubOnlineStore:
 
 
 @pytest.fixture()
+def attribution_store() -> StubAttributionStore:
+    from tests.unit.gateway.stubs import StubAttributionStore
+
+    return StubAttributionStore()
+
+
+@pytest.fixture()
 def make_client(
-    recommender: StubRecommender, store: StubOnlineStore
+    recommender: StubRecommender, store: StubOnlineStore, attribution_store: StubAttributionStore
 ) -> Iterator[Callable[..., TestClient]]:
-    """make_client(**settings) -> a TestClient on an app whose Triton and Redis are the stubs."""
+    """make_client(**settings) -> a TestClient on an app whose Triton and Redis are the stubs
+    (no lifespan: impressions stay in the app's ImpressionLog until a test flushes them)."""
     from fastapi.testclient import TestClient
 
     from services.gateway.api import deps
@@ -53,6 +61,7 @@ def make_client(
         app = create_app(Settings(**settings))
         app.dependency_overrides[deps.get_recommender] = lambda: recommender
         app.dependency_overrides[deps.get_online_store] = lambda: store
+        app.dependency_overrides[deps.get_attribution_store] = lambda: attribution_store
         client = TestClient(app, raise_server_exceptions=False)
         clients.append(client)
         return client

@@ -117,6 +117,7 @@ CASES = [
     Case("GET", "/users/sample", 422, {"params": {"count": 0}}),
     Case("GET", "/users/sample", 503, breaks="redis"),
     Case("GET", "/readyz", 503, breaks="redis"),
+    Case("GET", "/stats", 422, {"params": {"k": 0}}),
 ]
 
 

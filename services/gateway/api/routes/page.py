@@ -11,14 +11,27 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.gateway.api.deps import SettingsDep, require_api_key
+from services.gateway.api.deps import (
+    AttributionStoreDep,
+    LatestCountsDep,
+    SettingsDep,
+    require_api_key,
+)
 from services.gateway.api.errors import Problem, error_responses
+from services.gateway.core.attribution import LatestCounts, summarize
+from services.gateway.core.attribution_store import AttributionStore
 from services.gateway.core.known_users import sample_users as scan_sample
 from services.gateway.core.online_store import OnlineStoreUnavailable
 from services.gateway.core.stats import ROUTE, RecentStats
-from services.gateway.schemas_page import LiveStats
+from services.gateway.schemas_page import ArmStats, AttributionStats, LiveStats
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+MAX_CTR_K = 1000
+
+CtrKQuery = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_CTR_K, description="CTR@k counts positions below k; default GATEWAY_MAX_K"),
+]
 
 router = APIRouter()
 
@@ -34,12 +47,37 @@ async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
 
-@router.get("/stats", response_model=LiveStats)
-async def stats(request: Request) -> LiveStats:
+@router.get(
+    "/stats",
+    response_model=LiveStats,
+    responses=error_responses({422: f"k outside 1..{MAX_CTR_K}"}),
+)
+async def stats(
+    request: Request,
+    settings: SettingsDep,
+    store: AttributionStoreDep,
+    latest: LatestCountsDep,
+    k: CtrKQuery = None,
+) -> LiveStats:
     """/recommend over the last minutes (since the previous call within 5 minutes, or since the
-    start): requests/s, p50/p99, errors and the model versions that answered."""
+    start): requests/s, p50/p99, errors and the model versions that answered; and per A/B arm
+    and model version, since the counters began: answers, impressions, attributed clicks and
+    CTR@k with its 95% interval."""
     recent: RecentStats = request.app.state.stats
-    return LiveStats(route=ROUTE, **asdict(recent.summary()))
+    attribution = await read_attribution(store, latest, k or settings.max_k)
+    return LiveStats(route=ROUTE, **asdict(recent.summary()), attribution=attribution)
+
+
+async def read_attribution(
+    store: AttributionStore, latest: LatestCounts, k: int
+) -> AttributionStats | None:
+    """The counters, fresh from Redis (kept for /metrics too); None when Redis fails."""
+    try:
+        latest.counts = await store.counts()
+    except OnlineStoreUnavailable:
+        return None
+    arms = [ArmStats(**asdict(summarize(counts, k))) for counts in latest.counts.arms]
+    return AttributionStats(k=k, arms=arms, unattributed_clicks=latest.counts.unattributed)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from services.gateway.api.deps import (
     BearerKeyDep,
     HeaderKeyDep,
+    ImpressionLogDep,
     MetricsDep,
     RecommenderDep,
     RequestIdDep,
@@ -73,6 +74,7 @@ def build_router(max_k: int) -> APIRouter:
         recommender: RecommenderDep,
         metrics: MetricsDep,
         request_id: RequestIdDep,
+        impressions: ImpressionLogDep,
         user_id: UserIdQuery,
         explain: ExplainDep,
         k: k_query = max_k,
@@ -99,6 +101,8 @@ def build_router(max_k: int) -> APIRouter:
             RecommendedItem(item_id=item, score=score)
             for item, score in zip(ranking.item_ids[:k], ranking.scores[:k], strict=True)
         ]
+        # in memory only: a background task writes it for click attribution
+        impressions.offer(request_id, user_id, request.state.model_version, ranking.item_ids[:k])
         return Recommendation(
             user_id=user_id,
             items=items,

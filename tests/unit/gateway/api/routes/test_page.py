@@ -24,6 +24,8 @@ def test_page_and_its_files_are_served(client: TestClient) -> None:
     assert '<script src="/static/page.js">' in page.text and 'id="live"' in page.text
     script = client.get("/static/page.js")
     assert script.status_code == 200 and "/recommend?user_id=" in script.text
+    # the click names its answer; the live panel has a table per A/B arm
+    assert "request_id: requestId" in script.text and 'id="live-ab"' in page.text
     assert client.get("/static/page.css").status_code == 200
     assert client.get("/static/missing.js").status_code == 404
 
