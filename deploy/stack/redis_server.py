@@ -92,6 +92,9 @@ def redis_command(settings: StackSettings, binary: str, data_dir: Path) -> list[
         # sets and the build marker back after a restart; with `always` (the default) a write is
         # on disk before Redis acknowledges it
         *("--save", "", "--appendonly", "yes", "--appendfsync", settings.redis_appendfsync),
+        # never evict: online state lost silently is worse than a write refused (the gateway's
+        # 503) when memory runs out
+        *("--maxmemory-policy", "noeviction"),
     ]
 
 

@@ -94,6 +94,16 @@ def online_interactions_key(user_id: int) -> str:
     return f"{ONLINE_INTERACTIONS_PREFIX}{user_tag(user_id)}"
 
 
+ONLINE_ORDER_PREFIX = "multi_stage_recsys:online_order:"
+"""Redis LIST per user of the item ids added to their online set, oldest first: what the
+gateway drops first when the set passes GATEWAY_ONLINE_ITEMS_MAX."""
+
+
+def online_order_key(user_id: int) -> str:
+    """Same hash tag as the user's online set: one slot, so one script updates both."""
+    return f"{ONLINE_ORDER_PREFIX}{user_tag(user_id)}"
+
+
 ATTRIBUTION_PREFIX = f"{KEY_PREFIX}:attribution:"
 """The gateway's click attribution: what sampled answers showed, and counters per A/B arm and
 model version. Arm and version are labels without ':' (`2`, `all`, `latest`)."""

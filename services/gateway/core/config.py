@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     """Writes per second each client address may send, sustained; more get 429. 0: no limit."""
     write_burst: int = Field(default=400, ge=1)
     """Writes a client address may send at once, beyond which write_rate_per_s applies."""
+    online_items_max: int = Field(default=1000, ge=0)
+    """The most items a user's online set keeps (POST /interactions); past it the oldest leave
+    the set (and may be recommended again). 0: no cap. Bounds Redis' memory per user."""
     write_rate_clients: int = Field(default=10_000, ge=1)
     """Client addresses the write limit tracks at most; the least recently seen is forgotten
     first (it starts again with a full burst)."""

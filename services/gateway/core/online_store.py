@@ -13,6 +13,7 @@ from services.ensemble.contract import (
     ONLINE_BUILD_KEY,
     SERVED_VERSION_KEY,
     online_interactions_key,
+    online_order_key,
 )
 from services.ensemble.redis_url import is_cluster, parse_cluster
 from services.gateway.core.config import Settings
@@ -58,22 +59,45 @@ def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
     )
 
 
+ADD_CAPPED = """
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+if added == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  local over = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[2])
+  for _ = 1, over do
+    redis.call('SREM', KEYS[1], redis.call('LPOP', KEYS[2]))
+  end
+end
+return added
+"""
+"""SADD the item to the user's online set (KEYS[1]) and, when it is new, append it to the set's
+order (KEYS[2]), dropping the oldest items past ARGV[2] from both: one atomic step."""
+
+
 class OnlineStore:
-    def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, max_items: int = 0) -> None:
+        """max_items: the most items a user's online set keeps, oldest dropped first (0: all)."""
         self._client = client
+        self._max_items = max_items
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OnlineStore:
-        return cls(connect(settings))
+        return cls(connect(settings), settings.online_items_max)
 
     async def record_interaction(self, user_id: int, item_id: int) -> bool:
-        """Add the item to the user's online set (never deleted by a build); False if it was
-        there already."""
+        """Add the item to the user's online set (never deleted by a build; past max_items its
+        oldest items leave it); False if it was there already."""
+        set_key = online_interactions_key(user_id)
         try:
             # redis-py types commands as sync-or-async; this client is the asyncio one
-            added = await cast(
-                Awaitable[int], self._client.sadd(online_interactions_key(user_id), item_id)
-            )
+            if self._max_items == 0:
+                added = await cast(Awaitable[int], self._client.sadd(set_key, item_id))
+            else:
+                keys_and_args = (set_key, online_order_key(user_id), str(item_id))
+                added = await cast(
+                    Awaitable[int],
+                    self._client.eval(ADD_CAPPED, 2, *keys_and_args, str(self._max_items)),
+                )
         except REDIS_FAILURES as exc:
             raise OnlineStoreUnavailable(f"Redis SADD failed: {exc!r}") from exc
         return bool(added)

@@ -23,6 +23,7 @@ def test_redis_is_private_and_durable(settings: StackSettings, tmp_path: Path) -
     assert pairs["--port"] == "6499" and pairs["--bind"] == "127.0.0.1"
     # an acknowledged write is on disk before its reply: it survives kill -9
     assert pairs["--appendonly"] == "yes" and pairs["--appendfsync"] == "always"
+    assert pairs["--maxmemory-policy"] == "noeviction"
     assert pairs["--dir"] == str(tmp_path / "data")
     # in the foreground, a child of its supervisor (which records the PID once it answers)
     assert pairs["--daemonize"] == "no" and "--pidfile" not in pairs
