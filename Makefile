@@ -33,7 +33,7 @@ help:
 	@echo "make reliability   faults under load; make soak  RATE=150 requests/s for DURATION_S=1800 s, memory watched"
 	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
-	@echo "make lint    ruff check, format check, mypy on services/"
+	@echo "make lint    ruff check, format check, mypy on every package"
 	@echo "make compose-up    docker compose up (VARIANT=gpu|cpu, BASE=official|local); make compose-down"
 	@echo "make compose-test  the CPU compose stack on a real engine, built and checked end to end"
 	@echo "make k8s     render deploy/k8s overlays (cpu, gpu) and validate them offline"
@@ -174,6 +174,10 @@ lint: setup
 	$(GATEWAY_VENV)/bin/mypy services/gateway
 	$(MERLIN_VENV)/bin/mypy services/ensemble
 	$(MERLIN_VENV)/bin/mypy training
+	$(MERLIN_VENV)/bin/mypy deploy loadtests
+	$(GATEWAY_VENV)/bin/mypy loadtests/bench_attribution.py
+	$(MERLIN_VENV)/bin/mypy --python-executable $(LOADTEST_VENV)/bin/python \
+	  --cache-dir .mypy_cache/loadtest loadtests/run.py loadtests/locustfile.py
 
 format: setup
 	$(MERLIN_VENV)/bin/ruff format .

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import psutil
 import tritonclient.grpc as grpcclient
 
@@ -35,7 +36,7 @@ from services.ensemble.contract import INPUT, MODEL_NAME
 SERVER_PROCESSES = ("tritonserver", "triton_python_backend_stub")
 
 
-def known_users(build_dir: Path, count: int, seed: int = 0) -> np.ndarray:
+def known_users(build_dir: Path, count: int, seed: int = 0) -> npt.NDArray[np.int32]:
     ids = np.asarray(read_user_ids(build_dir / USER_TABLE), dtype=np.int32)
     return np.random.default_rng(seed).choice(ids, size=count)
 
@@ -78,7 +79,7 @@ def summarize(latencies: list[float], seconds: float) -> dict[str, float]:
     }
 
 
-def sequential(url: str, users: np.ndarray) -> dict[str, float]:
+def sequential(url: str, users: npt.NDArray[np.int32]) -> dict[str, float]:
     client = grpcclient.InferenceServerClient(url)
     for user in users[:50]:
         one_request(client, int(user))  # warm-up
@@ -87,7 +88,9 @@ def sequential(url: str, users: np.ndarray) -> dict[str, float]:
     return summarize(latencies, time.perf_counter() - start)
 
 
-def concurrent(url: str, users: np.ndarray, workers: int, seconds: float) -> dict[str, float]:
+def concurrent(
+    url: str, users: npt.NDArray[np.int32], workers: int, seconds: float
+) -> dict[str, float]:
     latencies: list[list[float]] = [[] for _ in range(workers)]
     errors = [0] * workers
     deadline = time.perf_counter() + seconds
@@ -113,7 +116,7 @@ def concurrent(url: str, users: np.ndarray, workers: int, seconds: float) -> dic
     return {**summarize(merged, elapsed), "concurrency": workers, "errors": sum(errors)}
 
 
-def gateway_overhead(url: str, gateway_url: str, users: np.ndarray) -> dict[str, Any]:
+def gateway_overhead(url: str, gateway_url: str, users: npt.NDArray[np.int32]) -> dict[str, Any]:
     """Sequential latency through the gateway vs straight to Triton, alternating per user.
 
     Both clients are lean (tritonclient's gRPC client; http.client with keep-alive), so the
@@ -179,7 +182,7 @@ def triton_statistics(url: str) -> dict[str, float]:
 
 
 def stages_in_process(
-    repository: Path, users: np.ndarray, reader: str, batch: int = 1
+    repository: Path, users: npt.NDArray[np.int32], reader: str, batch: int = 1
 ) -> dict[str, float]:
     """Mean milliseconds per user of each stage, the graph run here with `reader` on passes of
     `batch` users (what one execute() of the batched model answers at once)."""

@@ -93,7 +93,7 @@ class Population:
         return body
 
     def _click(self, user: int, item: int, request_id: str) -> str:
-        body = {"user_id": user, "item_id": item, "request_id": request_id}
+        body: dict[str, int | str] = {"user_id": user, "item_id": item, "request_id": request_id}
         response = self._session().post(
             f"{self._gateway}/interactions", json=body, headers=self._headers, timeout=30
         )

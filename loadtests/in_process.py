@@ -6,7 +6,7 @@ Not part of services/ensemble on purpose: nothing here is copied into the model 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import numpy as np
 from services.ensemble.contract import MODEL_NAME
 from services.ensemble.executor import Executor
 from services.ensemble.repository import VERSION
+from services.ensemble.stages import Columns, Stage
 
 
 def load_exported(repository: Path) -> Executor:
@@ -33,8 +34,8 @@ def timed_stages(executor: Executor) -> Iterator[dict[str, float]]:
     seconds: dict[str, float] = {}
     originals = [stage.run for stage in executor.stages]
 
-    def timed(stage: Any, run: Any) -> Any:
-        def wrapper(columns: dict[str, Any]) -> Any:
+    def timed(stage: Stage, run: Callable[[Columns], Columns]) -> Callable[[Columns], Columns]:
+        def wrapper(columns: Columns) -> Columns:
             start = time.perf_counter()
             try:
                 return run(columns)
@@ -45,9 +46,10 @@ def timed_stages(executor: Executor) -> Iterator[dict[str, float]]:
         return wrapper
 
     for stage, run in zip(executor.stages, originals, strict=True):
-        stage.run = timed(stage, run)
+        # patched per instance (the wrapper's type is positional-only), put back below
+        stage.run = timed(stage, run)  # type: ignore[method-assign, assignment]
     try:
         yield seconds
     finally:
         for stage, run in zip(executor.stages, originals, strict=True):
-            stage.run = run
+            stage.run = run  # type: ignore[method-assign]

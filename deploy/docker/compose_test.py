@@ -189,7 +189,7 @@ def base_images(choice: str) -> dict[str, str]:
     return {"PYTHON_BASE_IMAGE": image, "REDIS_IMAGE": image}
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:  # type: ignore[return]  # ExitStack.__exit__ is typed bool
     """`count` different ports, free now (held open together, so the kernel cannot repeat one)."""
     with contextlib.ExitStack() as stack:
         socks = [stack.enter_context(socket.socket()) for _ in range(count)]
