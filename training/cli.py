@@ -191,7 +191,7 @@ def _export(args: argparse.Namespace) -> int:
 def _materialize(args: argparse.Namespace) -> int:
     if not manifest.is_build(args.build):
         raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
-    build_id = manifest.read(args.build)["created_at"]
+    build_id = manifest.build_id(args.build)
     from training.feature_store import missing_online_state
     from training.settings import TrainingSettings
 

@@ -37,13 +37,13 @@ def export_repository(
         raise BuildError(f"--build {build_dir}: no complete build there ({exc})") from exc
     from services.ensemble import graph
     from services.ensemble import repository as model_repository
-    from services.ensemble.contract import MODEL_NAME
+    from services.ensemble.contract import MODEL_NAME, build_id_of
     from services.ensemble.rules import Rules
     from services.ensemble.settings import EnsembleSettings
     from training.feature_store import ensure_project
 
     defaults = EnsembleSettings()
-    build_id = str(document["created_at"])
+    build_id = build_id_of(document)
     target = repository / MODEL_NAME
     if version is not None and (target / str(version)).exists():
         raise BuildError(f"{target / str(version)} exists: a version is never overwritten")

@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from services.ensemble.contract import build_id_of
 from training.errors import BuildError
 
 MANIFEST = "manifest.json"
@@ -47,6 +48,11 @@ def read(build_dir: Path) -> dict[str, Any]:
     if not document.get("complete"):
         raise FileNotFoundError(f"{build_dir} holds no complete build")
     return document
+
+
+def build_id(build_dir: Path) -> str:
+    """The id of the complete build in `build_dir` (contract.build_id_of its manifest)."""
+    return build_id_of(read(build_dir))
 
 
 def is_build(path: Path) -> bool:

@@ -23,7 +23,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.ensemble.contract import BUILDS_KEY, ONLINE_BUILD_KEY, build_key, feast_project
+from services.ensemble.contract import (
+    BUILD_ID_FIELD,
+    BUILDS_KEY,
+    ONLINE_BUILD_KEY,
+    build_key,
+    feast_project,
+)
 from services.ensemble.final_score import OrderSettings
 from training import (
     choice_split,
@@ -244,7 +250,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: data.RawData | None) -> di
         "artifacts": ARTIFACTS,
         "timings_s": {**timer.seconds, "total": timer.total()},
         "peak_rss_mb": peak_rss_mb(),
-        "created_at": event_time.isoformat(),
+        BUILD_ID_FIELD: event_time.isoformat(),
         "versions": manifest.package_versions(),
     }
     manifest.write(build_dir, document)

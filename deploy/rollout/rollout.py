@@ -115,7 +115,7 @@ def deploy(settings: RolloutSettings) -> None:
     from training import manifest
 
     try:
-        build_id = str(manifest.read(settings.build_dir)["created_at"])
+        build_id = manifest.build_id(settings.build_dir)
     except (OSError, ValueError, KeyError) as exc:
         raise RolloutError(
             f"BUILD_DIR {settings.build_dir}: no complete build ({exc})", 2

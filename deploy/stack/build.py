@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deploy.stack.settings import MERLIN_PYTHON, StackSettings
 from deploy.stack.steps import run_step, say
+from services.ensemble.contract import MODEL_NAME
 
 ENSEMBLE_PACKAGE = Path(__file__).resolve().parents[2] / "services" / "ensemble"
 
@@ -27,7 +28,7 @@ def ensure_build(settings: StackSettings, redis_url: str) -> dict[str, object]:
             args += ["--data", str(settings.data)]
         run_step([*training, *args], env)
     manifest: dict[str, object] = json.loads(manifest_path.read_text())
-    executor = settings.model_repository / "executor_model"
+    executor = settings.model_repository / MODEL_NAME
     reason = export_needed(executor, manifest_path)
     if reason:
         say(f"{reason}: exporting the model repository to {settings.model_repository}")

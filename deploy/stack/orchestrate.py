@@ -16,6 +16,7 @@ from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.steps import say
 from deploy.triton.procs import read_pid, stop_supervisor, terminate_group
 from deploy.triton.stop import stop_server
+from services.ensemble.contract import build_id_of
 from services.gateway.core.redact import redacted_url
 
 
@@ -45,7 +46,7 @@ def run(settings: StackSettings) -> None:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     redis_url = ensure_redis(settings)
     manifest = ensure_build(settings, redis_url)
-    ensure_online_state(settings, redis_url, str(manifest["created_at"]))
+    ensure_online_state(settings, redis_url, build_id_of(manifest))
     triton_url = ensure_triton(settings, redis_url)
     base = ensure_gateway(settings, triton_url, redis_url)
     user = first_user(settings.build_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 USER_FEATURES: tuple[str, ...] = (
     "user_shops",
     "user_profile",
@@ -30,6 +32,16 @@ EXPLAIN_INPUT = "explain"
 EXPLAIN_OUTPUT = "explanation"
 """BYTES [n, 1]: per user, a JSON document of what each stage found (explain.py); produced
 only for requests whose EXPLAIN_INPUT is true."""
+
+BUILD_ID_FIELD = "created_at"
+"""The manifest field that is a build's id: the namespace of its Redis state (`build_prefix`),
+the value of ONLINE_BUILD_KEY once it is materialized."""
+
+
+def build_id_of(manifest: Mapping[str, object]) -> str:
+    """A build's id, from its manifest (manifest.json's content)."""
+    return str(manifest[BUILD_ID_FIELD])
+
 
 KEY_PREFIX = "multi_stage_recsys"
 """Every Redis key of the system starts with it (Feast's keys end with `feast_project`)."""

@@ -18,7 +18,13 @@ import numpy as np
 from merlin.schema import ColumnSchema, Schema
 from merlin.systems.dag import Ensemble
 
-from services.ensemble.contract import INPUT, ITEM_FEATURES, OUTPUTS, USER_FEATURES
+from services.ensemble.contract import (
+    INPUT,
+    ITEM_FEATURES,
+    OUTPUTS,
+    USER_FEATURES,
+    build_id_of,
+)
 from services.ensemble.final_score import OrderSettings
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
@@ -68,9 +74,9 @@ def history_columns(ordering: OrderSettings) -> tuple[str, str]:
 
 
 def build_id(build_dir: Path) -> str:
-    """The build's id: its manifest's created_at, the value the build stores in Redis under
+    """The build's id (`build_id_of` its manifest), the value the build stores in Redis under
     ONLINE_BUILD_KEY when it materializes."""
-    return str(json.loads((build_dir / "manifest.json").read_text())["created_at"])
+    return build_id_of(json.loads((build_dir / "manifest.json").read_text()))
 
 
 def build_graph(
@@ -95,7 +101,7 @@ def build_graph(
         [INPUT]
         >> FetchFeatures(path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found")
         >> PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query")
-        >> FetchPastItems(str(manifest["created_at"]), INPUT, "past_ids", "build_epoch", shown)
+        >> FetchPastItems(build_id_of(manifest), INPUT, "past_ids", "build_epoch", shown)
         >> RetrieveCandidates(
             path("faiss_index"), candidates, rules, "query", excluded, "retrieved_ids"
         )

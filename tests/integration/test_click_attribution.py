@@ -39,6 +39,7 @@ from services.ensemble.contract import (
 from services.gateway.core.ab import ABSplit, parse_split
 from tests.conftest import REPO_ROOT, TEST_ROWS, TEST_SEED, Gateway, free_port
 from tests.integration.test_gateway import metric
+from training.manifest import build_id as build_id_of
 from training.pipeline import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -68,10 +69,6 @@ class Stack:
         return Gateway(
             self.triton.grpc_url, self.url, timeout_s=10.0, extra_env={**ATTRIBUTION_ENV, **env}
         )
-
-
-def build_id_of(build_dir: Path) -> str:
-    return str(json.loads((build_dir / "manifest.json").read_text())["created_at"])
 
 
 def build_worse(out: Path, redis_url: str) -> Path:

@@ -5,7 +5,6 @@ kill; `make run`'s online-state step refills a Redis that lost it."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -34,6 +33,7 @@ from services.ensemble.contract import (
 )
 from tests.conftest import REPO_ROOT, free_port
 from training import feature_store, interactions
+from training.manifest import build_id as build_id_of
 from training.pipeline import ARTIFACTS, materialize
 
 UNKNOWN_USER = 99_999_999
@@ -49,10 +49,6 @@ def fresh_db(redis_server: str, db: int) -> tuple[str, redis.Redis]:
 def known_users(build_dir: Path, count: int) -> list[int]:
     pairs = pd.read_parquet(build_dir / ARTIFACTS["interactions"])
     return sorted(pairs["user_id"].unique().tolist())[:count]
-
-
-def build_id_of(build_dir: Path) -> str:
-    return str(json.loads((build_dir / "manifest.json").read_text())["created_at"])
 
 
 def user_key(user: int, build_id: str) -> bytes:

@@ -521,7 +521,7 @@ def test_redis_down_gives_503_then_recovers(
 
     store = RedisProcess(tmp_path).start()
     redis_url = f"redis://127.0.0.1:{store.port}/0"
-    build_id = str(manifest.read(build_dir)["created_at"])
+    build_id = manifest.build_id(build_dir)
     materialize(build_dir, redis_url, build_id)
     ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
     server = TritonServer(model_repository, extra_env={"REDIS_URL": redis_url}, **ports)

@@ -41,7 +41,7 @@ UNKNOWN_USER = 9_999_999
 
 @pytest.fixture(scope="module")
 def build_id(build_dir: Path) -> str:
-    return str(manifest.read(build_dir)["created_at"])
+    return manifest.build_id(build_dir)
 
 
 @pytest.fixture(scope="module")

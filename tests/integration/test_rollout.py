@@ -14,7 +14,6 @@ and says in one line why.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from tests.integration.rollout_load import (
     from_one_version,
     report,
 )
+from training.manifest import build_id as build_id_of
 from training.pipeline import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -84,10 +84,6 @@ def stack(
             gateway.stop()
         server.stop()
         redis.Redis.from_url(url).flushdb()
-
-
-def build_id_of(build_dir: Path) -> str:
-    return str(json.loads((build_dir / "manifest.json").read_text())["created_at"])
 
 
 def user_ids(build_dir: Path) -> set[int]:

@@ -174,7 +174,7 @@ def test_served_version_names_its_build_and_redis_holds_it(
 
     config = client.get_model_config(MODEL_NAME, as_json=True)["config"]
     assert config["parameters"][BUILD_ID_PARAMETER].get("string_value", "") == ""
-    built = manifest.read(build_dir)["created_at"]
+    built = manifest.build_id(build_dir)
     version = json.loads((model_repository / MODEL_NAME / "1" / BUILD_FILE).read_text())
     assert version["build_id"] == built
     store = redis.Redis.from_url(redis_url)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.ensemble.contract import MODEL_NAME
 from services.ensemble.redis_url import check_url
 from services.gateway.core.ab import ABSplit, parse_split
 
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
 
     triton_url: str = "127.0.0.1:8001"
     """Triton's gRPC address, host:port; several replicas as a comma-separated list."""
-    model_name: str = "executor_model"
+    model_name: str = MODEL_NAME
     ab: str = ""
     """A/B split of the users over model versions, version:percent pairs (`2:90,3:10`); each
     user's version is fixed by a hash of the user id. Empty: the served version (the rollout's
