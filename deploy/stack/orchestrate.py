@@ -17,7 +17,7 @@ from deploy.stack.steps import say
 from deploy.triton.procs import read_pid, stop_supervisor, terminate_group
 from deploy.triton.stop import stop_server
 from services.ensemble.contract import build_id_of
-from services.gateway.core.redact import redacted_url
+from services.ensemble.redis_url import redacted_url
 
 
 def first_user(build_dir: Path) -> int:

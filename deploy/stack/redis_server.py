@@ -16,7 +16,7 @@ from deploy.triton.errors import StartError
 from deploy.triton.logs import read_tail
 from deploy.triton.probes import port_in_use
 from deploy.triton.procs import live_supervisor, process_alive, program_name, terminate_group
-from services.gateway.core.redact import redacted_url
+from services.ensemble.redis_url import redacted_url
 
 NO_REDIS_SERVER = (
     "no Redis: set REDIS_URL=redis://HOST:PORT/DB to use one, or install redis-server "

@@ -10,6 +10,7 @@ Standard library only: the gateway's image holds this module beside `contract.py
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -79,3 +80,25 @@ def check_url(url: str) -> str:
             f"redis+cluster:// or rediss+cluster://; got {scheme!r}"
         )
     return url
+
+
+MASK = "***"
+"""What a printed or logged URL shows in place of a password."""
+PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+MASKED_PARAMETER = rf"\g<1>{MASK}"
+
+
+def redacted_url(url: str) -> str:
+    """`url` with the password of its user info (`user:password@`, `:password@`) and of a
+    `password=` query parameter (redis-py reads both) replaced by ***. User info without a
+    colon is masked whole: clients differ on whether it is a user name or a password."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    # the last @, even past a ? or /: an unencoded one in a password must not leave part of it
+    # in sight (masking too much beats showing some)
+    userinfo, at, location = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:{MASK}@{location}" if colon else f"{MASK}@{location}"
+    return f"{scheme}{separator}{PASSWORD_PARAMETER.sub(MASKED_PARAMETER, rest)}"

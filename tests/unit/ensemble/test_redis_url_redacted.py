@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.core.redact import redacted_url
+from services.ensemble.redis_url import redacted_url
 
 
 @pytest.mark.parametrize(
