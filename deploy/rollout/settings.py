@@ -1,39 +1,33 @@
 """Settings of `python -m deploy.rollout`: where the build, the live repository, Triton and Redis
 are, how many builds to keep, and the timeouts.
 
-Read from the environment (the launchers' `EnvSettings`: pydantic 1, `NAME=` is unset, a bad
-value is one line naming the variable, exit 2): BUILD_DIR, MODEL_REPOSITORY, REDIS_URL (unset:
-the private Redis of `make run` on RECSYS_REDIS_PORT), TRITON_HTTP_PORT, and
-RECSYS_ROLLOUT_<FIELD> for the rest (e.g. RECSYS_ROLLOUT_KEEP_BUILDS).
+Read from the environment (the launchers' `deploy.settings_base.EnvSettings`: pydantic 1,
+`NAME=` is unset, a bad value is one line naming the variable, exit 2): BUILD_DIR,
+MODEL_REPOSITORY, REDIS_URL (unset: the private Redis of `make run` on RECSYS_REDIS_PORT),
+TRITON_HTTP_PORT, and RECSYS_ROLLOUT_<FIELD> for the rest (e.g. RECSYS_ROLLOUT_KEEP_BUILDS).
+The shared variables are declared once, in `deploy.settings_base`'s mixins.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
+from pydantic import PositiveFloat, PositiveInt
 
-from pydantic import PositiveFloat, PositiveInt, validator
-
+from deploy.settings_base import REPO_ROOT, BuildPaths, RedisAddress, TritonPorts
 from deploy.triton.errors import LaunchError
-from deploy.triton.settings import EnvSettings, Port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "RolloutError", "RolloutSettings"]
 
 
 class RolloutError(LaunchError):
     """A failed step (exit 1) or bad input (exit 2): one `error: ...` line."""
 
 
-class RolloutSettings(EnvSettings):
-    build_dir: Path = REPO_ROOT / "artifacts"
-    """The build to deploy (`deploy`); unused by `rollback`."""
-    model_repository: Path = REPO_ROOT / "model_repository"
-    """The repository the running Triton serves (its executor_model gets the next version)."""
-    redis_url: str | None = None
-    """The online store the served model reads; unset: `make run`'s private Redis."""
-    redis_port: Port = Port(6390)
+class RolloutSettings(BuildPaths, RedisAddress, TritonPorts):
+    """build_dir: the build to deploy (`deploy`; unused by `rollback`); model_repository: the one
+    the running Triton serves (its executor_model gets the next version); redis_url: the online
+    store the served model reads (unset: `make run`'s private Redis, `online_store`)."""
+
     triton_host: str = "127.0.0.1"
-    triton_http_port: Port = Port(8000)
     keep_builds: PositiveInt = 3
     """Version folders and Redis namespaces kept (the newest; a loaded one always is)."""
     load_timeout_s: PositiveFloat = 300.0
@@ -47,22 +41,7 @@ class RolloutSettings(EnvSettings):
 
     class Config:
         env_prefix = "RECSYS_ROLLOUT_"
-        fields: ClassVar[dict[str, Any]] = {
-            "build_dir": {"env": "BUILD_DIR"},
-            "model_repository": {"env": "MODEL_REPOSITORY"},
-            "redis_url": {"env": "REDIS_URL"},
-            "redis_port": {"env": "RECSYS_REDIS_PORT"},
-            "triton_http_port": {"env": "TRITON_HTTP_PORT"},
-        }
-
-    @validator("build_dir", "model_repository")
-    def _from_repo_root(cls, value: Path) -> Path:
-        return (REPO_ROOT / value.expanduser()).resolve()
 
     @classmethod
     def invalid(cls, message: str) -> Exception:
         return RolloutError(message, 2)
-
-    @property
-    def online_store(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"

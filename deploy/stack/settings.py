@@ -17,10 +17,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import PositiveFloat, PositiveInt, validator
 
+from deploy.settings_base import (
+    REPO_ROOT,
+    BuildPaths,
+    Port,
+    RedisAddress,
+    TritonPorts,
+    from_repo_root,
+)
 from deploy.triton.errors import LaunchError
-from deploy.triton.settings import EnvSettings, Port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["GATEWAY_PYTHON", "MERLIN_PYTHON", "REPO_ROOT", "StackError", "StackSettings"]
+
 MERLIN_PYTHON = Path(sys.executable)
 GATEWAY_PYTHON = REPO_ROOT / ".venvs" / "gateway" / "bin" / "python"
 
@@ -29,20 +37,15 @@ class StackError(LaunchError):
     """A failing step or bad input: one ``error: ...`` line, exit 1 (or 2 for bad input)."""
 
 
-class StackSettings(EnvSettings):
-    build_dir: Path = REPO_ROOT / "artifacts"
-    model_repository: Path = REPO_ROOT / "model_repository"
+class StackSettings(BuildPaths, RedisAddress, TritonPorts):
+    """The shared variables (BUILD_DIR, MODEL_REPOSITORY, REDIS_URL, RECSYS_REDIS_PORT,
+    TRITON_*_PORT) come from ``deploy.settings_base``'s mixins; the rest are the stack's own."""
+
     run_dir: Path = REPO_ROOT / "run"
     """PID files, logs, the private Redis's append-only file."""
     rows: PositiveInt = 100_000
     """Synthetic rows of a new build (when DATA is not set)."""
     data: Path | None = None
-    redis_url: str | None = None
-    """An existing Redis to use; unset: a private redis-server on `redis_port`."""
-    redis_port: Port = Port(6390)
-    triton_http_port: Port = Port(8000)
-    triton_grpc_port: Port = Port(8001)
-    triton_metrics_port: Port = Port(8002)
     gateway_host: str = "127.0.0.1"
     gateway_port: Port = Port(8080)
     redis_ping_timeout_s: PositiveFloat = 3.0
@@ -79,23 +82,16 @@ class StackSettings(EnvSettings):
     class Config:
         env_prefix = "RECSYS_STACK_"
         fields: ClassVar[dict[str, Any]] = {
-            "build_dir": {"env": "BUILD_DIR"},
-            "model_repository": {"env": "MODEL_REPOSITORY"},
             "run_dir": {"env": "RUN_DIR"},
             "rows": {"env": "ROWS"},
             "data": {"env": "DATA"},
-            "redis_url": {"env": "REDIS_URL"},
-            "redis_port": {"env": "RECSYS_REDIS_PORT"},
-            "triton_http_port": {"env": "TRITON_HTTP_PORT"},
-            "triton_grpc_port": {"env": "TRITON_GRPC_PORT"},
-            "triton_metrics_port": {"env": "TRITON_METRICS_PORT"},
             "gateway_host": {"env": "GATEWAY_HOST"},
             "gateway_port": {"env": "GATEWAY_PORT"},
         }
 
-    @validator("build_dir", "model_repository", "run_dir")
-    def _from_repo_root(cls, value: Path) -> Path:
-        return (REPO_ROOT / value.expanduser()).resolve()
+    @validator("run_dir")
+    def _run_dir_from_repo_root(cls, value: Path) -> Path:
+        return from_repo_root(value)
 
     @validator("data")
     def _expand(cls, value: Path | None) -> Path | None:
@@ -104,15 +100,6 @@ class StackSettings(EnvSettings):
     @classmethod
     def invalid(cls, message: str) -> Exception:
         return StackError(message, 2)
-
-    @property
-    def triton_ports(self) -> tuple[int, int, int]:
-        return self.triton_http_port, self.triton_grpc_port, self.triton_metrics_port
-
-    @property
-    def private_redis_url(self) -> str:
-        """The private redis-server's address (when REDIS_URL is not set)."""
-        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"

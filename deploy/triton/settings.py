@@ -1,96 +1,31 @@
 """Settings of the Triton launcher and its watchdog: every address, timeout and default.
 
-Read from the environment (pydantic 1 ``BaseSettings``, the style of the Merlin environment,
-which pins pydantic < 2): field -> ``TRITON_<FIELD>``, e.g. ``TRITON_HTTP_PORT``. An empty
-variable counts as unset. A bad value is a ``ConfigError`` naming the variable, on one line.
-``EnvSettings`` is that style, shared with ``deploy.stack.settings``.
+Read from the environment in the launchers' style (``deploy.settings_base.EnvSettings``:
+pydantic 1, an empty variable counts as unset, a bad value is a ``ConfigError`` naming the
+variable, on one line): field -> ``TRITON_<FIELD>``, e.g. ``TRITON_HTTP_PORT``. The ports'
+defaults are the shared ones (``deploy.settings_base.TRITON_*_PORT``), which `make run` and the
+rollout read under the same names.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
-from pydantic import BaseSettings, NonNegativeInt, PositiveFloat, ValidationError
-from pydantic.env_settings import SettingsSourceCallable
+from pydantic import NonNegativeInt, PositiveFloat
 
+from deploy.settings_base import (
+    TRITON_GRPC_PORT,
+    TRITON_HTTP_PORT,
+    TRITON_METRICS_PORT,
+    EnvSettings,
+    Port,
+    check_port,
+)
 from deploy.triton.errors import ConfigError
 
-SettingsT = TypeVar("SettingsT", bound="EnvSettings")
-
-
-def check_port(value: object) -> int:
-    """A TCP port 1-65535 from an int or a string; ValueError (one line) otherwise."""
-    try:
-        port = int(str(value))
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise ValueError(f"expected a port number 1-65535, got {value!r}")
-    return port
-
-
-class Port(int):
-    """A TCP port 1-65535; a bad value's error says so and shows the value."""
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[[object], int]]:
-        yield check_port
-
-
-def without_empty(source: SettingsSourceCallable) -> SettingsSourceCallable:
-    """An environment source where ``NAME=`` (as make passes an unset variable) means unset."""
-
-    def read(settings: BaseSettings) -> dict[str, Any]:
-        return {key: value for key, value in source(settings).items() if value != ""}
-
-    return read
-
-
-class EnvSettings(BaseSettings):
-    """The launchers' settings style: frozen, ``NAME=`` is unset, and ``from_env()`` turns a bad
-    value into one line naming the variable (raised as ``invalid(message)``)."""
-
-    class Config:
-        allow_mutation = False
-
-        @classmethod
-        def customise_sources(
-            cls,
-            init_settings: SettingsSourceCallable,
-            env_settings: SettingsSourceCallable,
-            file_secret_settings: SettingsSourceCallable,
-        ) -> tuple[SettingsSourceCallable, ...]:
-            return init_settings, without_empty(env_settings)
-
-    @classmethod
-    def invalid(cls, message: str) -> Exception:
-        return ConfigError(message)
-
-    @classmethod
-    def from_env(cls: type[SettingsT]) -> SettingsT:
-        """The settings from the environment; a bad value raises ``invalid(message)``."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            raise cls.invalid("; ".join(_problems(cls, exc))) from None
-
-
-def _problems(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
-    """One ``VARIABLE: what is wrong, got 'value'`` per bad value."""
-    problems = []
-    for problem in exc.errors():
-        field = cls.__fields__.get(str(problem["loc"][0]))
-        names = sorted(field.field_info.extra.get("env_names", ())) if field else []
-        name = names[0].upper() if names else ".".join(map(str, problem["loc"]))
-        message = problem["msg"]
-        if "got " not in message and name in os.environ:
-            message += f", got {os.environ[name]!r}"
-        problems.append(f"{name}: {message}")
-    return problems
+__all__ = ["EnvSettings", "Port", "TritonSettings", "check_port", "default_run_dir"]
 
 
 class TritonSettings(EnvSettings):
@@ -98,9 +33,9 @@ class TritonSettings(EnvSettings):
 
     host: str = "127.0.0.1"
     """HTTP, gRPC and metrics bind address; 0.0.0.0 exposes them."""
-    http_port: Port = Port(8000)
-    grpc_port: Port = Port(8001)
-    metrics_port: Port = Port(8002)
+    http_port: Port = TRITON_HTTP_PORT
+    grpc_port: Port = TRITON_GRPC_PORT
+    metrics_port: Port = TRITON_METRICS_PORT
     ready_timeout_s: PositiveFloat = 120.0
     """How long `start` waits for /v2/health/ready (every model loaded)."""
     stop_timeout_s: PositiveFloat = 30.0
@@ -124,6 +59,10 @@ class TritonSettings(EnvSettings):
 
     class Config:
         env_prefix = "TRITON_"
+
+    @classmethod
+    def invalid(cls, message: str) -> Exception:
+        return ConfigError(message)
 
 
 def default_run_dir(http_port: int) -> Path:

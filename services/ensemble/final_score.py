@@ -1,8 +1,8 @@
 """The final score that orders each user's candidates: a weighted sum of the stages' scores.
 
 Pure numpy, no other imports: the Triton model copies this file, and the build's choice
-(training/order_choice.py) and evaluation (training/evaluate_top10.py) call the same functions,
-so what the build measured is what serving orders by.
+(training/build/order_choice.py) and evaluation (training/evaluation/evaluate_top10.py) call the
+same functions, so what the build measured is what serving orders by.
 
 Each candidate has five parts (`PARTS`):
 

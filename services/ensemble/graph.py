@@ -81,15 +81,17 @@ def build_id(build_dir: Path) -> str:
 
 def build_graph(
     build_dir: Path,
-    candidates: int = 100,
+    candidate_count: int = 100,
     topk: int = 10,
     temperature: float = 0.0,
     rules: Rules | None = None,
 ) -> Ensemble:
+    """The graph over `build_dir`: `candidate_count` (K) candidates per user handed to ranking,
+    `topk` (k <= K) items in each answer; both capped by the catalogue's size."""
     rules = rules or Rules()
     manifest = json.loads((build_dir / "manifest.json").read_text())
-    candidates = min(candidates, manifest["items"])
-    topk = min(topk, candidates)
+    candidate_count = min(candidate_count, manifest["items"])
+    topk = min(topk, candidate_count)
 
     def path(name: str) -> Path:
         return build_dir / str(manifest["artifacts"][name])
@@ -103,18 +105,18 @@ def build_graph(
         >> PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query")
         >> FetchPastItems(build_id_of(manifest), INPUT, "past_ids", "build_epoch", shown)
         >> RetrieveCandidates(
-            path("faiss_index"), candidates, rules, "query", excluded, "retrieved_ids"
+            path("faiss_index"), candidate_count, rules, "query", excluded, "retrieved_ids"
         )
     )
     # the second candidate source; None for builds without one (the tower's list alone)
     merge_columns = MergeColumns(
         "retrieved_ids", "past_ids", "merged_ids", excluded, itemitem_history
     )
-    merge = second_source_stage(build_dir, manifest, candidates, rules, merge_columns)
+    merge = second_source_stage(build_dir, manifest, candidate_count, rules, merge_columns)
     filtered = merge.merged if merge is not None else "retrieved_ids"
     graph = (
         (graph >> merge if merge is not None else graph)
-        >> FilterCandidates(candidates, rules, filtered, excluded, "candidate_ids")
+        >> FilterCandidates(candidate_count, rules, filtered, excluded, "candidate_ids")
         >> FetchCatalogueFeatures(
             path("feature_repo"),
             "item_features",

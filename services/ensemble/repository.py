@@ -1,7 +1,8 @@
 """Export of the serving graph as a self-contained Triton model repository.
 
     <repository>/executor_model/
-        config.pbtxt           model_template/config.pbtxt, with instances and batching filled in
+        config.pbtxt           model_template/config.pbtxt, with instances, batching and the
+                               answer size k (ordered_ids' and ordered_scores' dims) filled in
         <v>/model.py           model_template/model.py, copied as is
         <v>/build.json         the build this version serves: {"build_id", "namespace"}
         <v>/ensemble/          the pickled graph and its artifacts (merlin-systems' export)
@@ -10,7 +11,8 @@
 <v> is 1 for a fresh export; the rollout (deploy/rollout) adds the next version beside the
 served one. The config is the same for every version (Triton shares one config among a model's
 versions, and a changed config reloads all of them), so it names no build.
-Nothing in it names a path of the build machine, so it serves from anywhere.
+Nothing in it names a path of the build machine, so it serves from anywhere. The gateway reads
+k from it (Triton's model config): its GATEWAY_MAX_K must agree.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from merlin.systems.dag import Ensemble
 
-from services.ensemble.contract import BUILD_FILE, MODEL_NAME, build_namespace
+from services.ensemble.contract import BUILD_FILE, MODEL_NAME, OUTPUTS, build_namespace
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "model_template"
@@ -61,8 +63,17 @@ def export(
     # compiled now: a model process that wrote __pycache__ into the version folder would change
     # its modification time, and Triton would reload that version when a rollout loads another
     compileall.compile_dir(str(version_dir), quiet=1)
-    (model_dir / "config.pbtxt").write_text(model_config(instances, batching))
+    config = model_config(instances, batching, answer_size(ensemble))
+    (model_dir / "config.pbtxt").write_text(config)
     return model_dir
+
+
+def answer_size(ensemble: Ensemble) -> int | None:
+    """The graph's k: the fixed width of its ordered_ids output (None if it has none)."""
+    dims = ensemble.graph.output_schema[OUTPUTS[0]].shape.dims
+    if dims is None or len(dims) != 2 or dims[1].min != dims[1].max:
+        return None
+    return int(dims[1].max)
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,13 @@ class Batching:
     """Longest a request waits in the queue for others to join its batch."""
 
 
-def model_config(instances: int, batching: Batching | None = None) -> str:
-    """The template's config.pbtxt with `instances` CPU instances (one process each) and the
-    dynamic batcher's limits (its build_id parameter stays empty: see the module's doc)."""
+def model_config(
+    instances: int, batching: Batching | None = None, answer_size: int | None = None
+) -> str:
+    """The template's config.pbtxt with `instances` CPU instances (one process each), the
+    dynamic batcher's limits and, when given, the answer size k as the dims of ordered_ids and
+    ordered_scores ([k] instead of [-1]: what the gateway reads through Triton's model config)
+    (its build_id parameter stays empty: see the module's doc)."""
     batching = batching or Batching()
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
@@ -87,4 +102,8 @@ def model_config(instances: int, batching: Batching | None = None) -> str:
     config.instance_group[0].count = instances
     config.max_batch_size = batching.max_batch_size
     config.dynamic_batching.max_queue_delay_microseconds = batching.delay_us
+    if answer_size is not None:
+        for output in config.output:
+            if output.name in OUTPUTS[:2]:
+                output.dims[:] = [answer_size]
     return str(text_format.MessageToString(config))

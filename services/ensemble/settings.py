@@ -1,8 +1,8 @@
 """Settings of the serving graph: every timeout and default of services.ensemble in one place.
 
 Read from the environment of the process that builds or serves the graph (the Triton server's
-for the executor model). Field -> variable: `redis_url` <- REDIS_URL, every other field <-
-RECSYS_<FIELD> (e.g. RECSYS_REDIS_TIMEOUT_S).
+for the executor model). Field -> variable: `redis_url` <- REDIS_URL, `candidate_count` <-
+RECSYS_CANDIDATES, every other field <- RECSYS_<FIELD> (e.g. RECSYS_REDIS_TIMEOUT_S, RECSYS_TOPK).
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class EnsembleSettings(BaseSettings):
     an unreachable Redis gives a retryable error before the gateway gives up."""
     threads_per_instance: int = 1
     """TensorFlow and faiss threads per model instance (Triton runs one process per instance)."""
-    candidates: int = 100
-    """Export default: items retrieved per user (K) before filtering and ranking."""
+    candidate_count: int = 100
+    """Export default: the candidate count K, items per user handed from the candidate stages
+    (retrieval, merge, filter) to ranking (env RECSYS_CANDIDATES)."""
     topk: int = 10
-    """Export default: items in each answer (k <= K)."""
+    """Export default: the answer size k, items in each answer (k <= K; env RECSYS_TOPK)."""
     temperature: float = 0.0
     """Export default: 0 orders by score; > 0 samples softmax(score / T)."""
     instances: int = 1
@@ -54,7 +55,10 @@ class EnsembleSettings(BaseSettings):
 
     class Config:
         env_prefix = "RECSYS_"
-        fields: ClassVar[dict[str, Any]] = {"redis_url": {"env": "REDIS_URL"}}
+        fields: ClassVar[dict[str, Any]] = {
+            "redis_url": {"env": "REDIS_URL"},
+            "candidate_count": {"env": "RECSYS_CANDIDATES"},
+        }
         allow_mutation = False
 
     @validator("redis_url")
@@ -64,7 +68,7 @@ class EnsembleSettings(BaseSettings):
     @validator(
         "redis_timeout_s",
         "threads_per_instance",
-        "candidates",
+        "candidate_count",
         "topk",
         "instances",
         "max_batch_size",

@@ -81,9 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # click attribution: /recommend's impressions in memory until the flusher writes them
     app.state.impression_log = impression_log = ImpressionLog(settings, metrics)
     app.state.latest_counts = latest_counts = LatestCounts()
-    metrics.registry.register(CountsCollector(latest_counts, settings.max_k))
+    metrics.registry.register(CountsCollector(latest_counts, settings.k_limit))
     app.state.write_limiter = TokenBuckets.for_writes(settings)
-    app.include_router(recommend.build_router(settings.max_k))
+    app.include_router(recommend.build_router(settings.k_limit))
     app.include_router(interactions.router)
     app.include_router(health.router)
     app.include_router(page.router)

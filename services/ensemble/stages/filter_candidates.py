@@ -24,19 +24,21 @@ def excluded_mask(
 
 
 class FilterCandidates(Stage):
-    """`retrieved` minus `past` and denied items -> the best K in `candidates` (padded with -1
-    only when the catalogue has fewer left). `rules`: the export's Rules, or the LiveRules the
-    executor swaps in (services/ensemble/live_rules.py)."""
+    """`retrieved` minus `past` and denied items -> the best `candidate_count` (K) in
+    `candidates` (padded with -1 only when the catalogue has fewer left). `rules`: the
+    export's Rules, or the LiveRules the executor swaps in (services/ensemble/live_rules.py)."""
 
-    def __init__(self, topk: int, rules: Rules, retrieved: str, past: str, candidates: str) -> None:
+    def __init__(
+        self, candidate_count: int, rules: Rules, retrieved: str, past: str, candidates: str
+    ) -> None:
         super().__init__(reads=(retrieved, past), writes={candidates: (np.int32, PER_USER_LIST)})
-        self.topk, self.rules, self.candidates = topk, rules, candidates
+        self.candidate_count, self.rules, self.candidates = candidate_count, rules, candidates
 
     def run(self, columns: Columns) -> Columns:
         retrieved, past = (columns[name] for name in self.reads)
         excluded = excluded_mask(retrieved, past, self.rules.deny_array)
-        candidates = np.full((len(retrieved), self.topk), -1, dtype=np.int32)
+        candidates = np.full((len(retrieved), self.candidate_count), -1, dtype=np.int32)
         for row in range(len(retrieved)):
-            kept = retrieved[row][~excluded[row]][: self.topk]
+            kept = retrieved[row][~excluded[row]][: self.candidate_count]
             candidates[row, : len(kept)] = kept
         return {self.candidates: candidates}

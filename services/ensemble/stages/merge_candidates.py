@@ -4,8 +4,8 @@ The second source is `candidates.second_source` (the items the build's item-item
 to the user's history, items co-clicked with the user's past items, the most clicked of the
 user's segment and the most clicked overall, in the build's order),
 merged by `candidates.merge_candidates` with the build's `tower_share`: the same functions
-and settings the build chose (training/merge_choice.py) and the offline evaluation
-measured (training/evaluate.py), so the served candidates are the ones behind its merged
+and settings the build chose (training/build/merge_choice.py) and the offline evaluation
+measured (training/evaluation/evaluate.py), so the served candidates are the ones behind its merged
 recall@100.
 """
 
@@ -108,9 +108,9 @@ class MergeColumns:
 
 class MergeCandidates(Stage):
     """`retrieved` (the tower's ids, best first, over-fetched by what the filter removes) and
-    the second source -> `merged` [users, K]: interleaved by rank with `tower_share` of the
-    places to the tower, without repeats, removed (`excluded`) or denied items; -1 only when
-    both lists are used up.
+    the second source -> `merged` [users, K] (K: `candidate_count`): interleaved by rank with
+    `tower_share` of the places to the tower, without repeats, removed (`excluded`) or denied
+    items; -1 only when both lists are used up.
 
     The second source gives K ids per user (as in the offline evaluation). The artifact is a
     folder holding the build's coclick.parquet, popular_items.parquet and, when the build has
@@ -123,7 +123,7 @@ class MergeCandidates(Stage):
     def __init__(
         self,
         files: SourceFiles,
-        topk: int,
+        candidate_count: int,
         tower_share: float,
         rules: Rules,
         columns: MergeColumns,
@@ -149,7 +149,7 @@ class MergeCandidates(Stage):
         self.segment_columns = tuple(segment_columns)
         self.order = check_order(order)
         self.columns = columns
-        self.topk, self.tower_share, self.rules = topk, tower_share, rules
+        self.candidate_count, self.tower_share, self.rules = candidate_count, tower_share, rules
         self.merged = columns.merged
 
     def save_artifacts(self, artifact_path: Any = None) -> None:
@@ -179,7 +179,9 @@ class MergeCandidates(Stage):
         denied = self.rules.deny_array
         excluded = [np.concatenate([row, denied]) for row in removed] if len(denied) else removed
         extra = self.second_lists(columns, histories)
-        merged = merge_candidates(retrieved, extra, excluded, self.topk, self.tower_share)
+        merged = merge_candidates(
+            retrieved, extra, excluded, self.candidate_count, self.tower_share
+        )
         return {self.merged: merged}
 
     def histories(self, columns: Columns) -> dict[str, list[NDArray[Any]]]:
@@ -209,7 +211,7 @@ class MergeCandidates(Stage):
             source.coclick,
             source.popular_ids,
             history,
-            self.topk,
+            self.candidate_count,
             rows,
             self.order,
             itemitem,
@@ -222,7 +224,7 @@ class MergeCandidates(Stage):
         if source.segments is None or "segment_popular" not in self.order:
             return None
         keys = segment_keys([columns[name] for name in self.segment_columns])
-        width = readable_width(removed, self.topk)
+        width = readable_width(removed, self.candidate_count)
         return source.segments.rows(keys, width)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -248,7 +250,7 @@ class SourceFiles:
 def second_source_stage(
     build_dir: Path,
     manifest: dict[str, Any],
-    topk: int,
+    candidate_count: int,
     rules: Rules,
     columns: MergeColumns,
 ) -> MergeCandidates | None:
@@ -289,5 +291,11 @@ def second_source_stage(
             "but the build has no segment_popular artifact"
         )
     return MergeCandidates(
-        files, topk, float(settings["tower_share"]), rules, columns, segment_columns, order
+        files,
+        candidate_count,
+        float(settings["tower_share"]),
+        rules,
+        columns,
+        segment_columns,
+        order,
     )

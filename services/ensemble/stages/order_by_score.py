@@ -65,7 +65,8 @@ class OrderByScore(Stage):
         temperature: float = 0.0,
         rules: Rules | None = None,
     ) -> None:
-        """`topk` must not exceed the number of candidates: every answer has exactly topk items."""
+        """`topk`: the answer size k (not the candidate count K, which it must not exceed):
+        every answer has exactly topk items."""
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         ids, scores, fallback = OUTPUTS

@@ -14,8 +14,9 @@ from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
 class RetrieveCandidates(Stage):
     """`query` embeddings -> `retrieved` item ids, best first.
 
-    It asks faiss for K plus as many as the filter may remove (the user's `past` items and the
-    deny-list), so K candidates remain after filtering whenever the catalogue has them.
+    It asks faiss for `candidate_count` (K) plus as many as the filter may remove (the user's
+    `past` items and the deny-list), so K candidates remain after filtering whenever the
+    catalogue has them.
     """
 
     artifact = "items.faiss"
@@ -23,7 +24,7 @@ class RetrieveCandidates(Stage):
     def __init__(
         self,
         source: Path | None,
-        topk: int,
+        candidate_count: int,
         rules: Rules,
         query: str,
         past: str,
@@ -32,7 +33,7 @@ class RetrieveCandidates(Stage):
         super().__init__(
             reads=(query, past), writes={retrieved: (np.int32, PER_USER_LIST)}, source=source
         )
-        self.topk, self.rules, self.retrieved = topk, rules, retrieved
+        self.candidate_count, self.rules, self.retrieved = candidate_count, rules, retrieved
 
     def load(self, path: Path) -> Any:
         import faiss
@@ -45,5 +46,5 @@ class RetrieveCandidates(Stage):
 
         query, past = (columns[name] for name in self.reads)
         extra = int((past >= 0).sum(axis=1).max()) + len(self.rules.deny_items)
-        _, ids = search(self.state, query, self.topk + extra)
+        _, ids = search(self.state, query, self.candidate_count + extra)
         return {self.retrieved: ids.astype(np.int32)}

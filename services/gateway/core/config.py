@@ -15,6 +15,9 @@ from services.ensemble.contract import MODEL_NAME
 from services.ensemble.redis_url import check_url
 from services.gateway.core.ab import ABSplit, parse_split
 
+DEFAULT_MAX_K = 10
+"""k's maximum while neither GATEWAY_MAX_K nor the served model says (core/answer_size.py)."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -70,8 +73,10 @@ class Settings(BaseSettings):
     """Longest wait between probes of a failed replica."""
     retry_after_s: int = Field(default=1, ge=0)
     """Retry-After sent with 503 answers."""
-    max_k: int = Field(default=10, ge=1)
-    """Items per answer at most: what the ensemble returns."""
+    max_k: int | None = Field(default=None, ge=1)
+    """Items per answer at most: the served model's k (its config's output dims), read from
+    Triton at start when unset; when set, it must equal the model's or the start is refused
+    (core/answer_size.py). `k_limit` is the value in use."""
     api_key: SecretStr | None = None
     """When set (non-empty), writes (POST /interactions), GET /recommend?explain=true (a user's
     features and history) and GET /users/sample need it (Authorization: Bearer or X-API-Key)."""
@@ -153,6 +158,11 @@ class Settings(BaseSettings):
                 "GATEWAY_API_KEY, or GATEWAY_ALLOW_ANONYMOUS=true to serve without a key"
             )
         return self
+
+    @property
+    def k_limit(self) -> int:
+        """k's maximum in use: GATEWAY_MAX_K or the model's (set at start), else DEFAULT_MAX_K."""
+        return self.max_k if self.max_k is not None else DEFAULT_MAX_K
 
     @property
     def triton_urls(self) -> list[str]:

@@ -70,9 +70,12 @@ async def check(
     store: BuildSource,
     timeout_s: float,
     answers: AnswerSource | None = None,
+    max_k: int | None = None,
 ) -> Report:
     """The checks run concurrently, each given at most timeout_s (addresses go to the log).
-    answers: whether each replica's model answers inferences (None: Triton's word only)."""
+    answers: whether each replica's model answers inferences (None: Triton's word only).
+    max_k: the gateway's k maximum; a ready replica whose model's k differs is a problem
+    (core/answer_size.py: a gateway started before Triton said, or a model changed since)."""
     states, held = await asyncio.gather(
         model.replica_states(timeout_s),
         _within(store.build_id(), timeout_s),
@@ -86,6 +89,13 @@ async def check(
     found = (
         [] if ready else [f"triton: {phrase}" for phrase in dict.fromkeys(s.state for s in states)]
     )
+    if max_k is not None:
+        served_k = dict.fromkeys(s.answer_size for s in ready if s.answer_size not in (None, max_k))
+        found += [
+            f"triton: the model answers k={k}, the gateway serves k up to {max_k} "
+            "(restart the gateway, or set GATEWAY_MAX_K to match)"
+            for k in served_k
+        ]
     if isinstance(held, TimeoutError):
         found.append(f"redis: no answer within {timeout_s:g} s")
     elif isinstance(held, OnlineStoreUnavailable):

@@ -54,6 +54,8 @@ class ReplicaState:
     state: str
     """ready, model not ready, unreachable, or no answer within N s."""
     build_id: str | None = None
+    answer_size: int | None = None
+    """The model's k, when its config says (core/answer_size.py)."""
 
 
 @dataclass
@@ -77,7 +79,7 @@ async def replica_state(index: int, client: ReplicaClient, timeout_s: float) -> 
         return ReplicaState(index, "unreachable")
     if not model.ready:
         return ReplicaState(index, "model not ready")
-    return ReplicaState(index, READY, model.build_id)
+    return ReplicaState(index, READY, model.build_id, model.answer_size)
 
 
 class ReplicaPool:

@@ -18,6 +18,7 @@ from services.ensemble.contract import (
     INPUT,
     OUTPUTS,
 )
+from services.gateway.core.answer_size import answer_size_of
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
 
@@ -66,6 +67,8 @@ class ModelState:
     ready: bool
     build_id: str | None
     """The config's build_id parameter; None when the export did not record one."""
+    answer_size: int | None = None
+    """The config's k (ordered_ids' dims); None when it does not say (core/answer_size.py)."""
 
 
 def served_version(text: str) -> int | None:
@@ -208,4 +211,5 @@ class Recommender:
             raise TritonUnavailable(f"{exc.status()}: {exc.message()}", outcome_of(exc)) from exc
         parameter = response.config.parameters.get(BUILD_ID_PARAMETER)
         build_id = parameter.string_value if parameter is not None else None
-        return ModelState(ready=True, build_id=build_id or None)
+        k = answer_size_of(response.config)
+        return ModelState(ready=True, build_id=build_id or None, answer_size=k)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from deploy.settings_base import EnvSettings
 from deploy.triton.errors import LaunchError
-from deploy.triton.settings import EnvSettings
 
 
 def bad_variable_error(

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.ensemble import candidates
+from services.ensemble import neighbours as neighbour_lists
 from services.ensemble.candidates import (
     PAD,
     NeighbourTable,
@@ -116,8 +116,8 @@ def _assert_same(found: npt.NDArray[Any], expected: npt.NDArray[Any]) -> None:
 def test_coclick_and_second_source_match_the_reference(
     seed: int, dense_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(candidates, "DENSE_CELLS", dense_cells)
-    monkeypatch.setattr(candidates, "DENSE_CELLS_PER_PAIR", dense_cells)
+    monkeypatch.setattr(neighbour_lists, "DENSE_CELLS", dense_cells)
+    monkeypatch.setattr(neighbour_lists, "DENSE_CELLS_PER_PAIR", dense_cells)
     rng = np.random.default_rng(seed)
     n_items = int(rng.choice([3, 10, 50, 200]))
     table = _random_table(rng, n_items, int(rng.choice([1, 5, 30])))
@@ -169,8 +169,8 @@ def test_second_source_on_the_table_of_an_empty_build() -> None:
 def test_a_larger_batch_with_many_neighbours_matches_the_reference(
     dense_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(candidates, "DENSE_CELLS", dense_cells)
-    monkeypatch.setattr(candidates, "DENSE_CELLS_PER_PAIR", dense_cells)
+    monkeypatch.setattr(neighbour_lists, "DENSE_CELLS", dense_cells)
+    monkeypatch.setattr(neighbour_lists, "DENSE_CELLS_PER_PAIR", dense_cells)
     rng = np.random.default_rng(7)
     table = _random_table(rng, 2000, 50)
     history = [rng.integers(0, 4000, size=60) for _ in range(64)]

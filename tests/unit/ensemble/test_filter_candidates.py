@@ -8,8 +8,10 @@ from services.ensemble.rules import Rules
 from services.ensemble.stages import FilterCandidates, excluded_mask
 
 
-def stage(topk: int, rules: Rules | None = None) -> FilterCandidates:
-    return FilterCandidates(topk, rules or Rules(), "retrieved_ids", "past_ids", "candidate_ids")
+def stage(candidate_count: int, rules: Rules | None = None) -> FilterCandidates:
+    return FilterCandidates(
+        candidate_count, rules or Rules(), "retrieved_ids", "past_ids", "candidate_ids"
+    )
 
 
 def test_filter_drops_past_and_denied_and_keeps_k() -> None:

@@ -74,7 +74,7 @@ def build(tmp_path: Path) -> Path:
 
 def stage(  # type: ignore[no-untyped-def]
     build: Path,
-    topk: int = 6,
+    candidate_count: int = 6,
     share: float = 0.75,
     rules: Rules | None = None,
     segments: bool = False,
@@ -87,7 +87,7 @@ def stage(  # type: ignore[no-untyped-def]
     )
     columns = SEGMENT_COLUMNS if segments else ()
     order = order if segments else DEFAULT_ORDER
-    op = MergeCandidates(files, topk, share, rules or Rules(), COLUMNS, columns, order)
+    op = MergeCandidates(files, candidate_count, share, rules or Rules(), COLUMNS, columns, order)
     op.load_artifacts(None)
     return op
 
@@ -110,10 +110,13 @@ def test_merge_equals_the_offline_evaluation_functions(build: Path) -> None:
         COCLICK["item_id"], COCLICK["neighbour_id"], COCLICK["score"]
     )
     history = [np.array([1, 2]), np.array([], np.int64)]
-    for topk, share in ((3, 0.75), (6, 0.5), (6, 0.25), (4, 1.0)):
-        second = second_source(table, POPULAR, history, topk)
-        expected = merge_candidates(RETRIEVED, second, history, topk, tower_share=share)
-        assert run(stage(build, topk, share)) == expected.tolist(), (topk, share)
+    for candidate_count, share in ((3, 0.75), (6, 0.5), (6, 0.25), (4, 1.0)):
+        second = second_source(table, POPULAR, history, candidate_count)
+        expected = merge_candidates(RETRIEVED, second, history, candidate_count, tower_share=share)
+        assert run(stage(build, candidate_count, share)) == expected.tolist(), (
+            candidate_count,
+            share,
+        )
 
 
 def test_the_segments_most_clicked_come_between_coclicked_and_most_clicked(build: Path) -> None:
@@ -149,18 +152,18 @@ def test_the_segment_merge_equals_the_offline_evaluation_functions(build: Path) 
     lists = SegmentLists.from_columns(SEGMENT_POPULAR["segment"], SEGMENT_POPULAR["item_id"])
     history = [np.array([1, 2]), np.array([], np.int64)]
     coclick_first = ("coclick", "segment_popular", "popular_items")
-    for topk, share, order in (
+    for candidate_count, share, order in (
         (3, 0.75, coclick_first),
         (6, 0.5, SEGMENT_FIRST),
         (6, 0.0, coclick_first),
         (6, 0.0, SEGMENT_FIRST),
         (6, 0.5, SEGMENT_THEN_POPULAR),
     ):
-        rows = lists.rows(SEGMENT_KEYS, topk + 2)
-        second = second_source(table, POPULAR, history, topk, rows, order)
-        expected = merge_candidates(RETRIEVED, second, history, topk, tower_share=share)
-        op = stage(build, topk, share, segments=True, order=order)
-        assert run(op) == expected.tolist(), (topk, share, order)
+        rows = lists.rows(SEGMENT_KEYS, candidate_count + 2)
+        second = second_source(table, POPULAR, history, candidate_count, rows, order)
+        expected = merge_candidates(RETRIEVED, second, history, candidate_count, tower_share=share)
+        op = stage(build, candidate_count, share, segments=True, order=order)
+        assert run(op) == expected.tolist(), (candidate_count, share, order)
 
 
 def test_a_user_of_an_unknown_segment_gets_the_most_clicked_overall(build: Path) -> None:
@@ -211,7 +214,7 @@ def test_the_build_manifest_sets_share_and_artifacts(build: Path) -> None:
     document = manifest(candidates={"tower_share": 0.25})
     document["artifacts"] = {"coclick": "coclick.parquet", "popular_items": "popular_items.parquet"}
     op = second_source_stage(build, document, 6, Rules(), COLUMNS)
-    assert op is not None and op.tower_share == 0.25 and op.topk == 6
+    assert op is not None and op.tower_share == 0.25 and op.candidate_count == 6
 
 
 def test_the_build_manifest_sets_the_segment_lists_and_their_columns(build: Path) -> None:
@@ -261,7 +264,7 @@ def test_the_filter_reads_the_merged_column_and_the_wiring_is_checked(build: Pat
 
 def test_a_users_candidates_do_not_depend_on_the_rest_of_the_batch(build: Path) -> None:
     for order in (("coclick", "segment_popular", "popular_items"), SEGMENT_FIRST):
-        op = stage(build, topk=4, share=0.5, segments=True, order=order)
+        op = stage(build, candidate_count=4, share=0.5, segments=True, order=order)
         inputs = {"retrieved_ids": RETRIEVED, "past_ids": PAST, **USER_SEGMENTS}
         together = op.run(inputs)["merged_ids"]
         for row in range(len(RETRIEVED)):

@@ -66,3 +66,31 @@ def test_the_template_model_imports_only_the_served_modules() -> None:
         "services.ensemble.redis_store",
         "services.ensemble.settings",
     }
+
+
+def test_config_names_the_answer_size_the_gateway_reads() -> None:
+    """With the graph's k, ordered_ids and ordered_scores are [n, k] in the config: what the
+    gateway reads through Triton's model config (GATEWAY_MAX_K must agree)."""
+    text = model_config(instances=1, answer_size=7)
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert {o.name: list(o.dims) for o in config.output} == {
+        "ordered_ids": [7],
+        "ordered_scores": [7],
+        "fallback": [1],
+        "explanation": [1],
+    }
+
+
+def test_the_answer_size_is_the_graphs_k() -> None:
+    import numpy as np
+    from merlin.schema import ColumnSchema, Schema
+    from merlin.systems.dag import Ensemble
+
+    from services.ensemble.repository import answer_size
+    from services.ensemble.stages import OrderByScore, OrderInputs
+
+    inputs = OrderInputs("candidates", "scores", "found", "categories", "user_found", "past")
+    columns = [INPUT, *inputs.__dict__.values()]
+    graph = columns >> OrderByScore(None, 5, inputs)
+    schema = Schema([ColumnSchema(name, dtype=np.int32, dims=(None,)) for name in columns])
+    assert answer_size(Ensemble(graph[list(OUTPUTS)], schema)) == 5

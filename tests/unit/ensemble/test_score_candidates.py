@@ -14,7 +14,7 @@ import pytest
 from services.ensemble.candidates import segment_keys
 from services.ensemble.final_score import ScoreWeights, logit, standardized
 from services.ensemble.stages.score_candidates import ScoreCandidates, ScoreInputs
-from training import itemitem
+from training.build import itemitem
 
 INPUTS = ScoreInputs(
     "candidate_ids", "click_score", "item_found", "query", "past_ids", ("user_group",)

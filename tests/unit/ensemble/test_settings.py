@@ -14,7 +14,7 @@ def test_defaults_keep_redis_below_the_gateways_timeout(monkeypatch: pytest.Monk
     settings = EnsembleSettings()
     assert settings.redis_url == DEFAULT_REDIS_URL
     assert settings.redis_timeout_s < 1.0
-    assert (settings.candidates, settings.topk, settings.instances) == (100, 10, 1)
+    assert (settings.candidate_count, settings.topk, settings.instances) == (100, 10, 1)
     assert (settings.max_batch_size, settings.batch_delay_us) == (64, 0)
     assert settings.item_features == "memory"
 
@@ -29,6 +29,14 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         0.25,
         "feast",
     )
+
+
+def test_the_candidate_count_keeps_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`candidate_count` (K) is still set by RECSYS_CANDIDATES; `topk` (k) by RECSYS_TOPK."""
+    monkeypatch.setenv("RECSYS_CANDIDATES", "40")
+    monkeypatch.setenv("RECSYS_TOPK", "5")
+    settings = EnsembleSettings()
+    assert (settings.candidate_count, settings.topk) == (40, 5)
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,9 @@ async def readyz(
     ranking within the last GATEWAY_READY_PROBE_S + GATEWAY_READY_TIMEOUT_S, from a request or
     a probe), Redis answers, and Redis holds the online state of the build the ready replicas
     serve (their config's build_id; without one, of some build). Lists each replica's state."""
-    report = await readiness.check(recommender, store, settings.ready_timeout_s, answers)
+    report = await readiness.check(
+        recommender, store, settings.ready_timeout_s, answers, max_k=settings.k_limit
+    )
     replicas = [ReplicaReadiness(replica=s.replica, state=s.state) for s in report.replicas]
     if not report.problems:
         return Readiness(status="ready", replicas=replicas)

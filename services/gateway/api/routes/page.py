@@ -64,7 +64,7 @@ async def stats(
     and model version, since the counters began: answers, impressions, attributed clicks and
     CTR@k with its 95% interval."""
     recent: RecentStats = request.app.state.stats
-    attribution = await read_attribution(store, latest, k or settings.max_k)
+    attribution = await read_attribution(store, latest, k or settings.k_limit)
     return LiveStats(route=ROUTE, **asdict(recent.summary()), attribution=attribution)
 
 
