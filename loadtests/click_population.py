@@ -1,5 +1,5 @@
 """A simulated population clicking through the real gateway: users of a planted synthetic world
-(training/synthetic.py, the world `python -m training build --rows R --seed S` learns from) ask
+(training/data/synthetic.py, the world `python -m training build --rows R --seed S` learns from) ask
 GET /recommend, and click each shown item with its true click probability (the generator's
 `ClickTruth`), posting every click to POST /interactions with the answer's request_id.
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import requests
 
-from training.truth import ClickTruth
+from training.data.truth import ClickTruth
 
 
 @dataclass
@@ -137,7 +137,7 @@ def summary(result: Drive) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.synthetic import planted
+    from training.data.synthetic import planted
 
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.click_population", description=__doc__

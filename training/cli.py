@@ -20,9 +20,11 @@ import traceback
 import warnings
 from pathlib import Path
 
-from training import data, manifest, rules_command
-from training.distributed import check_scheduler
+from training.build import manifest
+from training.build.distributed import check_scheduler
+from training.data import raw_data
 from training.errors import BuildError
+from training.ops import rules_command
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -144,10 +146,10 @@ def _build(args: argparse.Namespace) -> int:
         check_scheduler(args.dask_scheduler)
     # Check the input before importing TensorFlow: bad input fails in about a second.
     manifest.check_replaceable(args.out)
-    raw = data.load(args.data) if args.data is not None else None
+    raw = raw_data.load(args.data) if args.data is not None else None
     _quiet_libraries()
-    from training.distributed import DaskConfig
-    from training.pipeline import BuildConfig, run
+    from training.build.distributed import DaskConfig
+    from training.build.pipeline import BuildConfig, run
     from training.settings import TrainingSettings
 
     config = BuildConfig(
@@ -173,7 +175,7 @@ def _export(args: argparse.Namespace) -> int:
     if not manifest.is_build(args.build):
         raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
     _quiet_libraries()
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     model_dir = export_repository(
         args.build.resolve(),
@@ -192,7 +194,7 @@ def _materialize(args: argparse.Namespace) -> int:
     if not manifest.is_build(args.build):
         raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
     build_id = manifest.build_id(args.build)
-    from training.feature_store import missing_online_state
+    from training.build.feature_store import missing_online_state
     from training.settings import TrainingSettings
 
     redis_url = TrainingSettings().redis_url
@@ -203,7 +205,7 @@ def _materialize(args: argparse.Namespace) -> int:
             return 0
         print(f"{missing}: materializing")
     _quiet_libraries()
-    from training.pipeline import materialize
+    from training.build.materialize import materialize
 
     result = materialize(args.build.resolve(), redis_url, build_id)
     print(
@@ -217,17 +219,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not manifest.is_build(args.build):
         raise BuildError(f"--build {args.build}: no complete build there (no manifest.json)")
     if args.data is not None:
-        data.load(args.data)  # bad data fails here, before TensorFlow is imported
+        raw_data.load(args.data)  # bad data fails here, before TensorFlow is imported
     _quiet_libraries()
-    from training import evaluate
-    from training.evaluate_build import run
+    from training.evaluation import evaluate
+    from training.evaluation.evaluate_build import run
 
     print(evaluate.format_table(run(args.build.resolve(), args.data)))
     return 0
 
 
 def _convert_ratings(args: argparse.Namespace) -> int:
-    from training import ratings_log
+    from training.data import ratings_log
 
     columns = ratings_log.RatingColumns(
         args.user_column, args.item_column, args.rating_column, args.time_column
@@ -240,9 +242,9 @@ def _convert_ratings(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise BuildError(f"--seed must be >= 0, got {args.seed}")
-    from training import held_back
+    from training.data import held_back
 
-    made = data.generate(args.synthetic, args.rows, args.seed)
+    made = raw_data.generate(args.synthetic, args.rows, args.seed)
     valid, future = held_back.cut_future(made.valid)
     print(f"{args.out}: {held_back.write(args.out, made.train, valid, future)}")
     return 0

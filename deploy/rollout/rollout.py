@@ -61,8 +61,8 @@ class Live:
 
 
 def connect(settings: RolloutSettings) -> Live:
+    from training.build.feature_store import check_redis
     from training.errors import BuildError
-    from training.feature_store import check_redis
 
     api = Repository(settings.triton_host, settings.triton_http_port, settings.model_repository)
     where = f"Triton at {settings.triton_host}:{settings.triton_http_port}"
@@ -112,7 +112,7 @@ def locked(settings: RolloutSettings) -> Iterator[None]:
 
 
 def deploy(settings: RolloutSettings) -> None:
-    from training import manifest
+    from training.build import manifest
 
     try:
         build_id = manifest.build_id(settings.build_dir)
@@ -165,8 +165,8 @@ def rollback(settings: RolloutSettings) -> None:
 
 
 def materialize(live: Live, build_id: str) -> None:
-    from training.feature_store import missing_online_state
-    from training.pipeline import materialize as write_state
+    from training.build.feature_store import missing_online_state
+    from training.build.materialize import materialize as write_state
 
     build_dir = live.settings.build_dir
     written = write_state(build_dir, live.settings.online_store, build_id, serve=False)
@@ -177,7 +177,7 @@ def materialize(live: Live, build_id: str) -> None:
 
 
 def _export(settings: RolloutSettings, version: int) -> None:
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     folder = export_repository(settings.build_dir, settings.model_repository, version=version)
     say(f"exported version {version} to {folder}")

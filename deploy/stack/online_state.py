@@ -11,7 +11,7 @@ from deploy.stack.steps import run_step, say
 def ensure_online_state(settings: StackSettings, redis_url: str, build_id: str) -> None:
     """Materialize unless Redis holds this build's state: its marker AND all of its keys
     (a Redis restarted empty, or a marker without the data, is refilled)."""
-    from training.feature_store import missing_online_state
+    from training.build.feature_store import missing_online_state
 
     missing = missing_online_state(settings.build_dir, redis_url, build_id)
     if missing is None:

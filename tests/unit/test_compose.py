@@ -1,6 +1,6 @@
 """Static checks of docker-compose.yml, docker-compose.cpu.yml and deploy/docker/*.Dockerfile.
 
-`make compose-test` (deploy/docker/compose_test.py) builds and runs the CPU stack on a real
+`make compose-test` (tests/e2e/compose_check/) builds and runs the CPU stack on a real
 engine; these checks run in `make test` without one, in well under a second. They hold the
 compose file to the Compose Specification's JSON schema (vendored in tests/data/) and to the
 local route (`make build`, `make triton`, `make gateway`): same entry points, same lock
@@ -626,10 +626,10 @@ def _locust_problems(project: Project, build_dir: str | None) -> list[str]:
     ):
         problems.append(f"locust: --user-ids {user_ids} is not the build's {USER_IDS_IN_BUILD}")
     # Where the build writes the user table: feature_repo/data/user_features.parquet.
-    pipeline = (project.root / "training" / "pipeline.py").read_text()
-    feature_store = (project.root / "training" / "feature_store.py").read_text()
+    artifacts = (project.root / "training" / "build" / "artifacts.py").read_text()
+    feature_store = (project.root / "training" / "build" / "feature_store.py").read_text()
     if (
-        '"feature_repo": "feature_repo"' not in pipeline
+        '"feature_repo": "feature_repo"' not in artifacts
         or '"user_features"' not in feature_store
         or '/ "data" / f"{name}.parquet"' not in feature_store
     ):

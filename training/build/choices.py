@@ -1,0 +1,69 @@
+"""What the build chooses on its held-out train rows (training/build/choice_split.py): the filter
+and the item-item model's input, the merge of the candidates, then the final score's weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from services.ensemble.final_score import OrderSettings
+from training.build import choice_split, itemitem, merge_choice, order_choice, ranking
+from training.build.progress import format_metrics, log
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the build chose on its held-out train rows (training/build/choice_split.py)."""
+
+    filter: order_choice.FilterChoice
+    merge: merge_choice.MergeChoice
+    weights: order_choice.WeightChoice
+
+    @property
+    def ordering(self) -> OrderSettings:
+        """How serving filters and orders. Where nothing reads the item-item model (no weight,
+        no list), it reads clicks: serving then fetches shown items only to remove them."""
+        ordering = order_choice.ordering(self.filter, self.weights.weights)
+        uses_itemitem = ordering.weights.itemitem > 0 or "itemitem" in self.merge.settings.order
+        if not uses_itemitem:
+            ordering = dataclasses.replace(ordering, itemitem_input="clicks")
+        return ordering
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"filter": self.filter.as_dict(), "weights": self.weights.as_dict()}
+
+
+def choose(
+    itemitem_config: itemitem.ItemItemConfig,
+    train: pd.DataFrame,
+    split: choice_split.ChoiceSplit,
+    query_tower: Any,
+    items: pd.DataFrame,
+    item_vectors: npt.NDArray[np.float32],
+    dlrm: ranking.TrainedRanking,
+) -> Choices:
+    """The filter and item-item input, the merge, then the final score's weights."""
+    chosen_filter, itemitem_fit, dense_fit = order_choice.choose_filter(split, itemitem_config)
+    log(format_metrics("filter choice (held-out NDCG@10 of EASE alone)", chosen_filter.ndcg))
+    ordering = order_choice.ordering(chosen_filter)
+    merge = merge_choice.choose(
+        train, split, query_tower, items, item_vectors, (itemitem_fit, dense_fit), ordering
+    )
+    log(format_metrics("segment choice (held-out recall@100)", merge.segment_recall))
+    log(format_metrics("merge choice (held-out merged recall@100)", merge.recall))
+    log(f"chosen: {merge.settings}, segment lists {merge.segments.name}")
+    impression_log = chosen_filter.exclude == "clicks"
+    weights = order_choice.choose_weights(
+        merge.inputs, split.held, split.fit, items, dlrm.model, impression_log
+    )
+    log(format_metrics("each part alone (held-out NDCG@10)", weights.alone))
+    log(
+        f"chosen: filter {chosen_filter.exclude}, item-item reads {chosen_filter.itemitem_input}, "
+        f"weights {weights.weights.as_dict()} (held-out NDCG@10 {weights.ndcg:.4f})"
+    )
+    return Choices(chosen_filter, merge, weights)

@@ -1,0 +1,1 @@
+"""Data sources: the raw schema, parquet input, the Ali-CCP converter, the synthetic generators."""

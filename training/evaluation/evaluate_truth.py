@@ -1,0 +1,53 @@
+"""The top-10's TRUE click probability: for synthetic builds, whose generator knows it.
+
+The served top 10 (the build's final order of the merged candidates) and the DLRM's top 10 of
+the same candidates, beside the most clicked and random items the user had not clicked in
+train, and the best possible 10
+(`python -m training evaluate` on a synthetic build; tests/integration/test_quality.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.ensemble.candidates import IdArray
+from services.ensemble.final_score import ScoreWeights
+from training.data.truth import ClickTruth
+from training.evaluation.evaluate_top10 import ScoredCandidates
+from training.evaluation.user_clicks import CatalogueIds
+
+
+def top10_quality(
+    truth: ClickTruth,
+    scored: ScoredCandidates,
+    weights: ScoreWeights,
+    catalogue: CatalogueIds,
+    k: int = 10,
+    max_users: int = 1000,
+) -> dict[str, float | int]:
+    """Mean TRUE click probability (the generator's) of k items per valid user, none of them
+    clicked in train: the served top k (the build's final order of the merged candidates),
+    the DLRM's top k of the same candidates, the most clicked ones, random ones, and the best
+    possible k (`catalogue`: every item id)."""
+    lists = scored.lists
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.permutation(len(lists.user_ids))[:max_users])
+    user_ids = lists.user_ids[rows]
+    served, by_dlrm = scored.top(weights, k)[rows], scored.top(ScoreWeights(), k)[rows]
+    every = truth.probability(user_ids[:, None], catalogue[None, :])
+    for row, past in enumerate(lists.history[i] for i in rows):
+        every[row, np.isin(catalogue, past)] = np.nan
+    best = -np.sort(-np.nan_to_num(every, nan=-1.0), axis=1)[:, :k]
+    return {
+        "models_top10": _mean_truth(truth, user_ids, served),
+        "dlrm_order_top10": _mean_truth(truth, user_ids, by_dlrm),
+        "most_clicked_top10": _mean_truth(truth, user_ids, lists.most_clicked[rows, :k]),
+        "random_items": float(np.nanmean(every)),
+        "best_top10": float(best.mean()),
+        "users": int(len(rows)),
+    }
+
+
+def _mean_truth(truth: ClickTruth, user_ids: CatalogueIds, chosen: IdArray) -> float:
+    probabilities = truth.probability(user_ids[:, None], chosen)
+    return float(probabilities[chosen >= 0].mean())

@@ -1,0 +1,1 @@
+"""Operations commands on a running stack: `python -m training rules`."""
