@@ -174,7 +174,7 @@ lint: setup
 	$(GATEWAY_VENV)/bin/mypy services/gateway
 	$(MERLIN_VENV)/bin/mypy services/ensemble
 	$(MERLIN_VENV)/bin/mypy training
-	$(MERLIN_VENV)/bin/mypy deploy loadtests
+	$(MERLIN_VENV)/bin/mypy deploy loadtests tests/e2e/compose_check
 	$(GATEWAY_VENV)/bin/mypy loadtests/bench_attribution.py
 	$(MERLIN_VENV)/bin/mypy --python-executable $(LOADTEST_VENV)/bin/python \
 	  --cache-dir .mypy_cache/loadtest loadtests/run.py loadtests/locustfile.py
@@ -214,4 +214,4 @@ compose-down: $(COMPOSE_VENV)/.installed
 # images made if absent, stopped/removed at the end); COMPOSE_TEST_ARGS e.g. --base official.
 COMPOSE_TEST_ARGS ?=
 compose-test: $(COMPOSE_VENV)/.installed
-	$(PYTHON) deploy/docker/compose_test.py --compose $(COMPOSE) $(COMPOSE_TEST_ARGS)
+	$(PYTHON) -m tests.e2e.compose_check --compose $(COMPOSE) $(COMPOSE_TEST_ARGS)

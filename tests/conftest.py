@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture(scope="session")
 def build_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
     """A complete build on planted synthetic data, made once per session."""
-    from training.pipeline import BuildConfig, run
+    from training.build.pipeline import BuildConfig, run
 
     out = tmp_path_factory.mktemp("session") / "build"
     run(BuildConfig(out=out, redis_url=redis_url, rows=TEST_ROWS, seed=TEST_SEED))
@@ -127,7 +128,7 @@ not a large share of the catalogue."""
 def longtail_build_dir(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Path:
     """A complete build on the second generator (`--synthetic longtail`), once per session,
     materialized into Redis db 2 (the planted session build owns db 0)."""
-    from training.pipeline import BuildConfig, run
+    from training.build.pipeline import BuildConfig, run
 
     out = tmp_path_factory.mktemp("session_longtail") / "build"
     config = BuildConfig(
@@ -144,30 +145,62 @@ def longtail_build_dir(tmp_path_factory: pytest.TempPathFactory, redis_server: s
 @pytest.fixture(scope="session")
 def model_repository(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) -> Path:
     """The session build exported as a Triton model repository."""
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     repository = tmp_path_factory.mktemp("model_repository")
     export_repository(build_dir, repository)
     return repository
 
 
-@contextlib.contextmanager
-def serving(repository: Path, redis_url: str) -> Iterator[Any]:
-    """A real tritonserver (deploy.triton's TritonServer) serving `repository` on free ports,
-    its online store `redis_url`; stopped on exit."""
+PORT_NAMES = ("http_port", "grpc_port", "metrics_port")
+
+
+def triton_server(
+    repository: Path,
+    redis_url: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Any:
+    """deploy.triton's TritonServer for `repository`, not started: on free ports unless `options`
+    name them (`ports_of(server)`: another server's), its online store `redis_url` (REDIS_URL)
+    and `env` in its environment, any other TritonServer option as given."""
     from deploy.triton.launch import TritonServer
 
-    server = TritonServer(
-        repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": redis_url},
-    ).start(timeout=180)
+    extra_env = {**({"REDIS_URL": redis_url} if redis_url is not None else {}), **(env or {})}
+    ports = {name: free_port() for name in PORT_NAMES}
+    return TritonServer(repository, extra_env=extra_env, **{**ports, **options})
+
+
+def ports_of(server: Any) -> dict[str, int]:
+    """`server`'s three ports, as triton_server takes them (a restart on the same addresses)."""
+    return dict(zip(PORT_NAMES, server.ports, strict=True))
+
+
+@contextlib.contextmanager
+def serving(
+    repository: Path,
+    redis_url: str | None = None,
+    *,
+    timeout: float = 180,
+    env: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Iterator[Any]:
+    """A real tritonserver (triton_server's) serving `repository`, ready within `timeout`
+    seconds; stopped on exit, whatever state the test left it in."""
+    server = triton_server(repository, redis_url, env=env, **options).start(timeout=timeout)
     try:
         yield server
     finally:
         server.stop()
+
+
+def serve_versions(model: Path, versions: Iterable[int]) -> None:
+    """Make Triton serve `versions` of the model directory `model` at once, one process each."""
+    config = model / "config.pbtxt"
+    text = re.sub(r"count: \d+", "count: 1", config.read_text())
+    listed = ", ".join(str(version) for version in versions)
+    config.write_text(text + f"\nversion_policy: {{ specific: {{ versions: [{listed}] }} }}\n")
 
 
 @pytest.fixture(scope="session")
@@ -222,6 +255,12 @@ class Gateway:
                 time.sleep(0.1)
         raise RuntimeError("gateway did not come up")
 
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -232,8 +271,5 @@ class Gateway:
 
 @pytest.fixture(scope="session")
 def gateway(triton, redis_url: str) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
-    server = Gateway(triton.grpc_url, redis_url, timeout_s=5.0)  # lenient: a busy CI machine
-    try:
+    with Gateway(triton.grpc_url, redis_url, timeout_s=5.0) as server:  # lenient: busy CI
         yield server
-    finally:
-        server.stop()

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from deploy.stack.settings import StackError, StackSettings
-from deploy.stack.steps import running, say
+from deploy.stack.steps import running, say, wait_while_running
 from deploy.stack.supervision import ensure_supervised
 from deploy.triton.errors import StartError
 from deploy.triton.logs import read_tail
@@ -118,19 +117,20 @@ def wait_for_redis(settings: StackSettings, url: str, process: subprocess.Popen[
     """Until the started redis-server answers PING; StartError (one line) if it exits first or
     does not answer in time."""
     log = settings.run_dir / "redis.log"
-    deadline = time.monotonic() + settings.redis_start_timeout_s
-    while not answers_ping(url, settings.probe_timeout_s):
-        if process.poll() is not None:
-            raise StartError(
-                f"redis-server exited with code {process.returncode} before it answered: "
-                f"{last_line(log)} (see {log})"
-            )
-        if time.monotonic() > deadline:
-            raise StartError(
-                f"redis-server did not answer PING within "
-                f"{settings.redis_start_timeout_s:g} s; see {log}"
-            )
-        time.sleep(0.05)
+    wait_while_running(
+        process,
+        lambda: answers_ping(url, settings.probe_timeout_s),
+        settings.redis_start_timeout_s,
+        exited=lambda code: StartError(
+            f"redis-server exited with code {code} before it answered: {last_line(log)} "
+            f"(see {log})"
+        ),
+        late=lambda: StartError(
+            f"redis-server did not answer PING within "
+            f"{settings.redis_start_timeout_s:g} s; see {log}"
+        ),
+        interval_s=0.05,
+    )
 
 
 def last_line(path: Path) -> str:

@@ -80,15 +80,34 @@ def wait_until_ready(
     label: str,
     log_file: Path,
 ) -> None:
+    wait_while_running(
+        process,
+        ready,
+        timeout_s,
+        exited=lambda code: StackError(
+            f"{label} exited with code {code} before it was ready; see {log_file}"
+        ),
+        late=lambda: StackError(
+            f"{label} was not ready after {timeout_s:g} s (stopped); see {log_file}"
+        ),
+    )
+
+
+def wait_while_running(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout_s: float,
+    *,
+    exited: Callable[[int], Exception],
+    late: Callable[[], Exception],
+    interval_s: float = 0.1,
+) -> None:
+    """Until ``ready()``, asked every ``interval_s``: raises ``exited(exit code)`` if ``process``
+    ends first, ``late()`` once ``timeout_s`` seconds have passed."""
     deadline = time.monotonic() + timeout_s
     while not ready():
         if process.poll() is not None:
-            raise StackError(
-                f"{label} exited with code {process.returncode} before it was ready; "
-                f"see {log_file}"
-            )
+            raise exited(process.returncode)
         if time.monotonic() > deadline:
-            raise StackError(
-                f"{label} was not ready after {timeout_s:g} s (stopped); see {log_file}"
-            )
-        time.sleep(0.1)
+            raise late()
+        time.sleep(interval_s)

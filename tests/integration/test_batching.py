@@ -21,7 +21,7 @@ from tritonclient.utils import InferenceServerException
 
 from loadtests.in_process import load_exported, recommend
 from services.ensemble.contract import INPUT, MODEL_NAME, OUTPUTS
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 SCORE_TOLERANCE = 1e-5

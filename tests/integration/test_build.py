@@ -14,10 +14,12 @@ import tensorflow as tf
 from nvtabular import Workflow
 
 from tests.conftest import TEST_ROWS, TEST_SEED
-from training import data, feature_store, features, index, manifest, metrics, ranking, retrieval
-from training.pipeline import ARTIFACTS
-from training.schema import ITEM_FEATURES, TARGET, USER_FEATURES
-from training.synthetic import FIRST_SPARSE_ID
+from training.build import feature_store, features, index, manifest, ranking, retrieval
+from training.build.artifacts import ARTIFACTS
+from training.data import raw_data as data
+from training.data.generator_common import FIRST_SPARSE_ID
+from training.data.schema import ITEM_FEATURES, TARGET, USER_FEATURES
+from training.evaluation import metrics
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +75,7 @@ def test_manifest_describes_a_complete_build(build_dir: Path) -> None:
 
 def test_the_build_chose_the_merge_with_the_best_held_out_recall(build_dir: Path) -> None:
     candidates = manifest.read(build_dir)["candidates"]
-    from training.merge_choice import ORDERS, SHARES
+    from training.build.merge_choice import ORDERS, SHARES
 
     recall = candidates["choice"]["merged_recall_at_100"]
     assert len(recall) == len(ORDERS) * len(SHARES) and candidates["choice"]["held_out_clicks"] > 0
@@ -107,7 +109,7 @@ def test_the_build_chose_how_it_filters_and_orders_on_held_out_rows(build_dir: P
 
 
 def test_the_build_chose_the_segments_recipe_with_the_best_recall(build_dir: Path) -> None:
-    from training.segments import RECIPES
+    from training.build.segments import RECIPES
 
     candidates = manifest.read(build_dir)["candidates"]
     recall = candidates["choice"]["segment_recall_at_100"]
@@ -245,7 +247,7 @@ def test_online_features_match_the_workflow_encoding(
 
 def test_evaluate_recomputes_the_manifest_table_from_the_saved_artifacts(build_dir: Path) -> None:
     """`python -m training evaluate` from the build directory alone gives the build's numbers."""
-    from training import evaluate_build
+    from training.evaluation import evaluate_build
 
     stored = json.loads((build_dir / manifest.MANIFEST).read_text())["evaluation"]
     again = evaluate_build.run(build_dir, None)
@@ -277,7 +279,7 @@ def test_segment_lists_hold_each_segments_train_clicks(
     predict, and every item the segment clicked is there unless its list is full of better
     ones. Combined: the category's probability from each column value's clicks, times the
     item's share of its category; every train user's segment has a list."""
-    from training import segments
+    from training.build import segments
 
     lists = pd.read_parquet(build_dir / ARTIFACTS["segment_popular"])
     candidates = manifest.read(build_dir)["candidates"]
@@ -325,7 +327,7 @@ def _category_shares(clicks: pd.DataFrame) -> Callable[[int], tuple[int, float]]
 def _own_clicks_scores(clicks: pd.DataFrame, key_of: pd.Series) -> Callable[[int, int], float]:
     from collections import Counter
 
-    from training import segments
+    from training.build import segments
 
     keys = key_of.loc[clicks["user_id"]].tolist()
     own = Counter(zip(keys, clicks["item_id"].tolist(), strict=True))
@@ -347,7 +349,7 @@ def _combined_scores(
     import math
     from collections import Counter
 
-    from training import segments
+    from training.build import segments
 
     categories = sorted(set(clicks["item_category"]))
     counted = Counter(clicks["item_category"])

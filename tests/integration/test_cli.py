@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT
-from training import manifest, synthetic
-from training.pipeline import ARTIFACTS
+from training.build import manifest
+from training.build.artifacts import ARTIFACTS
+from training.data import synthetic
 
 
 def run_build(*args: str, redis_url: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -146,7 +147,7 @@ def test_tiny_catalogue_with_sparse_ids_builds_and_retrieves(
 
     import tensorflow as tf
 
-    from training import index, retrieval
+    from training.build import index, retrieval
 
     users = pd.read_parquet(out / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet")
     query_tower = tf.keras.models.load_model(out / ARTIFACTS["query_tower"])

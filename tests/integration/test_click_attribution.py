@@ -37,10 +37,18 @@ from services.ensemble.contract import (
     impression_key,
 )
 from services.gateway.core.ab import ABSplit, parse_split
-from tests.conftest import REPO_ROOT, TEST_ROWS, TEST_SEED, Gateway, free_port
+from tests.conftest import (
+    REPO_ROOT,
+    TEST_ROWS,
+    TEST_SEED,
+    Gateway,
+    flushed_db,
+    serve_versions,
+    serving,
+)
 from tests.integration.test_gateway import metric
-from training.manifest import build_id as build_id_of
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
+from training.build.manifest import build_id as build_id_of
 
 pytestmark = pytest.mark.slow
 
@@ -73,9 +81,9 @@ class Stack:
 
 def build_worse(out: Path, redis_url: str) -> Path:
     """The session build's world (planted, TEST_ROWS, TEST_SEED), WORSE_SHARE of its rows."""
-    from training.data import RawData, validate
-    from training.pipeline import BuildConfig, run
-    from training.synthetic import planted
+    from training.build.pipeline import BuildConfig, run
+    from training.data.raw_data import RawData, validate
+    from training.data.synthetic import planted
 
     world = planted(TEST_ROWS, TEST_SEED, 0.3)
     train = world.train.sample(frac=WORSE_SHARE, random_state=1)
@@ -87,45 +95,33 @@ def build_worse(out: Path, redis_url: str) -> Path:
 
 def two_builds(repository: Path, good: Path, worse: Path) -> None:
     """good as version 1, worse as version 2 of the executor model, both served."""
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     export_repository(good, repository)
     export_repository(worse, repository, version=2)
-    config = repository / MODEL_NAME / "config.pbtxt"
-    text = re.sub(r"count: \d+", "count: 1", config.read_text())  # one process per version
-    config.write_text(text + "\nversion_policy: { specific: { versions: [1, 2] } }\n")
+    serve_versions(repository / MODEL_NAME, [1, 2])
 
 
 @pytest.fixture(scope="module")
 def stack(
     build_dir: Path, redis_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    from deploy.triton.launch import TritonServer
-    from training.pipeline import materialize
+    from training.build.materialize import materialize
 
     url = f"{redis_server}/{DB}"
-    redis.Redis.from_url(url).flushdb()
-    materialize(build_dir, url, build_id_of(build_dir))
-    started = time.monotonic()
-    worse = build_worse(tmp_path_factory.mktemp("worse") / "build", url)
-    print(f"worse build ({WORSE_SHARE:.0%} of the rows): {time.monotonic() - started:.1f} s")
-    repository = tmp_path_factory.mktemp("ab_builds")
-    two_builds(repository, build_dir, worse)
-    server = TritonServer(
-        repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": url},
-    )
-    server.start(timeout=300)
-    stack = Stack(url, server, Gateway(server.grpc_url, url, 10.0, ATTRIBUTION_ENV))
-    try:
-        yield stack
-    finally:
-        stack.gateway.stop()
-        server.stop()
-        redis.Redis.from_url(url).flushdb()
+    with flushed_db(redis_server, DB):
+        materialize(build_dir, url, build_id_of(build_dir))
+        started = time.monotonic()
+        worse = build_worse(tmp_path_factory.mktemp("worse") / "build", url)
+        print(f"worse build ({WORSE_SHARE:.0%} of the rows): {time.monotonic() - started:.1f} s")
+        repository = tmp_path_factory.mktemp("ab_builds")
+        two_builds(repository, build_dir, worse)
+        with serving(repository, url, timeout=300) as server:
+            stack = Stack(url, server, Gateway(server.grpc_url, url, 10.0, ATTRIBUTION_ENV))
+            try:
+                yield stack
+            finally:
+                stack.gateway.stop()  # the one a test may have started in its place
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +172,7 @@ def forget_attribution(url: str) -> None:
 
 def test_the_ab_report_names_the_better_build(stack: Stack) -> None:
     from loadtests.click_population import drive, summary
-    from training.synthetic import planted
+    from training.data.synthetic import planted
 
     forget_attribution(stack.url)
     truth = planted(TEST_ROWS, TEST_SEED, 0.3).truth

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from tests.conftest import TEST_SEED, Gateway, serving
-from training import manifest
-from training.pipeline import ARTIFACTS
+from training.build import manifest
+from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ ROWS = 20_000
 
 @pytest.fixture(scope="module")
 def ratings_build(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Path:
-    from training.pipeline import BuildConfig, run
+    from training.build.pipeline import BuildConfig, run
 
     out = tmp_path_factory.mktemp("session_ratings") / "build"
     config = BuildConfig(
@@ -44,7 +44,7 @@ def ratings_build(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -
 def stack(
     ratings_build: Path, tmp_path_factory: pytest.TempPathFactory, redis_server: str
 ) -> Iterator[Gateway]:
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     url = f"{redis_server}/{DB}"
     repository = tmp_path_factory.mktemp("repository_ratings")

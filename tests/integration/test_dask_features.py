@@ -9,8 +9,9 @@ import nvtabular as nvt
 import pandas as pd
 import pytest
 
-from training import data, features
-from training.distributed import DaskConfig, dask_client
+from training.build import features
+from training.build.distributed import DaskConfig, dask_client
+from training.data import raw_data as data
 
 
 def _encode(raw: data.RawData, out: Path, config: DaskConfig, partitions: int) -> pd.DataFrame:

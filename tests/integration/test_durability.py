@@ -32,9 +32,10 @@ from services.ensemble.contract import (
     online_interactions_key,
 )
 from tests.conftest import REPO_ROOT, free_port
-from training import feature_store, interactions
-from training.manifest import build_id as build_id_of
-from training.pipeline import ARTIFACTS, materialize
+from training.build import feature_store, interactions
+from training.build.artifacts import ARTIFACTS
+from training.build.manifest import build_id as build_id_of
+from training.build.materialize import materialize
 
 UNKNOWN_USER = 99_999_999
 

@@ -24,8 +24,9 @@ from tritonclient.utils import InferenceServerException
 
 from services.ensemble.contract import INPUT, MODEL_NAME, build_key
 from services.ensemble.graph import build_id
-from tests.conftest import free_port, wait_for_redis
-from training.pipeline import ARTIFACTS, materialize
+from tests.conftest import free_port, serving, wait_for_redis
+from training.build.artifacts import ARTIFACTS
+from training.build.materialize import materialize
 
 pytestmark = pytest.mark.slow
 REDIS_TIMEOUT_S = 0.5  # the executor's default (EnsembleSettings.redis_timeout_s)
@@ -76,19 +77,8 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory, build_dir: Path) -> Iter
 
 @pytest.fixture(scope="module")
 def server(model_repository: Path, own_redis: OwnRedis) -> Iterator[object]:
-    from deploy.triton.launch import TritonServer
-
-    triton = TritonServer(
-        model_repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": own_redis.url},
-    ).start(timeout=180)
-    try:
+    with serving(model_repository, own_redis.url) as triton:
         yield triton
-    finally:
-        triton.stop()
 
 
 @pytest.fixture(scope="module")

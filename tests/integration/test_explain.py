@@ -28,8 +28,8 @@ from services.ensemble.contract import (
     OUTPUTS,
 )
 from services.ensemble.rules import Rules
-from tests.conftest import Gateway, free_port
-from training.pipeline import ARTIFACTS
+from tests.conftest import Gateway, free_port, serving
+from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 UNKNOWN_USER = 2_000_000_000
@@ -104,22 +104,12 @@ def rules(in_process: Any, users: list[int], tmp_path_factory: pytest.TempPathFa
 def server(
     rules: Path, build_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from deploy.triton.launch import TritonServer
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     repository = tmp_path_factory.mktemp("explain_repository")
     export_repository(build_dir, repository, rules_file=rules)
-    triton = TritonServer(
-        repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": redis_url},
-    ).start(timeout=180)
-    try:
+    with serving(repository, redis_url) as triton:
         yield triton.grpc_url
-    finally:
-        triton.stop()
 
 
 @pytest.fixture(scope="module")
@@ -284,11 +274,8 @@ def test_explain_and_plain_requests_batched_together_each_get_their_answer(
 
 @pytest.fixture(scope="module")
 def gateway_url(server: str, redis_url: str) -> Iterator[str]:
-    gateway = Gateway(server, redis_url, timeout_s=5.0)
-    try:
+    with Gateway(server, redis_url, timeout_s=5.0) as gateway:
         yield gateway.url
-    finally:
-        gateway.stop()
 
 
 def test_gateway_explain_carries_the_documents(

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from services.ensemble.contract import feast_project
-from training import feature_store
-from training.pipeline import ARTIFACTS
+from training.build import feature_store
+from training.build.artifacts import ARTIFACTS
 
 BUILD = "2026-01-01T00:00:00+00:00"
 PROJECT = feast_project(BUILD).encode()

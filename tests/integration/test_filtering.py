@@ -21,8 +21,8 @@ from services.ensemble.contract import (
 )
 from services.ensemble.graph import build_id
 from tests.conftest import TEST_ROWS, TEST_SEED, Gateway, serving
-from training import data
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
+from training.data import raw_data as data
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +142,7 @@ def rules_server(
 ) -> Iterator[tuple[str, set[int]]]:  # type: ignore[no-untyped-def]
     """A second repository exported with rules: the default server's favourite items denied,
     at most 2 items per category."""
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     users = pd.read_parquet(
         build_dir / ARTIFACTS["feature_repo"] / "data" / "user_features.parquet"

@@ -13,7 +13,6 @@ what a sample of this size can show.
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -27,9 +26,9 @@ import requests
 
 from services.ensemble.contract import MODEL_NAME
 from services.gateway.core.ab import ABSplit, parse_split
-from tests.conftest import Gateway, free_port
+from tests.conftest import Gateway, serve_versions, serving
 from tests.integration.test_gateway import metric
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
 
 SPLIT = "1:70,2:30"
 USERS = 1_000
@@ -43,36 +42,19 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory, model_repository: Pat
     model = repository / MODEL_NAME
     shutil.copytree(model_repository / MODEL_NAME, model)
     shutil.copytree(model / "1", model / "2")
-    config = model / "config.pbtxt"
-    text = re.sub(r"count: \d+", "count: 1", config.read_text())  # one process per version
-    config.write_text(text + "\nversion_policy: { specific: { versions: [1, 2] } }\n")
+    serve_versions(model, [1, 2])
     return repository
 
 
 @pytest.fixture(scope="module")
 def ab_triton(two_versions: Path, redis_url: str) -> Iterator[object]:
-    from deploy.triton.launch import TritonServer
-
-    server = TritonServer(
-        two_versions,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": redis_url},
-    )
-    server.start(timeout=240)
-    try:
+    with serving(two_versions, redis_url, timeout=240) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def gateway_with(triton, redis_url: str, **env: str) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
-    server = Gateway(triton.grpc_url, redis_url, timeout_s=5.0, extra_env=env)
-    try:
+    with Gateway(triton.grpc_url, redis_url, timeout_s=5.0, extra_env=env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

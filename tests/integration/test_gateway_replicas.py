@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.conftest import Gateway, free_port
+from tests.conftest import Gateway, triton_server
 from tests.integration.test_gateway import metric
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 
@@ -48,19 +48,7 @@ def user_ids(build_dir: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def replicas(model_repository: Path, redis_url: str) -> Iterator[list[object]]:
     """Two tritonservers on the session repository (one executor instance each)."""
-    from deploy.triton.launch import TritonServer
-
-    servers = [
-        TritonServer(
-            model_repository,
-            http_port=free_port(),
-            grpc_port=free_port(),
-            metrics_port=free_port(),
-            extra_env={"REDIS_URL": redis_url},
-            watchdog=False,
-        )
-        for _ in range(2)
-    ]
+    servers = [triton_server(model_repository, redis_url, watchdog=False) for _ in range(2)]
     try:
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(lambda server: server.start(timeout=240), servers))
@@ -73,11 +61,8 @@ def replicas(model_repository: Path, redis_url: str) -> Iterator[list[object]]:
 @pytest.fixture(scope="module")
 def gateway(replicas: list[object], redis_url: str) -> Iterator[Gateway]:
     urls = ",".join(server.grpc_url for server in replicas)  # type: ignore[attr-defined]
-    server = Gateway(urls, redis_url, timeout_s=5.0)  # lenient: a busy shared machine
-    try:
+    with Gateway(urls, redis_url, timeout_s=5.0) as server:  # lenient: a busy shared machine
         yield server
-    finally:
-        server.stop()
 
 
 def replica_calls(gateway: Gateway, replica: int) -> float:

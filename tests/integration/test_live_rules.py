@@ -20,7 +20,7 @@ import tritonclient.grpc as grpcclient
 
 from services.ensemble.contract import INPUT, MODEL_NAME, RULES_KEY
 from tests.conftest import REPO_ROOT
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 REFUSED = "rules in Redis refused"

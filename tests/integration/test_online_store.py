@@ -15,7 +15,7 @@ from services.ensemble.executor import Executor
 from services.ensemble.online_store import open_reader
 from services.ensemble.settings import EnsembleSettings
 from services.ensemble.stages import FetchCatalogueFeatures
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def own_db(build_dir: Path, redis_server: str) -> Iterator[str]:
     import redis
 
     from services.ensemble.graph import build_id
-    from training.pipeline import materialize
+    from training.build.materialize import materialize
 
     url = f"{redis_server}/{MEMORY_DB}"
     client = redis.Redis.from_url(url)

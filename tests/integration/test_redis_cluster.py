@@ -32,8 +32,9 @@ from services.ensemble.redis_store import client_from_url
 from services.ensemble.settings import EnsembleSettings
 from tests.conftest import Gateway, serving
 from tests.redis_cluster import RedisCluster, redis_cluster  # noqa: F401 (the fixture)
-from training import manifest
-from training.pipeline import ARTIFACTS, materialize
+from training.build import manifest
+from training.build.artifacts import ARTIFACTS
+from training.build.materialize import materialize
 
 pytestmark = pytest.mark.slow
 UNKNOWN_USER = 9_999_999

@@ -33,7 +33,7 @@ from services.ensemble.contract import (
     SERVED_VERSION_KEY,
     build_key,
 )
-from tests.conftest import REPO_ROOT, TEST_ROWS, TEST_SEED, Gateway, free_port
+from tests.conftest import REPO_ROOT, TEST_ROWS, TEST_SEED, Gateway, flushed_db, serving
 from tests.integration.rollout_load import (
     Load,
     ServedKeyWatch,
@@ -42,8 +42,8 @@ from tests.integration.rollout_load import (
     from_one_version,
     report,
 )
-from training.manifest import build_id as build_id_of
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
+from training.build.manifest import build_id as build_id_of
 
 pytestmark = pytest.mark.slow
 
@@ -57,33 +57,22 @@ def stack(
     build_dir: Path, redis_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """Version 1 = the session build, served from its own namespace in db DB."""
-    from deploy.triton.launch import TritonServer
-    from training.export import export_repository
-    from training.pipeline import materialize
+    from training.build.export import export_repository
+    from training.build.materialize import materialize
 
     url = f"{redis_server}/{DB}"
-    redis.Redis.from_url(url).flushdb()
-    materialize(build_dir, url, build_id_of(build_dir))
     repository = tmp_path_factory.mktemp("rollout_repository")
     export_repository(build_dir, repository)
-    server = TritonServer(
-        repository,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        extra_env={"REDIS_URL": url},
-    )
-    server.start(timeout=180)
     env = {"GATEWAY_SERVED_VERSION_REFRESH_S": str(REFRESH_S)}
-    # lenient timeouts: 2 cores shared
-    gateways = [Gateway(server.grpc_url, url, timeout_s=10.0, extra_env=env) for _ in range(2)]
-    try:
-        yield Stack(url, repository, server, gateways[0], gateways[1:])
-    finally:
-        for gateway in gateways:
-            gateway.stop()
-        server.stop()
-        redis.Redis.from_url(url).flushdb()
+    with flushed_db(redis_server, DB):
+        materialize(build_dir, url, build_id_of(build_dir))
+        with (
+            serving(repository, url) as server,
+            # lenient timeouts: 2 cores shared
+            Gateway(server.grpc_url, url, timeout_s=10.0, extra_env=env) as gateway,
+            Gateway(server.grpc_url, url, timeout_s=10.0, extra_env=env) as other,
+        ):
+            yield Stack(url, repository, server, gateway, [other])
 
 
 def user_ids(build_dir: Path) -> set[int]:
@@ -129,7 +118,7 @@ def post(stack: Stack, user: int, item: int) -> None:
 def test_rebuild_deploy_and_rollback_under_load(
     stack: Stack, build_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from training.pipeline import BuildConfig, run
+    from training.build.pipeline import BuildConfig, run
 
     known = sorted(user_ids(build_dir))
     watched = known[0]  # posts an interaction; its answers are not part of the load

@@ -2,9 +2,9 @@
 candidate source in the serving graph (issue #10 item 3).
 
 * The exported graph, run in process with the offline evaluation's history (train clicks),
-  serves the merged candidates `training.evaluate.candidate_lists` measured (the same merge of
-  the same lists; the tower's ranking may differ only among items of equal score, faiss versus
-  numpy rounding), so its recall@100 per source is the manifest's.
+  serves the merged candidates `training.evaluation.candidate_lists.candidate_lists` measured
+  (the same merge of the same lists; the tower's ranking may differ only among items of equal
+  score, faiss versus numpy rounding), so its recall@100 per source is the manifest's.
 * The top-10 a real tritonserver answers has a higher TRUE click probability (the generator's)
   than the most clicked items the user has not had, and than random unseen items.
 """
@@ -33,9 +33,10 @@ from services.ensemble.final_score import OrderSettings
 from services.ensemble.stages import FetchPastItems, FilterCandidates, MergeCandidates
 from tests.conftest import serving
 from tests.integration.test_serving import infer
-from training import evaluate, evaluate_build, evaluate_top10, manifest, popular
-from training.pipeline import ARTIFACTS
-from training.truth import ClickTruth
+from training.build import manifest, popular
+from training.build.artifacts import ARTIFACTS
+from training.data.truth import ClickTruth
+from training.evaluation import candidate_lists, evaluate, evaluate_build, evaluate_top10
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,7 @@ def repository(
 ) -> Path:
     if generator == "planted":
         return Path(request.getfixturevalue("model_repository"))
-    from training.export import export_repository
+    from training.build.export import export_repository
 
     out = tmp_path_factory.mktemp(f"repository_{generator}")
     export_repository(build, out)
@@ -92,7 +93,7 @@ def executor(repository: Path, db_url: str) -> Iterator[Executor]:
 class Offline:
     """What the offline evaluation computes for a build: its inputs and the generator's truth."""
 
-    inputs: evaluate.RetrievalInputs
+    inputs: candidate_lists.RetrievalInputs
     truth: ClickTruth
     document: dict[str, Any]
     encoded: dict[str, pd.DataFrame]
@@ -105,12 +106,14 @@ def offline(build: Path) -> Offline:
     import tensorflow as tf
     from nvtabular import Workflow
 
-    from training import data, features, synthetic
+    from training.build import features
+    from training.data import generators
+    from training.data import raw_data as data
 
     document = {**manifest.read(build), "_build": str(build)}
     kind = str(document["source"]).split(":", 1)[1]
     config = document["config"]
-    made = synthetic.generate(kind, int(config["rows"]), int(config["seed"]))
+    made = generators.generate(kind, int(config["rows"]), int(config["seed"]))
     assert made.truth is not None
     workflow = Workflow.load(str(build / ARTIFACTS["workflow"]))
     train, valid = data.validate(made.train, "train"), data.validate(made.valid, "valid")
@@ -169,7 +172,9 @@ def served_candidates(
     }
 
 
-def shown_history(lists: evaluate.CandidateLists, ordering: OrderSettings) -> list[np.ndarray]:
+def shown_history(
+    lists: candidate_lists.CandidateLists, ordering: OrderSettings
+) -> list[np.ndarray]:
     """Per user, every item shown (clicked or not): what FetchPastItems' shown column holds,
     as the lists that read it hold it."""
     return lists.excluded if ordering.exclude == "shown" else lists.itemitem_history
@@ -198,7 +203,7 @@ def recall(lists: np.ndarray, offline: Offline) -> float:
 def tower_prefixes_agree(
     served: np.ndarray,
     offline: np.ndarray,
-    inputs: evaluate.RetrievalInputs,
+    inputs: candidate_lists.RetrievalInputs,
     history: list[np.ndarray],
 ) -> np.ndarray:
     """Per user: whether the served and offline tower rankings hold the same ids in the part
@@ -207,7 +212,7 @@ def tower_prefixes_agree(
     column_of = pd.Series(np.arange(len(inputs.item_ids)), index=inputs.item_ids)
     same = np.ones(len(served), dtype=bool)
     for row, past in enumerate(history):
-        width = evaluate.K + len(past)
+        width = candidate_lists.K + len(past)
         ours, theirs = served[row, :width], offline[row, :width]
         same[row] = np.array_equal(ours, theirs)
         if not same[row]:
@@ -225,14 +230,14 @@ def test_serving_merges_exactly_what_the_offline_evaluation_measured(
     """Every valid user, train clicks as history: the served candidates are the evaluation's
     merged lists (up to float ties in the tower's ranking), and the served recall@100 of each
     source is the manifest's."""
-    inputs, k = offline.inputs, evaluate.K
+    inputs, k = offline.inputs, candidate_lists.K
     settings, measured = offline.document["candidates"], offline.document["evaluation"]
-    lists = evaluate.candidate_lists(inputs)
+    lists = candidate_lists.candidate_lists(inputs)
     shown = shown_history(lists, inputs.ordering)
     served = served_candidates(executor, inputs.user_ids, lists.history, shown)
     stage = merge_stage(executor)
     assert stage.tower_share == settings["tower_share"] == inputs.merge.tower_share
-    assert stage.order == inputs.merge.order and stage.topk == k
+    assert stage.order == inputs.merge.order and stage.candidate_count == k
     # the merge itself: the evaluation's functions, artifacts and settings on the served ranking
     assert inputs.segment_lists is not None and inputs.segments is not None
     keys = inputs.segments.reindex(inputs.user_ids).to_numpy(np.int64)
@@ -256,7 +261,7 @@ def test_serving_merges_exactly_what_the_offline_evaluation_measured(
     np.testing.assert_array_equal(served["merged_ids"], expected)
     np.testing.assert_array_equal(served["candidate_ids"], served["merged_ids"])
     # the tower's ranking: faiss in the served graph, numpy in the evaluation
-    offline_tower = evaluate.tower_top(
+    offline_tower = candidate_lists.tower_top(
         inputs.query_vectors, inputs.item_vectors, inputs.item_ids, lists.excluded, k
     )
     same = tower_prefixes_agree(served["retrieved_ids"], offline_tower, inputs, lists.excluded)
@@ -282,10 +287,10 @@ def test_serving_orders_exactly_as_the_build_measured(
     executor: Executor, offline: Offline, generator: str
 ) -> None:
     """The served top-10 of each valid user (train rows as history) is the build's replay of
-    it (training/evaluate_top10.py: the same candidates, parts, weights and order), up to float
-    ties; so the manifest's served NDCG@10 is what serving answers."""
+    it (training/evaluation/evaluate_top10.py: the same candidates, parts, weights and order), up
+    to float ties; so the manifest's served NDCG@10 is what serving answers."""
     inputs = offline.inputs
-    lists = evaluate.candidate_lists(inputs)
+    lists = candidate_lists.candidate_lists(inputs)
     users = evaluate_top10.user_rows(offline.encoded["valid"], inputs.user_ids)
     clicks = popular.item_clicks(offline.encoded["train"])
     dlrm = tf_model(offline)

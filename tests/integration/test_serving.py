@@ -12,7 +12,7 @@ from tritonclient.utils import InferenceServerException
 
 from loadtests.in_process import load_exported, recommend
 from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, MODEL_NAME
-from training.pipeline import ARTIFACTS
+from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 
@@ -144,6 +144,8 @@ def test_exported_config_matches_the_contract(model_repository: Path) -> None:
         "explanation": "TYPE_STRING",
     }
     assert [list(i.dims) for i in config.input] == [[1], [1]]  # batch dimension = users
+    answer_dims = {o.name: list(o.dims) for o in config.output if o.name.startswith("ordered_")}
+    assert answer_dims == {"ordered_ids": [10], "ordered_scores": [10]}  # the gateway reads k here
     assert config.max_batch_size == 64 and config.HasField("dynamic_batching")
     assert sum(group.count for group in config.instance_group) == 1
 
@@ -170,7 +172,7 @@ def test_served_version_names_its_build_and_redis_holds_it(
     import redis
 
     from services.ensemble.contract import BUILD_FILE, ONLINE_BUILD_KEY, build_key
-    from training import manifest
+    from training.build import manifest
 
     config = client.get_model_config(MODEL_NAME, as_json=True)["config"]
     assert config["parameters"][BUILD_ID_PARAMETER].get("string_value", "") == ""

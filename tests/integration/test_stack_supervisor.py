@@ -42,6 +42,7 @@ from deploy.stack.supervision import supervisor_log
 from deploy.triton.procs import command_line, process_alive, supervisor_pid_file
 from services.ensemble.contract import online_interactions_key
 from tests.conftest import REPO_ROOT, free_port
+from tests.integration import add_one
 
 REDIS_BACK_S = 5.0
 TRITON_BACK_S = 30.0
@@ -165,42 +166,12 @@ def test_a_redis_that_cannot_start_leaves_no_record(tmp_path: Path) -> None:
 # -- tritonserver and the gateway --------------------------------------------------------------
 
 
-ADD_ONE_CONFIG = """
-name: "add_one"
-backend: "python"
-max_batch_size: 0
-input [ { name: "INPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
-output [ { name: "OUTPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
-instance_group [ { kind: KIND_CPU, count: 1 } ]
-"""
-ADD_ONE_MODEL = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
-            out = pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.int32))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-        return responses
-"""
-ADD_ONE_REQUEST = (
-    b'{"inputs": [{"name": "INPUT0", "shape": [1], "datatype": "INT32", "data": [1]}]}'
-)
-
-
 @pytest.fixture()
 def small_triton(tmp_path: Path) -> Iterator[StackSettings]:
     """tritonserver under its supervisor, as `run` starts it, serving a model that loads in
     about 2 s (so that its restart time is the supervisor's, not a model's load)."""
-    version = tmp_path / "repository" / "add_one" / "1"
-    version.mkdir(parents=True)
-    (version.parent / "config.pbtxt").write_text(ADD_ONE_CONFIG)
-    (version / "model.py").write_text(ADD_ONE_MODEL)
-    settings = stack_settings(tmp_path / "run", model_repository=tmp_path / "repository")
+    repository = add_one.make_repository(tmp_path / "repository")
+    settings = stack_settings(tmp_path / "run", model_repository=repository)
     seen: dict[str, int] = {}
     try:
         ensure_triton(settings, settings.private_redis_url)  # the model does not use it
@@ -319,7 +290,7 @@ def test_a_killed_tritonserver_answers_again_within_30_s_under_load(
 ) -> None:
     settings = small_triton
     infer = f"http://127.0.0.1:{settings.triton_http_port}/v2/models/add_one/infer"
-    with Load(infer, ADD_ONE_REQUEST).running() as load:
+    with Load(infer, add_one.REQUEST).running() as load:
         time.sleep(1.0)
         old, killed = kill_triton(settings)
         wait_for(lambda: load.first_ok_after(killed) is not None, TRITON_BACK_S)

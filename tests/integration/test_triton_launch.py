@@ -7,45 +7,24 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from deploy.triton.launch import (
     StartError,
-    TritonServer,
     group_members,
     process_alive,
     summarize_log,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, triton_server
+from tests.integration.add_one import EXECUTE, QUIET_MODEL, make_repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-CONFIG = """
-name: "add_one"
-backend: "python"
-max_batch_size: 0
-input [ { name: "INPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
-output [ { name: "OUTPUT0", data_type: TYPE_INT32, dims: [ -1 ] } ]
-instance_group [ { kind: KIND_CPU, count: 1 } ]
-"""
-
-EXECUTE = """
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
-            out = pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.int32))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-        return responses
-"""
 
 MODEL = (
     """
@@ -65,38 +44,11 @@ class TritonPythonModel:
     + EXECUTE
 )
 
-QUIET_MODEL = (
-    """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    # writes nothing into its directory: Triton then sees the model's files as unchanged
-"""
-    + EXECUTE
-)
-
 BROKEN_MODEL = """
 class TritonPythonModel:
     def initialize(self, args):
         raise RuntimeError("boom at init")
 """
-
-
-def make_repository(root: Path, model_source: str = MODEL) -> Path:
-    version = root / "add_one" / "1"
-    version.mkdir(parents=True)
-    (root / "add_one" / "config.pbtxt").write_text(textwrap.dedent(CONFIG))
-    (version / "model.py").write_text(textwrap.dedent(model_source))
-    return root
-
-
-def server_on_free_ports(repository: Path, run_dir: Path, **options: Any) -> TritonServer:
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    return TritonServer(
-        repository, http_port=http, grpc_port=grpc, metrics_port=metrics, run_dir=run_dir, **options
-    )
 
 
 def port_free(port: int) -> bool:
@@ -148,7 +100,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture()
 def repository(tmp_path: Path) -> Path:
-    return make_repository(tmp_path / "model_repository")
+    return make_repository(tmp_path / "model_repository", MODEL)
 
 
 def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
@@ -156,8 +108,8 @@ def test_api_serves_a_python_model_over_grpc_and_stops_cleanly(
 ) -> None:
     import tritonclient.grpc as grpcclient
 
-    pid_file = tmp_path / "run" / "triton.pid"
-    server = server_on_free_ports(repository, tmp_path / "run", host="127.0.0.1", pid_file=pid_file)
+    run_dir, pid_file = tmp_path / "run", tmp_path / "run" / "triton.pid"
+    server = triton_server(repository, run_dir=run_dir, host="127.0.0.1", pid_file=pid_file)
     http, grpc, metrics = server.ports
     with server:
         pid = server.pid
@@ -256,7 +208,7 @@ def test_taken_port_is_reported_before_launch(repository: Path, tmp_path: Path) 
 
 def test_taken_port_seen_by_tritonserver_fails_fast(repository: Path, tmp_path: Path) -> None:
     """Without the pre-check (a race), Triton itself exits; the error names the port."""
-    server = server_on_free_ports(repository, tmp_path / "run", check_ports=False)
+    server = triton_server(repository, run_dir=tmp_path / "run", check_ports=False)
     http = server.http_port
     with occupied(http):
         began = time.monotonic()
@@ -326,12 +278,12 @@ def test_a_killed_model_instance_is_replaced_without_a_restart(tmp_path: Path) -
     an_hour_ago = time.time() - 3600  # as an exported repository: files older than the server
     for path in [repository, *repository.rglob("*")]:
         os.utime(path, (an_hour_ago, an_hour_ago))
-    server = server_on_free_ports(
+    server = triton_server(
         repository,
-        tmp_path / "run",
+        run_dir=tmp_path / "run",
         # no __pycache__ written into the model's directory: its files stay unchanged, as in a
         # served repository, and a plain load request would not replace anything
-        extra_env={"PYTHONDONTWRITEBYTECODE": "1"},
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
     )
     data = np.array([1, 2, 3], dtype=np.int32)
 
