@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tests.unit.test_ranking import tiny_rows, tiny_schema
+from tests.unit.training.build.test_ranking import tiny_rows, tiny_schema
 from training.build import ranking, saved_model
 
 
