@@ -27,7 +27,7 @@ RUN --mount=type=secret,id=pip_ca sh /usr/local/lib/recsys/pip-install.sh requir
 
 # The code the build runs (training/, services/ensemble, the Feast definitions) and the local
 # route's Triton launcher and the rollout (`python -m deploy.rollout`, the compose rollout service).
-COPY deploy/__init__.py deploy/__init__.py
+COPY deploy/__init__.py deploy/settings_base.py deploy/
 COPY deploy/triton deploy/triton
 COPY deploy/rollout deploy/rollout
 COPY deploy/docker/__init__.py deploy/docker/triton_foreground.py deploy/docker/

@@ -34,7 +34,7 @@ RUN --mount=type=secret,id=pip_ca bash /usr/local/lib/recsys/merlin-gpu-install.
 # (`python -m deploy.rollout`, the compose rollout service; it uses deploy/triton's repository
 # API client). The serving side needs none of it: each exported version folder carries its own
 # copy of the code.
-COPY deploy/__init__.py deploy/__init__.py
+COPY deploy/__init__.py deploy/settings_base.py deploy/
 COPY deploy/triton deploy/triton
 COPY deploy/rollout deploy/rollout
 COPY services/__init__.py services/__init__.py
