@@ -2,11 +2,10 @@
 
 The second source is `candidates.second_source` (the items the build's item-item model links
 to the user's history, items co-clicked with the user's past items, the most clicked of the
-user's segment and the most clicked overall, in the build's order),
-merged by `candidates.merge_candidates` with the build's `tower_share`: the same functions
-and settings the build chose (training/build/merge_choice.py) and the offline evaluation
-measured (training/evaluation/evaluate.py), so the served candidates are the ones behind its merged
-recall@100.
+user's segment and the most clicked overall, in the build's order), merged by
+`candidates.merge_candidates` with the build's `tower_share`: the same functions and settings
+the build chose (training/build/merge_choice.py) and the offline evaluation measured
+(training/evaluation/evaluate.py), so the served candidates are those behind its recall@100.
 """
 
 from __future__ import annotations
