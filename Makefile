@@ -15,25 +15,31 @@ DATA ?=
 RULES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run stop setup k8s build export triton triton-stop gateway bench bench-steps bench-triton reliability soak test lint format clean
-.PHONY: compose-up compose-down compose-test browser quality
+.PHONY: help setup run stop build export triton triton-stop gateway deploy rollback bench \
+	bench-steps bench-triton quality results ab-report reliability soak browser test lint \
+	format clean k8s compose-up compose-down compose-test
 
 help:
+	@echo "make help    this list"
+	@echo "make setup   the locked environments: .venvs/merlin (training, Triton), gateway, loadtest (Locust), tools (kubectl)"
+	@echo "             from requirements/*.lock.txt; compose-* also make .venvs/compose"
 	@echo "make run     the whole stack: environments, a build if none, Redis, Triton, gateway (127.0.0.1:8080)"
 	@echo "make stop    stop what make run started"
-	@echo "make setup   create the three environments (.venvs/merlin, gateway, loadtest) from requirements/*.lock.txt"
 	@echo "make build   build into $(BUILD_DIR)/ and export $(MODEL_REPOSITORY)/ (ROWS=$(ROWS); DATA=DIR; RULES=rules.json)"
+	@echo "make export  export $(BUILD_DIR)/ again as $(MODEL_REPOSITORY)/ (RULES=rules.json)"
 	@echo "make triton  serve $(MODEL_REPOSITORY)/ on a local tritonserver (127.0.0.1:8000-8002); make triton-stop"
+	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
 	@echo "make deploy  BUILD_DIR=DIR: serve that build on the running stack as the next model version, no downtime"
 	@echo "make rollback  serve the previous model version again (the same way)"
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
 	@echo "make quality DATA=DIR  the served top-10 on DIR/future.parquet through the gateway, beside most clicked and EASE"
+	@echo "make results the figures docs/ quotes, measured anew into docs/results/ (RESULTS_ARGS, e.g. --data NAME=DIR)"
 	@echo "make ab-report  per A/B arm: requests, clicks, CTR@k and its 95% interval, the z-test, the better arm"
 	@echo "make reliability   faults under load; make soak  RATE=150 requests/s for DURATION_S=1800 s, memory watched"
-	@echo "make gateway run the HTTP gateway on 127.0.0.1:8080 in the foreground (GATEWAY_* settings)"
-	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set)"
-	@echo "make lint    ruff check, format check, mypy on every package"
+	@echo "make test    run the test suite (starts its own redis-server unless REDIS_URL is set); make browser: its Chromium"
+	@echo "make lint    ruff check, format check, mypy on every package; make format: ruff's fixes"
+	@echo "make clean   remove $(BUILD_DIR)/ and its partial and previous copies"
 	@echo "make compose-up    docker compose up (VARIANT=gpu|cpu, BASE=official|local); make compose-down"
 	@echo "make compose-test  the CPU compose stack on a real engine, built and checked end to end"
 	@echo "make k8s     render deploy/k8s overlays (cpu, gpu) and validate them offline"
@@ -93,7 +99,6 @@ triton-stop: setup
 
 # Ship a build to the running stack without downtime (deploy/rollout): its own Redis namespace,
 # the next version of executor_model loaded beside the served one, checked, then served alone.
-.PHONY: deploy rollback
 deploy: setup
 	$(STACK_ENV) $(MERLIN_PY) -m deploy.rollout deploy
 
@@ -128,9 +133,16 @@ quality: setup
 	@if [ -z "$(DATA)" ]; then echo "error: give DATA=DIR (DIR/train, DIR/valid, DIR/future.parquet)"; exit 2; fi
 	$(MERLIN_PY) -m loadtests.heldout_quality --data $(DATA) --gateway $(GATEWAY_URL)
 
+# Every figure docs/ quotes, measured anew: the three generators (100k rows, held-back future) and
+# any real log (RESULTS_ARGS="--data movielens=DIR"), each built and served on private ports, the
+# served top-10 through the gateway, the build's table and timings, then gRPC and step-load
+# benchmarks on the first; docs/results/summary.md made from the JSON (loadtests/results.py).
+RESULTS_ARGS ?=
+results: setup
+	$(MERLIN_PY) -m loadtests.results --out docs/results $(RESULTS_ARGS)
+
 # Which A/B arm users click more, from the running gateway's GET /stats (the attribution counters
 # every gateway keeps in Redis): per arm CTR@k with 95% Wilson intervals, the two-proportion z-test.
-.PHONY: ab-report
 ab-report: setup
 	$(MERLIN_PY) -m loadtests.ab_report --gateway $(GATEWAY_URL)
 

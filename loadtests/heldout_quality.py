@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"{len(users)} users, {errors} errors")
     if args.out:
-        args.out.write_text(json.dumps(figures, indent=2))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if errors == 0 else 1
 
 
