@@ -46,3 +46,32 @@ def test_gains_below_min_gain_do_not_count_as_better() -> None:
     assert best == 5 and len(seen) == 7
     model, seen, best = run(scores, patience=2, min_gain=0.0005)
     assert best == 4 and len(seen) == 6 and model.epoch == 4  # one epoch fewer
+
+
+def test_keras_trains_the_same_without_autograph_and_the_switch_is_restored() -> None:
+    import tensorflow as tf
+    from keras.engine import training as keras_training  # type: ignore[import-untyped]
+
+    from training.build.convergence import keras_graphs_without_autograph
+
+    def trained(without_autograph: bool) -> list[np.ndarray]:
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential(
+            [tf.keras.layers.Dense(4, activation="relu"), tf.keras.layers.Dense(1)]
+        )
+        model.compile(optimizer="adam", loss="mse")
+        x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+        y = x.sum(axis=1, keepdims=True)
+        if without_autograph:
+            with keras_graphs_without_autograph():
+                model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        else:
+            model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return list(model.get_weights())
+
+    before = keras_training.tf.function
+    with keras_graphs_without_autograph():
+        assert keras_training.tf.function(lambda v: v)._autograph is False
+    plain, without = trained(False), trained(True)
+    assert keras_training.tf.function is before
+    assert all(np.array_equal(a, b) for a, b in zip(plain, without, strict=True))
