@@ -30,6 +30,7 @@ from typing import Any
 
 from loadtests.errors import InputError, RunError
 from loadtests.results_summary import write_summary
+from training.build import manifest as build_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MERLIN_PYTHON = REPO_ROOT / ".venvs" / "merlin" / "bin" / "python"
@@ -121,7 +122,7 @@ def measure(data_set: DataSet, work: Path, out: Path, bench: bool) -> None:
     stack = Stack(work / data_set.name, data_set.data_dir, free_port(), free_port(), free_port())
     shutil.rmtree(stack.work, ignore_errors=True)  # a build of its own, made now
     with started(stack):
-        manifest = json.loads((stack.build_dir / "manifest.json").read_text())
+        manifest = build_manifest.read(stack.build_dir)
         build = {key: manifest.get(key) for key in ("source", "rows", "timings_s", "peak_rss_mb")}
         build["evaluation"] = manifest.get("evaluation")
         build["ordering"] = manifest.get("ordering")
