@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from services.ensemble.live_rules import LiveRules, attach
 from services.ensemble.redis_store import OnlineStoreUnavailable, connect
 from services.ensemble.settings import EnsembleSettings
 from services.ensemble.stages import Columns, FetchPastItems, Stage
+from services.ensemble.stages.base import STAGES_FILE
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
@@ -50,13 +52,9 @@ def limit_threads(threads: int) -> None:
 
 
 def load_stages(ensemble_dir: Path) -> list[Stage]:
-    """The exported graph's stages in execution order, their artifacts loaded."""
-    from merlin.dag import postorder_iter_nodes
-    from merlin.systems.dag import Ensemble
-
-    ensemble = Ensemble.load(str(ensemble_dir))
-    nodes = postorder_iter_nodes(ensemble.graph.output_node, flatten_subgraphs=True)
-    stages = [node.op for node in nodes if isinstance(node.op, Stage)]
+    """The exported graph's stages in execution order, their artifacts loaded (without
+    importing merlin: see stages/base.py)."""
+    stages: list[Stage] = pickle.loads((ensemble_dir / STAGES_FILE).read_bytes())
     for stage in stages:
         stage.load_artifacts(str(ensemble_dir))
     return stages

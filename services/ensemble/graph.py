@@ -5,8 +5,8 @@ that read them, shown) items and the build check (Redis) -> top-K candidates (fa
 with the second source -> filter (past or shown items, deny-list) -> item features -> unroll ->
 DLRM (TF) -> final score (the build's weights) -> order by it (category cap) -> top k
 
-Building the Ensemble computes every stage's schema, which checks the wiring: a stage that
-reads a column nothing writes raises WiringError here, not a KeyError per request.
+Building the Ensemble (operator.py) checks the wiring: a stage that reads a column nothing
+writes raises WiringError here, not a KeyError per request.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-from merlin.schema import ColumnSchema, Schema
 from merlin.systems.dag import Ensemble
 
 from services.ensemble.contract import (
@@ -26,6 +24,7 @@ from services.ensemble.contract import (
     build_id_of,
 )
 from services.ensemble.final_score import OrderSettings
+from services.ensemble.operator import serving_graph
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
     FetchCatalogueFeatures,
@@ -42,7 +41,6 @@ from services.ensemble.stages import (
 from services.ensemble.stages.merge_candidates import MergeColumns, second_source_stage
 from services.ensemble.stages.score_candidates import ScoreCandidates, ScoreInputs
 
-REQUEST_SCHEMA = Schema([ColumnSchema(INPUT, dtype=np.int32, dims=(None,))])
 USER_COLUMNS = ("user_id_encoded", *USER_FEATURES)
 ITEM_COLUMNS = ("item_id_encoded", *ITEM_FEATURES)
 QUERY_TOWER_INPUTS = {"user_id": "user_id_encoded", **{name: name for name in USER_FEATURES}}
@@ -99,25 +97,22 @@ def build_graph(
     ordering = OrderSettings.from_dict(manifest.get("ordering"))
     excluded, itemitem_history = history_columns(ordering)
     shown = "shown_ids" if ordering.reads_shown else None
-    graph = (
-        [INPUT]
-        >> FetchFeatures(path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found")
-        >> PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query")
-        >> FetchPastItems(build_id_of(manifest), INPUT, "past_ids", "build_epoch", shown)
-        >> RetrieveCandidates(
-            path("faiss_index"), candidate_count, rules, "query", excluded, "retrieved_ids"
-        )
-    )
     # the second candidate source; None for builds without one (the tower's list alone)
     merge_columns = MergeColumns(
         "retrieved_ids", "past_ids", "merged_ids", excluded, itemitem_history
     )
     merge = second_source_stage(build_dir, manifest, candidate_count, rules, merge_columns)
     filtered = merge.merged if merge is not None else "retrieved_ids"
-    graph = (
-        (graph >> merge if merge is not None else graph)
-        >> FilterCandidates(candidate_count, rules, filtered, excluded, "candidate_ids")
-        >> FetchCatalogueFeatures(
+    stages = [
+        FetchFeatures(path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found"),
+        PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query"),
+        FetchPastItems(build_id_of(manifest), INPUT, "past_ids", "build_epoch", shown),
+        RetrieveCandidates(
+            path("faiss_index"), candidate_count, rules, "query", excluded, "retrieved_ids"
+        ),
+        *([merge] if merge is not None else []),
+        FilterCandidates(candidate_count, rules, filtered, excluded, "candidate_ids"),
+        FetchCatalogueFeatures(
             path("feature_repo"),
             "item_features",
             "candidate_ids",
@@ -125,10 +120,10 @@ def build_graph(
             "item_found",
             "build_epoch",
             copies_repo=False,
-        )
-        >> UnrollUserFeatures(USER_COLUMNS, "candidate_ids")
-        >> PredictInProcess(path("ranking_model"), "ranking_model", RANKING_INPUTS, "click_score")
-        >> ScoreCandidates(
+        ),
+        UnrollUserFeatures(USER_COLUMNS, "candidate_ids"),
+        PredictInProcess(path("ranking_model"), "ranking_model", RANKING_INPUTS, "click_score"),
+        ScoreCandidates(
             score_files(build_dir, manifest),
             ordering.weights,
             ScoreInputs(
@@ -140,10 +135,10 @@ def build_graph(
                 tuple(manifest.get("candidates", {}).get("segment_columns", ())),
             ),
             "final_score",
-        )
-        >> OrderByScore(path("popular_items"), topk, order_inputs(excluded), temperature, rules)
-    )
-    return Ensemble(graph[list(OUTPUTS)], REQUEST_SCHEMA)
+        ),
+        OrderByScore(path("popular_items"), topk, order_inputs(excluded), temperature, rules),
+    ]
+    return serving_graph(stages, OUTPUTS)
 
 
 def score_files(build_dir: Path, manifest: dict[str, object]) -> dict[str, Path | None]:

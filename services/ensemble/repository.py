@@ -5,7 +5,8 @@
                                answer size k (ordered_ids' and ordered_scores' dims) filled in
         <v>/model.py           model_template/model.py, copied as is
         <v>/build.json         the build this version serves: {"build_id", "namespace"}
-        <v>/ensemble/          the pickled graph and its artifacts (merlin-systems' export)
+        <v>/ensemble/          the pickled graph and its artifacts (merlin-systems' export),
+                               and stages.pkl: the stages the model process runs
         <v>/services/ensemble/ this package's code (Triton puts <v>/ on the model's sys.path)
 
 <v> is 1 for a fresh export; the rollout (deploy/rollout) adds the next version beside the
@@ -27,6 +28,7 @@ from pathlib import Path
 from merlin.systems.dag import Ensemble
 
 from services.ensemble.contract import BUILD_FILE, MODEL_NAME, OUTPUTS, build_namespace
+from services.ensemble.operator import stages_of, write_stages
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "model_template"
@@ -45,12 +47,14 @@ def export(
     folder."""
     model_dir = repository / MODEL_NAME
     version_dir = model_dir / str(version)
+    stages = stages_of(ensemble)  # before the export, which rewrites the graph in place
     with tempfile.TemporaryDirectory() as scratch:
         # merlin-systems writes the pickled graph and calls each stage's save_artifacts
         ensemble.export(scratch, name=MODEL_NAME)
         shutil.rmtree(model_dir, ignore_errors=True)
         version_dir.mkdir(parents=True)
         shutil.move(str(Path(scratch) / MODEL_NAME / VERSION / "ensemble"), version_dir)
+    write_stages(stages, version_dir / "ensemble")
     build = {"build_id": build_id, "namespace": build_namespace(build_id)}
     (version_dir / BUILD_FILE).write_text(json.dumps(build, indent=2) + "\n")
     shutil.copy2(TEMPLATE_DIR / "model.py", version_dir / "model.py")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ from tritonclient.utils import InferenceServerException
 
 from loadtests.in_process import load_exported, recommend
 from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, MODEL_NAME
+from services.ensemble.executor import Executor
 from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -182,3 +187,39 @@ def test_served_version_names_its_build_and_redis_holds_it(
     store = redis.Redis.from_url(redis_url)
     assert store.get(build_key(built)).decode() == built
     assert store.get(ONLINE_BUILD_KEY).decode() == built
+
+
+MODEL_PROCESS_CHECK = """
+import json, sys
+from pathlib import Path
+from services.ensemble.executor import Executor
+executor = Executor.from_version_dir(Path(sys.argv[1]))
+answer = executor.answer([int(sys.argv[2])])
+print(json.dumps({
+    "ids": answer["ordered_ids"].tolist(),
+    "modules": sorted({name.split(".")[0] for name in sys.modules}),
+}))
+"""
+
+
+def test_the_model_process_answers_without_importing_merlin(
+    model_repository: Path, redis_url: str, users: np.ndarray, in_process: Executor
+) -> None:
+    """The exported stages unpickle and run without merlin and NVTabular (about 150 MB of
+    every model process), and the answer is the one the in-process replay gives."""
+    version_dir = model_repository / MODEL_NAME / "1"
+    user = int(users[0])
+    result = subprocess.run(
+        [sys.executable, "-c", MODEL_PROCESS_CHECK, str(version_dir), str(user)],
+        cwd=version_dir,  # Triton's layout: the version folder holds services/ensemble
+        env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(version_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"tensorflow", "faiss", "redis"} <= set(report["modules"])
+    assert not {"merlin", "nvtabular"} & set(report["modules"])
+    expected = recommend(in_process, [user])["ordered_ids"]
+    assert report["ids"] == expected.tolist()

@@ -1,7 +1,7 @@
-"""The serving graph's stages (merlin.dag operators), one per module.
+"""The serving graph's stages, one per module (merlin.dag operators through operator.py).
 
-Each names the columns it reads and writes in its constructor; `Stage.compute_output_schema`
-checks them when the graph is built, so a wiring mistake fails the build or export.
+Each names the columns it reads and writes in its constructor; `Stage.check_reads` checks them
+when the graph is built, so a wiring mistake fails the build or export.
 """
 
 from services.ensemble.stages.base import Columns, Stage, WiringError

@@ -7,6 +7,10 @@ per-user columns have n rows, per-candidate columns n*K rows (K candidates per u
 Heavy state (TensorFlow models, the faiss index, Redis connections) is never pickled with the
 graph: `save_artifacts` copies the files into the exported model repository and
 `load_artifacts` loads them from there, so the repository can be served from any path.
+
+Nothing here imports merlin: the model process unpickles and runs the stages without it (about
+150 MB less memory per process). `services/ensemble/operator.py` makes a stage a merlin.dag
+operator for building and exporting the graph.
 """
 
 from __future__ import annotations
@@ -17,10 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from merlin.core.protocols import Transformable
-from merlin.dag import BaseOperator
-from merlin.dag.selector import ColumnSelector
-from merlin.schema import ColumnSchema, Schema
 from numpy.typing import NDArray
 
 Columns = dict[str, NDArray[Any]]
@@ -29,13 +29,15 @@ ColumnType = tuple[Any, tuple[int | None, ...]]
 PER_ROW: tuple[int | None, ...] = (None,)
 PER_USER_LIST: tuple[int | None, ...] = (None, None)
 FLAG = np.dtype("bool")
+STAGES_FILE = "stages.pkl"
+"""The exported ensemble's stages in execution order (a pickled list), read by the model."""
 
 
 class WiringError(ValueError):
     """A stage reads a column no earlier stage (nor the request) provides."""
 
 
-class Stage(BaseOperator):  # type: ignore[misc]  # merlin.dag is untyped
+class Stage:
     """Base of the stages: declared columns, artifacts copied at export, loaded at serve."""
 
     artifact: str | None = None
@@ -47,7 +49,6 @@ class Stage(BaseOperator):  # type: ignore[misc]  # merlin.dag is untyped
         writes: Mapping[str, ColumnType],
         source: Path | None = None,
     ) -> None:
-        super().__init__()
         self.reads = tuple(reads)
         self.writes = dict(writes)
         self.source = source
@@ -58,31 +59,15 @@ class Stage(BaseOperator):  # type: ignore[misc]  # merlin.dag is untyped
         """The stage's name in errors and timings."""
         return type(self).__name__
 
-    # -- schema: where the wiring is checked ------------------------------------------------
-    def compute_output_schema(
-        self,
-        input_schema: Schema,
-        col_selector: ColumnSelector,
-        prev_output_schema: Schema | None = None,
-    ) -> Schema:
-        available = set(input_schema.column_names)
-        missing = [name for name in self.reads if name not in available]
+    def check_reads(self, available: Iterable[str]) -> None:
+        """Raise WiringError if a column this stage reads is not among `available`."""
+        present = set(available)
+        missing = [name for name in self.reads if name not in present]
         if missing:
             raise WiringError(
                 f"{self.label} reads {missing}, which no earlier stage writes "
-                f"(available: {sorted(available)})"
+                f"(available: {sorted(present)})"
             )
-        added = [
-            ColumnSchema(name, dtype=dt, dims=dims) for name, (dt, dims) in self.writes.items()
-        ]
-        return input_schema + Schema(added)
-
-    # -- execution --------------------------------------------------------------------------
-    def transform(
-        self, col_selector: ColumnSelector, transformable: Transformable
-    ) -> Transformable:
-        columns = {name: np.asarray(transformable[name].values) for name in transformable.columns}
-        return type(transformable)({**columns, **self.run(columns)})
 
     def run(self, columns: Columns) -> Columns:
         """The columns this stage writes, computed from those it reads."""

@@ -41,8 +41,7 @@ class PredictInProcess(Stage):
         1.4 kB per request over both models; a session creates no Python tensor objects. Keep it
         so: no eager TensorFlow call on the request path.
         """
-        import merlin.models.tf  # noqa: F401 - registers the custom ops the model needs
-        import tensorflow as tf
+        import tensorflow as tf  # the graph's ops are TensorFlow's own: no merlin.models import
 
         from services.ensemble.settings import EnsembleSettings
 

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from merlin.schema import ColumnSchema, Schema
-from merlin.systems.dag import Ensemble
 
 from services.ensemble.candidates import (
     DEFAULT_ORDER,
@@ -21,6 +19,7 @@ from services.ensemble.candidates import (
     segment_keys,
 )
 from services.ensemble.contract import INPUT
+from services.ensemble.operator import serving_graph
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
     FetchPastItems,
@@ -247,19 +246,17 @@ def test_a_coclick_artifact_without_its_settings_is_refused(build: Path) -> None
 
 
 def test_the_filter_reads_the_merged_column_and_the_wiring_is_checked(build: Path) -> None:
-    request = Schema([ColumnSchema(INPUT, dtype=np.int32, dims=(None,))])
-    retrieved = (
-        [INPUT]
-        >> FetchPastItems("build-1", INPUT, "past_ids")
-        >> RetrieveCandidates(None, 6, Rules(), INPUT, "past_ids", "retrieved_ids")
-    )
-    merged = retrieved >> stage(build)
+    retrieved = [
+        FetchPastItems("build-1", INPUT, "past_ids"),
+        RetrieveCandidates(None, 6, Rules(), INPUT, "past_ids", "retrieved_ids"),
+    ]
     filtered = FilterCandidates(6, Rules(), "merged_ids", "past_ids", "candidate_ids")
-    assert "candidate_ids" in Ensemble(merged >> filtered, request).output_schema.column_names
+    merged = serving_graph([*retrieved, stage(build), filtered])
+    assert "candidate_ids" in merged.output_schema.column_names
     with pytest.raises(WiringError, match="merged_ids"):
-        Ensemble(retrieved >> filtered, request)
+        serving_graph([*retrieved, filtered])
     with pytest.raises(WiringError, match="user_group"):  # no stage wrote the user features
-        Ensemble(retrieved >> stage(build, segments=True), request)
+        serving_graph([*retrieved, stage(build, segments=True)])
 
 
 def test_a_users_candidates_do_not_depend_on_the_rest_of_the_batch(build: Path) -> None:

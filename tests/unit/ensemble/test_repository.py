@@ -86,11 +86,12 @@ def test_the_answer_size_is_the_graphs_k() -> None:
     from merlin.schema import ColumnSchema, Schema
     from merlin.systems.dag import Ensemble
 
+    from services.ensemble.operator import StageOperator
     from services.ensemble.repository import answer_size
     from services.ensemble.stages import OrderByScore, OrderInputs
 
     inputs = OrderInputs("candidates", "scores", "found", "categories", "user_found", "past")
     columns = [INPUT, *inputs.__dict__.values()]
-    graph = columns >> OrderByScore(None, 5, inputs)
+    graph = columns >> StageOperator(OrderByScore(None, 5, inputs))
     schema = Schema([ColumnSchema(name, dtype=np.int32, dims=(None,)) for name in columns])
     assert answer_size(Ensemble(graph[list(OUTPUTS)], schema)) == 5
