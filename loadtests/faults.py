@@ -21,6 +21,7 @@ from deploy.stack import StackSettings, ensure_redis, ensure_triton, read_pid, r
 from deploy.triton.launch import process_alive, stop_server, terminate_group
 from deploy.triton.probes import is_ready
 from deploy.triton.watchdog import stubs_of
+from services.ensemble.contract import MODEL_NAME
 
 
 class FaultError(Exception):
@@ -66,10 +67,10 @@ def redis_kill(settings: StackSettings, wait_s: float) -> Injection:
 
 def instance_kill(settings: StackSettings, wait_s: float) -> Injection:
     server = _pid(settings, "triton")
-    stubs = [stub for stub in stubs_of(server) if not stub.dead]
+    stubs = [stub for stub in stubs_of(server) if not stub.dead and stub.model == MODEL_NAME]
     if not stubs:
-        raise FaultError("no live python-backend process under tritonserver")
-    killed = stubs[0]
+        raise FaultError(f"no live {MODEL_NAME} process under tritonserver")
+    killed = stubs[0]  # the executor's: the standby model answers meanwhile
     log = settings.run_dir / "triton.log"
     offset = log.stat().st_size if log.exists() else 0
     os.kill(killed.pid, signal.SIGKILL)

@@ -12,7 +12,8 @@ POST /interactions with a fresh item id. One fault after another, each after a q
   redis-kill      SIGKILL redis-server (a crash: the last second of writes may be lost, fsync
                   is once a second); it must come back by itself: after its outage limit + 2 s
                   the run starts it again
-  instance-kill   SIGKILL one python-backend process of Triton (the watchdog replaces it)
+  instance-kill   SIGKILL the executor model's python-backend process (the standby model answers
+                  until the watchdog has replaced it)
   triton-restart  stop Triton, start it again (launcher, as `make run` does)
   triton-kill     SIGKILL tritonserver; like redis-kill, it must come back by itself
 

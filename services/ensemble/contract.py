@@ -171,3 +171,7 @@ RULES_KEY = "multi_stage_recsys:rules"
 `rules` the JSON document (services/ensemble/rules.py), field `version` a counter raised by every
 write (`python -m training rules set`). The model checks `version` once per pass; no key: the
 exported rules apply."""
+STANDBY_MODEL_NAME = "standby_model"
+"""The standby model: the executor's served build without TensorFlow (ensemble/standby.py)."""
+FOLLOWS_PARAMETER = "follows"
+"""The standby's config parameter naming the model whose served version it follows."""

@@ -39,22 +39,17 @@ class BadRequest(ValueError):
 
 def limit_threads(threads: int) -> None:
     """At most `threads` TensorFlow and OpenMP threads in this process (Triton runs one process
-    per instance: the instances share the cores). Must run before TensorFlow is imported."""
+    per instance: the instances share the cores). Must run before TensorFlow or faiss is
+    imported; the TensorFlow stages also set it in their sessions (stages/predict.py)."""
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # already initialized by an earlier import: keep what it has
-        pass
 
 
-def load_stages(ensemble_dir: Path) -> list[Stage]:
+def load_stages(ensemble_dir: Path, stages_file: str = STAGES_FILE) -> list[Stage]:
     """The exported graph's stages in execution order, their artifacts loaded (without
-    importing merlin: see stages/base.py)."""
-    stages: list[Stage] = pickle.loads((ensemble_dir / STAGES_FILE).read_bytes())
+    importing merlin: see stages/base.py). `stages_file`: STAGES_FILE, or STANDBY_FILE for
+    the standby's."""
+    stages: list[Stage] = pickle.loads((ensemble_dir / stages_file).read_bytes())
     for stage in stages:
         stage.load_artifacts(str(ensemble_dir))
     return stages
@@ -69,8 +64,8 @@ class Executor:
         """Whether FetchPastItems reads the rules' counter in its round trip (else `_run` does)."""
 
     @classmethod
-    def from_version_dir(cls, version_dir: Path) -> Executor:
-        stages = load_stages(version_dir / "ensemble")
+    def from_version_dir(cls, version_dir: Path, stages_file: str = STAGES_FILE) -> Executor:
+        stages = load_stages(version_dir / "ensemble", stages_file)
         return cls(stages, attach(stages, connect(EnsembleSettings())))
 
     def answer(self, user_ids: Any) -> Columns:

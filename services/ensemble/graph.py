@@ -5,6 +5,10 @@ that read them, shown) items and the build check (Redis) -> top-K candidates (fa
 with the second source -> filter (past or shown items, deny-list) -> item features -> unroll ->
 DLRM (TF) -> final score (the build's weights) -> order by it (category cap) -> top k
 
+The standby graph (`standby_stages`) is the same without TensorFlow or faiss: no tower
+candidates (the second source fills every place), no DLRM, the final score from the build's
+weights of the other parts. The standby model serves it while the executor cannot answer.
+
 Building the Ensemble (operator.py) checks the wiring: a stage that reads a column nothing
 writes raises WiringError here, not a KeyError per request.
 """
@@ -12,7 +16,9 @@ writes raises WiringError here, not a KeyError per request.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from merlin.systems.dag import Ensemble
 
@@ -23,7 +29,7 @@ from services.ensemble.contract import (
     USER_FEATURES,
     build_id_of,
 )
-from services.ensemble.final_score import OrderSettings
+from services.ensemble.final_score import OrderSettings, ScoreWeights
 from services.ensemble.operator import serving_graph
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
@@ -31,6 +37,7 @@ from services.ensemble.stages import (
     FetchFeatures,
     FetchPastItems,
     FilterCandidates,
+    NoRetrieval,
     OrderByScore,
     OrderInputs,
     PredictInProcess,
@@ -38,9 +45,16 @@ from services.ensemble.stages import (
     UnrollUserFeatures,
     unrolled,
 )
-from services.ensemble.stages.merge_candidates import MergeColumns, second_source_stage
+from services.ensemble.stages.base import Stage
+from services.ensemble.stages.merge_candidates import (
+    MergeCandidates,
+    MergeColumns,
+    second_source_stage,
+)
 from services.ensemble.stages.score_candidates import ScoreCandidates, ScoreInputs
 
+STANDBY_PARTS = ("itemitem", "popularity", "segment")
+"""The final score's parts the standby computes (no TensorFlow: not the DLRM's, not the tower's)."""
 USER_COLUMNS = ("user_id_encoded", *USER_FEATURES)
 ITEM_COLUMNS = ("item_id_encoded", *ITEM_FEATURES)
 QUERY_TOWER_INPUTS = {"user_id": "user_id_encoded", **{name: name for name in USER_FEATURES}}
@@ -77,6 +91,48 @@ def build_id(build_dir: Path) -> str:
     return build_id_of(json.loads((build_dir / "manifest.json").read_text()))
 
 
+@dataclass(frozen=True)
+class GraphSettings:
+    """What an export chooses: K candidates per user handed to ranking, k items per answer."""
+
+    candidate_count: int = 100
+    topk: int = 10
+    temperature: float = 0.0
+    rules: Rules = field(default_factory=Rules)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The build's choices both graphs follow, read from its manifest."""
+
+    build_dir: Path
+    manifest: dict[str, Any]
+    settings: GraphSettings
+    ordering: OrderSettings
+    excluded: str
+    itemitem_history: str
+    merge: MergeCandidates | None
+
+    @classmethod
+    def of(cls, build_dir: Path, settings: GraphSettings) -> Plan:
+        manifest = json.loads((build_dir / "manifest.json").read_text())
+        candidate_count = min(settings.candidate_count, manifest["items"])
+        topk = min(settings.topk, candidate_count)
+        settings = GraphSettings(candidate_count, topk, settings.temperature, settings.rules)
+        ordering = OrderSettings.from_dict(manifest.get("ordering"))
+        excluded, itemitem_history = history_columns(ordering)
+        merge_columns = MergeColumns(
+            "retrieved_ids", "past_ids", "merged_ids", excluded, itemitem_history
+        )
+        merge = second_source_stage(
+            build_dir, manifest, candidate_count, settings.rules, merge_columns
+        )
+        return cls(build_dir, manifest, settings, ordering, excluded, itemitem_history, merge)
+
+    def path(self, name: str) -> Path:
+        return self.build_dir / str(self.manifest["artifacts"][name])
+
+
 def build_graph(
     build_dir: Path,
     candidate_count: int = 100,
@@ -86,59 +142,107 @@ def build_graph(
 ) -> Ensemble:
     """The graph over `build_dir`: `candidate_count` (K) candidates per user handed to ranking,
     `topk` (k <= K) items in each answer; both capped by the catalogue's size."""
-    rules = rules or Rules()
-    manifest = json.loads((build_dir / "manifest.json").read_text())
-    candidate_count = min(candidate_count, manifest["items"])
-    topk = min(topk, candidate_count)
+    settings = GraphSettings(candidate_count, topk, temperature, rules or Rules())
+    return serving_graph(executor_stages(Plan.of(build_dir, settings)), OUTPUTS)
 
-    def path(name: str) -> Path:
-        return build_dir / str(manifest["artifacts"][name])
 
-    ordering = OrderSettings.from_dict(manifest.get("ordering"))
-    excluded, itemitem_history = history_columns(ordering)
-    shown = "shown_ids" if ordering.reads_shown else None
-    # the second candidate source; None for builds without one (the tower's list alone)
-    merge_columns = MergeColumns(
-        "retrieved_ids", "past_ids", "merged_ids", excluded, itemitem_history
-    )
-    merge = second_source_stage(build_dir, manifest, candidate_count, rules, merge_columns)
-    filtered = merge.merged if merge is not None else "retrieved_ids"
-    stages = [
-        FetchFeatures(path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found"),
-        PredictInProcess(path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query"),
-        FetchPastItems(build_id_of(manifest), INPUT, "past_ids", "build_epoch", shown),
+def executor_stages(plan: Plan) -> list[Stage]:
+    shown = "shown_ids" if plan.ordering.reads_shown else None
+    filtered = plan.merge.merged if plan.merge is not None else "retrieved_ids"
+    count, rules = plan.settings.candidate_count, plan.settings.rules
+    return [
+        user_features(plan),
+        PredictInProcess(plan.path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query"),
+        FetchPastItems(build_id_of(plan.manifest), INPUT, "past_ids", "build_epoch", shown),
         RetrieveCandidates(
-            path("faiss_index"), candidate_count, rules, "query", excluded, "retrieved_ids"
+            plan.path("faiss_index"), count, rules, "query", plan.excluded, "retrieved_ids"
         ),
-        *([merge] if merge is not None else []),
-        FilterCandidates(candidate_count, rules, filtered, excluded, "candidate_ids"),
-        FetchCatalogueFeatures(
-            path("feature_repo"),
-            "item_features",
-            "candidate_ids",
-            ITEM_COLUMNS,
-            "item_found",
-            "build_epoch",
-            copies_repo=False,
-        ),
+        *([plan.merge] if plan.merge is not None else []),
+        FilterCandidates(count, rules, filtered, plan.excluded, "candidate_ids"),
+        item_features(plan),
         UnrollUserFeatures(USER_COLUMNS, "candidate_ids"),
-        PredictInProcess(path("ranking_model"), "ranking_model", RANKING_INPUTS, "click_score"),
-        ScoreCandidates(
-            score_files(build_dir, manifest),
-            ordering.weights,
-            ScoreInputs(
-                "candidate_ids",
-                "click_score",
-                "item_found",
-                "query",
-                itemitem_history,
-                tuple(manifest.get("candidates", {}).get("segment_columns", ())),
-            ),
-            "final_score",
+        PredictInProcess(
+            plan.path("ranking_model"), "ranking_model", RANKING_INPUTS, "click_score"
         ),
-        OrderByScore(path("popular_items"), topk, order_inputs(excluded), temperature, rules),
+        final_score(plan, plan.ordering.weights),
+        order_by_score(plan),
     ]
-    return serving_graph(stages, OUTPUTS)
+
+
+def standby_stages(build_dir: Path, settings: GraphSettings | None = None) -> list[Stage] | None:
+    """The standby graph's stages (checked like the executor's), or None for a build without
+    a second source (nothing to serve without the tower)."""
+    plan = Plan.of(build_dir, settings or GraphSettings())
+    if plan.merge is None:
+        return None
+    shown = "shown_ids" if plan.ordering.reads_shown else None
+    count, rules = plan.settings.candidate_count, plan.settings.rules
+    stages = [
+        user_features(plan),
+        FetchPastItems(build_id_of(plan.manifest), INPUT, "past_ids", "build_epoch", shown),
+        NoRetrieval(INPUT, "retrieved_ids"),
+        plan.merge,
+        FilterCandidates(count, rules, plan.merge.merged, plan.excluded, "candidate_ids"),
+        item_features(plan),
+        final_score(plan, standby_weights(plan.ordering.weights, plan.manifest)),
+        order_by_score(plan),
+    ]
+    serving_graph(stages, OUTPUTS)  # the wiring check
+    return stages
+
+
+def standby_weights(weights: ScoreWeights, manifest: dict[str, Any]) -> ScoreWeights:
+    """The build's weights of the parts that need no TensorFlow; when it weighs none of them,
+    the item-item model alone (popularity for a build without one)."""
+    kept = {part: getattr(weights, part) for part in STANDBY_PARTS}
+    if not any(kept.values()):
+        has_itemitem = "itemitem_weights" in manifest["artifacts"]
+        kept = {"itemitem": 1.0} if has_itemitem else {"popularity": 1.0}
+    return ScoreWeights.from_dict(kept)
+
+
+def user_features(plan: Plan) -> FetchFeatures:
+    return FetchFeatures(
+        plan.path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found"
+    )
+
+
+def item_features(plan: Plan) -> FetchCatalogueFeatures:
+    return FetchCatalogueFeatures(
+        plan.path("feature_repo"),
+        "item_features",
+        "candidate_ids",
+        ITEM_COLUMNS,
+        "item_found",
+        "build_epoch",
+        copies_repo=False,
+    )
+
+
+def final_score(plan: Plan, weights: ScoreWeights) -> ScoreCandidates:
+    segment_columns = plan.manifest.get("candidates", {}).get("segment_columns", ())
+    inputs = ScoreInputs(
+        "candidate_ids",
+        "click_score",
+        "item_found",
+        "query",
+        plan.itemitem_history,
+        tuple(segment_columns),
+    )
+    return ScoreCandidates(
+        score_files(plan.build_dir, plan.manifest), weights, inputs, "final_score"
+    )
+
+
+def order_by_score(plan: Plan) -> OrderByScore:
+    settings = plan.settings
+    return OrderByScore(
+        plan.path("popular_items"),
+        settings.topk,
+        order_inputs(plan.excluded),
+        settings.temperature,
+        settings.rules,
+    )
 
 
 def score_files(build_dir: Path, manifest: dict[str, object]) -> dict[str, Path | None]:

@@ -79,7 +79,7 @@ def stages_of(ensemble: Ensemble) -> list[Stage]:
     return [node.op.stage for node in nodes if isinstance(node.op, StageOperator)]
 
 
-def write_stages(stages: Sequence[Stage], ensemble_dir: Path) -> None:
-    """`STAGES_FILE` in the exported ensemble folder (heavy state is never pickled: see
-    `Stage.__getstate__`)."""
-    (ensemble_dir / STAGES_FILE).write_bytes(pickle.dumps(list(stages)))
+def write_stages(stages: Sequence[Stage], ensemble_dir: Path, name: str = STAGES_FILE) -> None:
+    """`name` (a pickled list of `stages`) in the exported ensemble folder (heavy state is
+    never pickled: see `Stage.__getstate__`)."""
+    (ensemble_dir / name).write_bytes(pickle.dumps(list(stages)))

@@ -25,6 +25,11 @@ class Recommendation(BaseModel):
     fallback: bool = Field(
         description="True when the user is unknown and the most popular items answered"
     )
+    standby: bool = Field(
+        default=False,
+        description="True when the executor could not answer in time and the standby model "
+        "did: the item-item model and popular items, without the Two-Tower and the DLRM",
+    )
     model: str = Field(description="Triton model that answered")
     model_version: int | None = Field(
         description="Version of the model that answered (fallback answers too): the A/B "

@@ -35,7 +35,11 @@ class Stack:
 
 
 def answers(
-    stack: Stack, users: list[int], version: str = "", client: object = None
+    stack: Stack,
+    users: list[int],
+    version: str = "",
+    client: object = None,
+    model: str = MODEL_NAME,
 ) -> tuple[dict[int, list[int]], str]:
     """Each user's items from one gRPC request (to `version`, or the served one) and the version."""
     import tritonclient.grpc as grpcclient
@@ -43,7 +47,7 @@ def answers(
     client = client or grpcclient.InferenceServerClient(stack.triton.grpc_url)  # type: ignore[attr-defined]
     request = grpcclient.InferInput(INPUT, [len(users), 1], "INT32")
     request.set_data_from_numpy(np.array(users, dtype=np.int32).reshape(-1, 1))
-    result = client.infer(MODEL_NAME, [request], model_version=version)
+    result = client.infer(model, [request], model_version=version)
     ids = result.as_numpy("ordered_ids")
     return {u: ids[i].tolist() for i, u in enumerate(users)}, result.get_response().model_version
 
@@ -60,6 +64,9 @@ class Load:
     )
     """(gateway|grpc, user, status, items, fallback, version, seconds, asked at, answered at)"""
     failures: list[str] = field(default_factory=list)
+    standby: list[float] = field(default_factory=list)
+    """When the standby model answered (the executor was too slow): not in `records`, whose
+    versions the checks compare."""
 
     def __enter__(self) -> Load:
         self.threads = [threading.Thread(target=self._gateway, args=(i,)) for i in range(THREADS)]
@@ -93,6 +100,9 @@ class Load:
                 self.failures.append(f"gateway {reply.status_code}: {reply.text[:200]}")
                 continue
             body = reply.json()
+            if body.get("standby"):
+                self.standby.append(asked)
+                continue
             items = tuple(item["item_id"] for item in body["items"])
             version = str(body.get("model_version") or "")
             record = ("gateway", user, 200, items, body["fallback"], version, took)
@@ -162,6 +172,7 @@ def report(load: Load, what: str) -> None:
     rate = len(load.records) / load.seconds
     line = (
         f"{what}: {len(load.records)} answers in {load.seconds:.0f} s ({rate:.0f}/s), "
+        f"{len(load.standby)} more from the standby, "
         f"{len(load.failures)} failed, p99 {p99 * 1000:.0f} ms, load average "
         f"{os.getloadavg()[0]:.1f}"
     )

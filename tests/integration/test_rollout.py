@@ -31,8 +31,10 @@ from services.ensemble.contract import (
     MODEL_NAME,
     ONLINE_BUILD_KEY,
     SERVED_VERSION_KEY,
+    STANDBY_MODEL_NAME,
     build_key,
 )
+from services.ensemble.standby import FOLLOW_EVERY_S
 from tests.conftest import REPO_ROOT, TEST_ROWS, TEST_SEED, Gateway, flushed_db, serving
 from tests.integration.rollout_load import (
     Load,
@@ -138,16 +140,21 @@ def test_rebuild_deploy_and_rollback_under_load(
 
     users = sorted((user_ids(build_dir) & user_ids(second)) - {watched})[:40]
     expected = {"1": answers(stack, users, "1")[0]}
+    standby = {"1": answers(stack, users, model=STANDBY_MODEL_NAME)[0]}
     with ServedKeyWatch(stack.url) as watch, Load(stack, users) as load:
         time.sleep(2)
         deployed = rollout(stack, "deploy", second)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         expected["2"] = answers(stack, users, "2")[0]
         after_deploy = excluded(stack, watched, posted)
-        time.sleep(2)
+        time.sleep(FOLLOW_EVERY_S + 1)  # the standby model follows the served version
+        standby["2"] = answers(stack, users, model=STANDBY_MODEL_NAME)[0]
         rolled_back = rollout(stack, "rollback")
         assert rolled_back.returncode == 0, rolled_back.stdout + rolled_back.stderr
-        time.sleep(2)
+        time.sleep(FOLLOW_EVERY_S + 1)
+        standby["back"] = answers(stack, users, model=STANDBY_MODEL_NAME)[0]
+    assert standby["2"] != standby["1"] and standby["back"] == standby["1"]
+    assert len(load.standby) <= len(load.records) // 20, len(load.standby)  # slow moments only
     assert after_deploy == []
     assert excluded(stack, watched, posted) == []  # version 1 again: it would rank them first
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from tritonclient.utils import InferenceServerException
 from loadtests.in_process import load_exported, recommend
 from services.ensemble.contract import BUILD_ID_PARAMETER, INPUT, MODEL_NAME
 from services.ensemble.executor import Executor
+from services.ensemble.stages.base import STAGES_FILE, STANDBY_FILE
 from training.build.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -193,13 +195,30 @@ MODEL_PROCESS_CHECK = """
 import json, sys
 from pathlib import Path
 from services.ensemble.executor import Executor
-executor = Executor.from_version_dir(Path(sys.argv[1]))
-answer = executor.answer([int(sys.argv[2])])
+from services.ensemble.stages.base import STAGES_FILE, STANDBY_FILE
+executor = Executor.from_version_dir(Path(sys.argv[1]), sys.argv[2])
+answer = executor.answer([int(user) for user in sys.argv[3:]])
 print(json.dumps({
     "ids": answer["ordered_ids"].tolist(),
+    "fallback": answer["fallback"].reshape(-1).tolist(),
     "modules": sorted({name.split(".")[0] for name in sys.modules}),
 }))
 """
+
+
+def model_process(version_dir: Path, redis_url: str, stages: str, users: list[int]) -> Any:
+    """What a fresh model process (Triton's layout: the version folder holds the package)
+    loads from `stages` and answers for `users`, and the top-level modules it imported."""
+    result = subprocess.run(
+        [sys.executable, "-c", MODEL_PROCESS_CHECK, str(version_dir), stages, *map(str, users)],
+        cwd=version_dir,
+        env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(version_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_the_model_process_answers_without_importing_merlin(
@@ -209,17 +228,23 @@ def test_the_model_process_answers_without_importing_merlin(
     every model process), and the answer is the one the in-process replay gives."""
     version_dir = model_repository / MODEL_NAME / "1"
     user = int(users[0])
-    result = subprocess.run(
-        [sys.executable, "-c", MODEL_PROCESS_CHECK, str(version_dir), str(user)],
-        cwd=version_dir,  # Triton's layout: the version folder holds services/ensemble
-        env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(version_dir)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = model_process(version_dir, redis_url, STAGES_FILE, [user])
     assert {"tensorflow", "faiss", "redis"} <= set(report["modules"])
     assert not {"merlin", "nvtabular"} & set(report["modules"])
     expected = recommend(in_process, [user])["ordered_ids"]
     assert report["ids"] == expected.tolist()
+
+
+def test_the_standby_stages_answer_known_users_personally_without_tensorflow(
+    model_repository: Path, redis_url: str, users: np.ndarray, in_process: Executor
+) -> None:
+    """The standby model's graph: no TensorFlow or faiss in its process; known users get k
+    items of their own (not the popular fallback), ordered without the tower and the DLRM."""
+    version_dir = model_repository / MODEL_NAME / "1"
+    known = [int(user) for user in users[:20]]
+    report = model_process(version_dir, redis_url, STANDBY_FILE, known)
+    assert not {"tensorflow", "faiss", "merlin"} & set(report["modules"])
+    k = len(recommend(in_process, known[:1])["ordered_ids"][0])
+    assert all(len(ids) == k and len(set(ids)) == k for ids in report["ids"])
+    assert not any(report["fallback"])
+    assert len({tuple(ids) for ids in report["ids"]}) > 1  # personal: not one list for all

@@ -37,7 +37,7 @@ def export_repository(
         raise BuildError(f"--build {build_dir}: no complete build there ({exc})") from exc
     from services.ensemble import graph
     from services.ensemble import repository as model_repository
-    from services.ensemble.contract import MODEL_NAME, build_id_of
+    from services.ensemble.contract import MODEL_NAME, STANDBY_MODEL_NAME, build_id_of
     from services.ensemble.rules import Rules
     from services.ensemble.settings import EnsembleSettings
     from training.build.feature_store import ensure_project
@@ -57,12 +57,14 @@ def export_repository(
 
     repository.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=repository, prefix=".export-") as staging:
-        ensemble = graph.build_graph(
-            build_dir,
+        settings = graph.GraphSettings(
             defaults.candidate_count if candidates is None else candidates,
             defaults.topk if topk is None else topk,
             defaults.temperature if temperature is None else temperature,
             rules,
+        )
+        ensemble = graph.build_graph(
+            build_dir, settings.candidate_count, settings.topk, settings.temperature, rules
         )
         model_repository.export(
             ensemble,
@@ -71,15 +73,23 @@ def export_repository(
             defaults.instances if instances is None else instances,
             model_repository.Batching(defaults.max_batch_size, defaults.batch_delay_us),
             version=version or 1,
+            standby=graph.standby_stages(build_dir, settings),
         )
-        if version is not None:
+        if version is not None:  # a rollout: the standby model follows the served version
             target.mkdir(exist_ok=True)
             (Path(staging) / MODEL_NAME / str(version)).rename(target / str(version))
             return target / str(version)
-        previous = repository / f".{MODEL_NAME}.previous"
-        shutil.rmtree(previous, ignore_errors=True)
-        if target.exists():
-            target.rename(previous)
-        (Path(staging) / MODEL_NAME).rename(target)
-        shutil.rmtree(previous, ignore_errors=True)
+        model_repository.export_standby(Path(staging), Path(staging) / MODEL_NAME)
+        for name in (MODEL_NAME, STANDBY_MODEL_NAME):
+            replace_folder(Path(staging) / name, repository / name)
     return target
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """`target` replaced by `new` (the old one moved aside first, then removed)."""
+    previous = target.parent / f".{target.name}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
+    new.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)

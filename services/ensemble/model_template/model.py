@@ -1,4 +1,5 @@
-"""The executor model: Triton's python-backend entry point, copied as is into each export.
+"""The executor and standby models: Triton's python-backend entry point, copied as is into
+each export.
 
 Triton imports this file as `1.model` with the version folder on sys.path, where the export
 put a copy of `services/ensemble`; the pickled graph in `1/ensemble` names its stages there.
@@ -16,6 +17,10 @@ gets an error response of its own; the model keeps serving:
 A request whose optional input `explain` (BOOL [n, 1]) is true is answered by a pass of its
 own (`Executor.explain`) that adds the output `explanation` (BYTES [n, 1], one JSON document
 per user); the other requests of the batch take the plain path, unchanged.
+
+The standby model (its config's `follows` parameter names the executor model) runs the same
+code over the standby stages of the executor's served version (services/ensemble/standby.py);
+it answers `explain` requests plainly.
 """
 
 from __future__ import annotations
@@ -30,18 +35,33 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from services.ensemble.contract import EXPLAIN_INPUT, EXPLAIN_OUTPUT, INPUT, OUTPUTS
+from services.ensemble.contract import (
+    EXPLAIN_INPUT,
+    EXPLAIN_OUTPUT,
+    FOLLOWS_PARAMETER,
+    INPUT,
+    OUTPUTS,
+)
 from services.ensemble.executor import BadRequest, Executor, OutageLog, limit_threads
-from services.ensemble.redis_store import OnlineStoreUnavailable
+from services.ensemble.redis_store import OnlineStoreUnavailable, connect
 from services.ensemble.settings import EnsembleSettings
+from services.ensemble.standby import FollowedExecutor
 
 
 class TritonPythonModel:
     def initialize(self, args: dict[str, Any]) -> None:
-        limit_threads(EnsembleSettings().threads_per_instance)
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.executor = Executor.from_version_dir(version_dir)
+        settings = EnsembleSettings()
+        limit_threads(settings.threads_per_instance)
         config = json.loads(args["model_config"])
+        follows = config.get("parameters", {}).get(FOLLOWS_PARAMETER, {}).get("string_value")
+        self.followed: FollowedExecutor | None = None
+        if follows:  # the standby model: the executor's served version's standby stages
+            model_dir = Path(args["model_repository"]).parent / follows
+            self.followed = FollowedExecutor(model_dir, connect(settings))
+            self.followed.current()  # no version to follow: the load fails, saying why
+        else:
+            version_dir = Path(args["model_repository"]) / args["model_version"]
+            self.fixed = Executor.from_version_dir(version_dir)
         self.output_dtypes = {
             output["name"]: pb_utils.triton_string_to_numpy(output["data_type"])
             for output in config["output"]
@@ -52,10 +72,15 @@ class TritonPythonModel:
         gc.collect()
         gc.freeze()
 
+    @property
+    def executor(self) -> Executor:
+        return self.followed.current() if self.followed is not None else self.fixed
+
     def execute(self, requests: list[Any]) -> list[Any]:
         inputs = [pb_utils.get_input_tensor_by_name(request, INPUT) for request in requests]
         user_ids = [tensor.as_numpy() if tensor is not None else None for tensor in inputs]
-        explain = [_asks_explain(request) for request in requests]
+        # the standby's stages have no tower or DLRM to explain: it answers plainly
+        explain = [self.followed is None and _asks_explain(request) for request in requests]
         plain = [position for position, asks in enumerate(explain) if not asks]
         results: list[Any] = [None] * len(requests)
         try:
@@ -94,14 +119,14 @@ class TritonPythonModel:
             return exc
 
     def finalize(self) -> None:
-        self.executor = None  # type: ignore[assignment]
+        self.fixed = self.followed = None  # type: ignore[assignment]
 
 
 def _log(line: str) -> None:
     """One line in Triton's log (the stub's stderr is the server's). Not pb_utils.Logger: it
     made the failing request wait for the server, 0.25-1.2 s measured here."""
     stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    print(f"{stamp} executor_model: {line}", file=sys.stderr, flush=True)
+    print(f"{stamp} {Path(__file__).parent.parent.name}: {line}", file=sys.stderr, flush=True)
 
 
 def _asks_explain(request: Any) -> bool:

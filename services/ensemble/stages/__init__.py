@@ -11,7 +11,7 @@ from services.ensemble.stages.filter_candidates import FilterCandidates, exclude
 from services.ensemble.stages.merge_candidates import MergeCandidates
 from services.ensemble.stages.order_by_score import OrderByScore, OrderInputs
 from services.ensemble.stages.predict import PredictInProcess
-from services.ensemble.stages.retrieve_candidates import RetrieveCandidates
+from services.ensemble.stages.retrieve_candidates import NoRetrieval, RetrieveCandidates
 from services.ensemble.stages.unroll_user_features import UnrollUserFeatures, unrolled
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "FetchPastItems",
     "FilterCandidates",
     "MergeCandidates",
+    "NoRetrieval",
     "OrderByScore",
     "OrderInputs",
     "PredictInProcess",

@@ -31,6 +31,8 @@ PER_USER_LIST: tuple[int | None, ...] = (None, None)
 FLAG = np.dtype("bool")
 STAGES_FILE = "stages.pkl"
 """The exported ensemble's stages in execution order (a pickled list), read by the model."""
+STANDBY_FILE = "standby.pkl"
+"""The standby graph's stages (services/ensemble/graph.py), beside them."""
 
 
 class WiringError(ValueError):

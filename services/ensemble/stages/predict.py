@@ -46,6 +46,11 @@ class PredictInProcess(Stage):
         from services.ensemble.settings import EnsembleSettings
 
         threads = EnsembleSettings().threads_per_instance
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already initialized (another model loaded first): keep it
+            pass
         graph = tf.Graph()
         config = tf.compat.v1.ConfigProto(
             intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads

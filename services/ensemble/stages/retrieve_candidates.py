@@ -48,3 +48,15 @@ class RetrieveCandidates(Stage):
         extra = int((past >= 0).sum(axis=1).max()) + len(self.rules.deny_items)
         _, ids = search(self.state, query, self.candidate_count + extra)
         return {self.retrieved: ids.astype(np.int32)}
+
+
+class NoRetrieval(Stage):
+    """The standby graph's retrieval: no tower candidates ([users, 0]), so the merge fills
+    every place from the second source. Runs without TensorFlow or faiss."""
+
+    def __init__(self, users: str, retrieved: str) -> None:
+        super().__init__(reads=(users,), writes={retrieved: (np.int32, PER_USER_LIST)})
+        self.users, self.retrieved = users, retrieved
+
+    def run(self, columns: Columns) -> Columns:
+        return {self.retrieved: np.zeros((len(columns[self.users]), 0), dtype=np.int32)}

@@ -87,7 +87,8 @@ class ScoreCandidates(Stage):
         output: str,
     ) -> None:
         used = set(weights.used())
-        reads = [inputs.candidates, inputs.ranking, inputs.item_found]
+        reads = [inputs.candidates, inputs.item_found]
+        reads += [inputs.ranking] if "ranking" in used else []
         reads += [inputs.query] if "retrieval" in used else []
         reads += [inputs.history] if "itemitem" in used else []
         if "segment" in used and not inputs.segment_columns:
@@ -127,8 +128,10 @@ class ScoreCandidates(Stage):
         users = candidates.shape[0]
         valid = (candidates >= 0) & columns[names.item_found].reshape(users, -1).astype(bool)
         state: ScoreState = self.state
-        probabilities = columns[names.ranking].reshape(users, -1)
-        parts = {"ranking": logit(np.where(valid, probabilities, 0.5))}
+        parts: dict[str, NDArray[np.float32]] = {}
+        if self.weights.ranking:
+            probabilities = columns[names.ranking].reshape(users, -1)
+            parts["ranking"] = logit(np.where(valid, probabilities, 0.5))
         rows = state.rows.find(candidates) if state.rows is not None else None
         if state.vectors is not None and rows is not None:
             parts["retrieval"] = inner_products(columns[names.query], state.vectors, rows)

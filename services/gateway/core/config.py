@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.ensemble.contract import MODEL_NAME
+from services.ensemble.contract import MODEL_NAME, STANDBY_MODEL_NAME
 from services.ensemble.redis_url import check_url
 from services.gateway.core.ab import ABSplit, parse_split
 
@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     """CA bundle to verify Redis's TLS certificate (rediss:// only); default: the system's."""
     request_timeout_s: float = Field(default=1.0, gt=0)
     """Longest wait for one Triton or Redis call; past it the answer is 503."""
+    standby_model: str = STANDBY_MODEL_NAME
+    """The model that answers while the executor cannot (no Two-Tower, no DLRM: the item-item
+    model, the segment's and overall popular items; services/ensemble/standby.py). Its answers
+    say `"standby": true`. Empty: none (such requests get 503)."""
+    standby_after_s: float = Field(default=0.5, gt=0)
+    """Longest wait for the executor before the standby answers the request instead."""
+    standby_probe_s: float = Field(default=0.1, gt=0)
+    """While the standby answers, the executor is probed this often; its first answer hands
+    the requests back (core/standby.py)."""
     ready_timeout_s: float = Field(default=0.5, gt=0)
     """Longest wait for each readiness check in /readyz, and for a readiness probe."""
     ready_probe_s: float = Field(default=0.2, gt=0)

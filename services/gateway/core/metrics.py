@@ -56,6 +56,13 @@ class Metrics:
             ["replica"],
             registry=self.registry,
         )
+        self.standby_answers = Counter(
+            "gateway_standby_answers",
+            "Answers given by the standby model while the executor could not answer, by why "
+            "(failed: it failed or was too slow for this request; held: it had just failed)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.fallbacks = Counter(
             "gateway_fallbacks",
             "Answers given by the popular-items fallback, by the model version that gave them",

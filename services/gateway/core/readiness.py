@@ -35,6 +35,7 @@ from typing import Protocol, TypeVar
 from services.ensemble.contract import ONLINE_BUILD_KEY
 from services.gateway.core.online_store import OnlineStoreUnavailable
 from services.gateway.core.replicas import READY, ReplicaClient, ReplicaState
+from services.gateway.core.standby import PROBE_USER_ID
 from services.gateway.core.triton import ModelState, Ranking, TritonFailed, TritonUnavailable
 
 logger = logging.getLogger("services.gateway.readiness")
@@ -42,8 +43,6 @@ T = TypeVar("T")
 
 NOT_ANSWERING = "model does not answer"
 """A replica's state (and, after `triton: `, the problem) while its model returns no ranking."""
-PROBE_USER_ID = -1
-"""The user a probe asks for: no build knows a negative id, so the answer is the fallback."""
 
 
 class ModelSource(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -21,8 +21,21 @@ from services.ensemble.contract import (
 from services.gateway.core.answer_size import answer_size_of
 from services.gateway.core.config import Settings
 from services.gateway.core.metrics import Metrics
+from services.gateway.core.standby import PROBE_USER_ID, Failover
+from services.gateway.core.triton_errors import TritonFailed, TritonUnavailable
 
 logger = logging.getLogger("services.gateway.triton")
+
+__all__ = [
+    "ModelState",
+    "Ranking",
+    "Recommender",
+    "TritonFailed",
+    "TritonUnavailable",
+    "outcome_of",
+    "served_version",
+    "version_label",
+]
 
 RECONNECT_FAST = [
     # gRPC's default backoff grows to minutes while Triton is down; cap it so the gateway answers
@@ -35,20 +48,8 @@ RECONNECT_FAST = [
 
 MODEL_GONE = ("unknown model", "not ready", "no available versions", "shutting down")
 """Triton's words for a model that is unloaded, loading or going away with the server."""
-
-
-class TritonUnavailable(Exception):
-    """Worth retrying later: Triton unreachable, too slow, shutting down, the model missing or
-    not ready, or the executor reported a retryable failure (status UNAVAILABLE, e.g. Redis
-    down). The message is for the log, never for a response body."""
-
-    def __init__(self, message: str, outcome: str) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-
-
-class TritonFailed(Exception):
-    """Triton answered with a non-retryable error for this request (log only)."""
+PROCESS_GONE = "is not healthy"
+"""The python backend's words (status INTERNAL) for a request sent to a dead model process."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Ranking:
     """The version that answered (Triton's response names it), None if it named none."""
     explanation: str | None = None
     """The executor's explain document (JSON), only when asked for."""
+    standby: bool = False
+    """Answered by the standby model because the executor could not (core/standby.py)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def outcome_of(exc: InferenceServerException) -> str:
     All but `error` are retryable (503)."""
     status = (exc.status() or "").upper()
     message = (exc.message() or "").lower()
-    if "UNAVAILABLE" in status or "CANCELLED" in status:
+    if "UNAVAILABLE" in status or "CANCELLED" in status or PROCESS_GONE in message:
         return "unavailable"
     if "DEADLINE_EXCEEDED" in status:
         return "timeout"
@@ -118,8 +121,13 @@ class Recommender:
             url or settings.triton_urls[0], channel_args=RECONNECT_FAST
         )
         self._missing_versions: set[int] = set()
+        self._failover: Failover | None = None
+        if settings.standby_model:
+            self._failover = Failover(settings, metrics, self._probe_executor)
 
     async def close(self) -> None:
+        if self._failover is not None:
+            await self._failover.close()
         await self._client.close()
 
     async def rank(
@@ -132,8 +140,28 @@ class Recommender:
         """timeout_s: what is left of the request's budget (default: the whole timeout).
         version: the model version to ask for (None: Triton's latest). A version Triton does not
         serve (e.g. unloaded by a rollback) is answered by the latest, and logged once.
-        explain: also ask for the executor's explanation (a slower pass of its own)."""
+        explain: also ask for the executor's explanation (a slower pass of its own). When the
+        executor cannot answer in time, the standby model does (core/standby.py; never for
+        explain)."""
         timeout = timeout_s or self._settings.request_timeout_s
+        if explain or self._failover is None:
+            return await self._rank_executor(user_id, timeout, version, explain)
+        return await self._failover.rank(
+            lambda left: self._rank_executor(user_id, left, version),
+            lambda left: self._rank_standby(user_id, left),
+            timeout,
+        )
+
+    async def _probe_executor(self, timeout: float) -> Ranking:
+        return await self._rank_executor(PROBE_USER_ID, timeout, None)
+
+    async def _rank_standby(self, user_id: int, timeout: float) -> Ranking:
+        ranking = await self._infer(user_id, timeout, None, model=self._settings.standby_model)
+        return replace(ranking, model_version=None, standby=True)
+
+    async def _rank_executor(
+        self, user_id: int, timeout: float, version: int | None, explain: bool = False
+    ) -> Ranking:
         start = time.perf_counter()
         try:
             return await self._infer(user_id, timeout, version, explain)
@@ -147,7 +175,12 @@ class Recommender:
             return await self._infer(user_id, left, None, explain)
 
     async def _infer(
-        self, user_id: int, timeout: float, version: int | None, explain: bool = False
+        self,
+        user_id: int,
+        timeout: float,
+        version: int | None,
+        explain: bool = False,
+        model: str | None = None,
     ) -> Ranking:
         request = grpcclient.InferInput(INPUT, [1, 1], "INT32")  # [users, 1]: batch dim = users
         request.set_data_from_numpy(np.array([[user_id]], dtype=np.int32))
@@ -162,7 +195,7 @@ class Recommender:
         try:
             async with asyncio.timeout(timeout):
                 result = await self._client.infer(
-                    self._settings.model_name,
+                    model or self._settings.model_name,
                     inputs,
                     model_version="" if version is None else str(version),
                     outputs=outputs,

@@ -65,6 +65,7 @@ def test_the_template_model_imports_only_the_served_modules() -> None:
         "services.ensemble.executor",
         "services.ensemble.redis_store",
         "services.ensemble.settings",
+        "services.ensemble.standby",
     }
 
 

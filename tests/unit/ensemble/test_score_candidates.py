@@ -73,11 +73,20 @@ def test_each_part_is_read_from_its_artifact(files: dict[str, Path | None]) -> N
 
 def test_only_the_weighed_parts_are_read_and_copied(files: dict[str, Path | None]) -> None:
     op = ScoreCandidates(files, ScoreWeights(), INPUTS, "final_score")
-    assert op.reads == ("candidate_ids", "click_score", "item_found")
+    assert op.reads == ("candidate_ids", "item_found", "click_score")
     op.load_artifacts()
     scores = op.run(columns())["final_score"]
     assert np.argsort(-scores[:3]).tolist() == [1, 2, 0]  # the DLRM's order
     assert pickle.loads(pickle.dumps(op)).files == {}
+
+
+def test_without_the_dlrms_weight_its_column_is_not_read(files: dict[str, Path | None]) -> None:
+    """The standby's score (services/ensemble/graph.py): no DLRM column in its graph."""
+    op = ScoreCandidates(files, ScoreWeights(ranking=0.0, popularity=1.0), INPUTS, "final_score")
+    assert "click_score" not in op.reads
+    op.load_artifacts()
+    given = {name: value for name, value in columns().items() if name != "click_score"}
+    assert np.isfinite(op.run(given)["final_score"][:3]).all()
 
 
 def test_a_missing_artifact_or_segment_columns_fail_when_the_graph_is_built(

@@ -20,6 +20,9 @@ from services.gateway.api.explain import read_explanation
 from services.gateway.core.triton import TritonFailed, TritonUnavailable, version_label
 from services.gateway.schemas import INT32_MAX, INT32_MIN, Recommendation, RecommendedItem
 
+STANDBY_LABEL = "standby"
+"""The model-version label of answers the standby model gave."""
+
 UserIdQuery = Annotated[
     int, Query(ge=INT32_MIN, le=INT32_MAX, description="Catalogue user id (int32)")
 ]
@@ -94,7 +97,10 @@ def build_router(max_k: int) -> APIRouter:
             raise Problem(
                 status.HTTP_502_BAD_GATEWAY, "the model failed on this request", internal=str(exc)
             ) from exc
-        request.state.model_version = version_label(ranking.model_version)  # metrics' label
+        # metrics' and attribution's label of the model that answered
+        request.state.model_version = (
+            STANDBY_LABEL if ranking.standby else version_label(ranking.model_version)
+        )
         if ranking.fallback:
             metrics.fallbacks.labels(request.state.model_version).inc()
         items = [
@@ -107,7 +113,8 @@ def build_router(max_k: int) -> APIRouter:
             user_id=user_id,
             items=items,
             fallback=ranking.fallback,
-            model=settings.model_name,
+            standby=ranking.standby,
+            model=settings.standby_model if ranking.standby else settings.model_name,
             model_version=ranking.model_version,
             request_id=request_id,
             **({"explain": read_explanation(ranking.explanation)} if explain else {}),

@@ -62,7 +62,7 @@ def rank_with(exc: Exception) -> tuple[Exception, Metrics]:
     metrics = Metrics()
 
     async def run() -> Exception:
-        recommender = Recommender(Settings(), metrics)
+        recommender = Recommender(Settings(standby_model=""), metrics)  # the executor alone
         recommender._client = FailingClient(exc)  # type: ignore[assignment]
         with pytest.raises((TritonUnavailable, TritonFailed)) as error:
             await recommender.rank(1)
@@ -92,6 +92,13 @@ def test_unknown_model_raises_retryable() -> None:
     assert count(metrics, "model_unavailable") == 1
 
 
+def test_a_dead_model_process_is_retryable() -> None:
+    message = "Failed to process the request(s) for model instance 'executor_model_0_0', "
+    message += "message: Stub process 'executor_model_0_0' is not healthy."
+    error, _ = rank_with(InferenceServerException(message, "StatusCode.INTERNAL"))
+    assert isinstance(error, TritonUnavailable) and error.outcome == "unavailable"
+
+
 def test_other_errors_raise_failed() -> None:
     error, metrics = rank_with(InferenceServerException("KeyError", "StatusCode.INTERNAL"))
     assert isinstance(error, TritonFailed)
@@ -106,7 +113,7 @@ def test_a_hung_call_times_out() -> None:
     metrics = Metrics()
 
     async def run() -> None:
-        recommender = Recommender(Settings(request_timeout_s=0.05), metrics)
+        recommender = Recommender(Settings(request_timeout_s=0.05, standby_model=""), metrics)
         recommender._client = Hung(RuntimeError())  # type: ignore[assignment]
         with pytest.raises(TritonUnavailable):
             await recommender.rank(1)
