@@ -1,7 +1,9 @@
 """Reading the Feast online store: two readers behind one interface.
 
 * `RedisFeatureReader` reads the Redis hashes Feast 0.31 writes with one pipelined HMGET per
-  request; key and field encodings come from `feast_layout` (Feast's own helpers).
+  request; key and field encodings come from `feast_layout`, the project and the views' join
+  keys and features from `LAYOUT_FILE`, written beside the exported feature repo from Feast's
+  registry: this reader never imports Feast.
 * `FeastFeatureReader` calls `FeatureStore.get_online_features`, the stock path of merlin-systems'
   QueryFeast: about 3.4 ms of fixed cost per call in Feast 0.31. Kept to compare against.
 
@@ -11,23 +13,29 @@ missing entity gets zeros and found=False. Redis failures surface as OnlineStore
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import redis
-import yaml  # type: ignore[import-untyped]
-from feast import FeatureStore, RepoConfig
 from numpy.typing import NDArray
 
 from services.ensemble import feast_layout
 from services.ensemble.redis_store import connect, unavailable_on_redis_errors
 from services.ensemble.settings import (
+    DEFAULT_REDIS_URL,
     EnsembleSettings,
     feast_redis_connection,
     feast_redis_type,
 )
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+LAYOUT_FILE = "redis_layout.json"
+"""In an exported feature repo: {"project", "key_serialization", "views": {name: ViewSpec}}."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,9 @@ def open_feature_store(repo_dir: Path, redis_url: str) -> FeatureStore:
     neither the process environment nor the working directory is touched. A cluster URL sets
     Feast's `redis_type: redis_cluster`.
     """
+    import yaml  # type: ignore[import-untyped]
+    from feast import FeatureStore, RepoConfig
+
     document: dict[str, Any] = yaml.safe_load((repo_dir / "feature_store.yaml").read_text())
     document["online_store"] = {
         **document.get("online_store", {}),
@@ -64,6 +75,32 @@ def open_feature_store(repo_dir: Path, redis_url: str) -> FeatureStore:
 def view_spec(store: FeatureStore, name: str) -> ViewSpec:
     view = store.get_feature_view(name)
     return ViewSpec(name, view.entities[0], tuple(f.name for f in view.features))
+
+
+def write_layout(repo_dir: Path) -> None:
+    """`LAYOUT_FILE` in `repo_dir`, from its Feast registry (at export, where Feast is)."""
+    store = open_feature_store(repo_dir, DEFAULT_REDIS_URL)  # reads files only
+    views = {view.name: view_spec(store, view.name) for view in store.list_feature_views()}
+    layout = {
+        "project": store.project,
+        "key_serialization": store.config.entity_key_serialization_version,
+        "views": {name: asdict(spec) for name, spec in views.items()},
+    }
+    (repo_dir / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
+
+
+def read_layout(repo_dir: Path, view_name: str) -> tuple[str, int, ViewSpec] | None:
+    """(project, key serialization version, the view's spec) from `LAYOUT_FILE`; None when
+    the repo has none or it lacks the view."""
+    try:
+        layout = json.loads((repo_dir / LAYOUT_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    view = layout["views"].get(view_name)
+    if view is None:
+        return None
+    spec = ViewSpec(view["name"], view["join_key"], tuple(view["features"]))
+    return str(layout["project"]), int(layout["key_serialization"]), spec
 
 
 class RedisFeatureReader:
@@ -113,7 +150,12 @@ class FeastFeatureReader:
 def open_reader(
     repo_dir: Path, view_name: str, settings: EnsembleSettings
 ) -> tuple[FeatureReader, ViewSpec]:
-    """The reader `settings.feature_reader` names, and the view's spec from Feast's registry."""
+    """The reader `settings.feature_reader` names, and the view's spec (from `LAYOUT_FILE`
+    for the Redis reader when the repo has one, else from Feast's registry)."""
+    layout = read_layout(repo_dir, view_name) if settings.feature_reader == "redis" else None
+    if layout is not None:
+        project, version, spec = layout
+        return RedisFeatureReader(connect(settings), project, version), spec
     store = open_feature_store(repo_dir, settings.redis_url)
     view = view_spec(store, view_name)
     if settings.feature_reader == "feast":

@@ -224,13 +224,14 @@ def model_process(version_dir: Path, redis_url: str, stages: str, users: list[in
 def test_the_model_process_answers_without_importing_merlin(
     model_repository: Path, redis_url: str, users: np.ndarray, in_process: Executor
 ) -> None:
-    """The exported stages unpickle and run without merlin and NVTabular (about 150 MB of
-    every model process), and the answer is the one the in-process replay gives."""
+    """The exported stages unpickle and run without merlin, NVTabular (about 150 MB of every
+    model process) and Feast (about 110 MB: the feature layout is exported beside the feature
+    repo), and the answer is the one the in-process replay gives."""
     version_dir = model_repository / MODEL_NAME / "1"
     user = int(users[0])
     report = model_process(version_dir, redis_url, STAGES_FILE, [user])
     assert {"tensorflow", "faiss", "redis"} <= set(report["modules"])
-    assert not {"merlin", "nvtabular"} & set(report["modules"])
+    assert not {"merlin", "nvtabular", "feast"} & set(report["modules"])
     expected = recommend(in_process, [user])["ordered_ids"]
     assert report["ids"] == expected.tolist()
 
@@ -243,8 +244,23 @@ def test_the_standby_stages_answer_known_users_personally_without_tensorflow(
     version_dir = model_repository / MODEL_NAME / "1"
     known = [int(user) for user in users[:20]]
     report = model_process(version_dir, redis_url, STANDBY_FILE, known)
-    assert not {"tensorflow", "faiss", "merlin"} & set(report["modules"])
+    assert not {"tensorflow", "faiss", "merlin", "feast"} & set(report["modules"])
     k = len(recommend(in_process, known[:1])["ordered_ids"][0])
     assert all(len(ids) == k and len(set(ids)) == k for ids in report["ids"])
     assert not any(report["fallback"])
     assert len({tuple(ids) for ids in report["ids"]}) > 1  # personal: not one list for all
+
+
+def test_the_exported_feature_layout_is_the_registrys(model_repository: Path) -> None:
+    """What the Redis reader reads instead of Feast's registry says what the registry says."""
+    from services.ensemble.online_store import open_feature_store, read_layout, view_spec
+    from services.ensemble.settings import DEFAULT_REDIS_URL
+
+    repo = model_repository / MODEL_NAME / "1" / "ensemble" / "feature_repo"
+    store = open_feature_store(repo, DEFAULT_REDIS_URL)
+    for name in ("user_features", "item_features"):
+        layout = read_layout(repo, name)
+        assert layout is not None, name
+        project, version, spec = layout
+        assert spec == view_spec(store, name)
+        assert (project, version) == (store.project, store.config.entity_key_serialization_version)

@@ -45,8 +45,11 @@ class FetchFeatures(Stage):
         return f"FetchFeatures[{self.view}]"
 
     def save_artifacts(self, artifact_path: Any = None) -> None:
-        if self.copies_repo:
+        if self.copies_repo and artifact_path and self.source is not None:
+            from services.ensemble.online_store import write_layout
+
             super().save_artifacts(artifact_path)
+            write_layout(Path(artifact_path) / self.artifact)
 
     def load(self, path: Path) -> Any:
         from services.ensemble.online_store import open_reader

@@ -1,4 +1,4 @@
-"""Our wrappers of Feast's private Redis-layout helpers agree with the SDK's public pieces."""
+"""Our Feast-free Redis layout agrees with the SDK's own pieces."""
 
 from __future__ import annotations
 
@@ -24,6 +24,17 @@ def test_entity_key_is_the_serialized_entity_key_then_the_project() -> None:
 
 
 def test_values_decode_and_absent_values_are_zero() -> None:
-    assert feast_layout.int32_value(Value(int32_val=-42).SerializeToString()) == -42
+    for number in (-42, 0, 1, 127, 128, 300, 2**31 - 1, -(2**31), 5_400_919):
+        assert feast_layout.int32_value(Value(int32_val=number).SerializeToString()) == number
     assert feast_layout.int32_value(None) == 0
     assert feast_layout.int32_value(b"") == 0
+    assert feast_layout.int32_value(Value().SerializeToString()) == 0
+    assert feast_layout.int32_value(Value(string_val="x").SerializeToString()) == 0
+
+
+def test_entity_keys_agree_for_both_serialization_versions_and_any_int32() -> None:
+    for version in (1, 2):
+        for entity in (0, -1, 2**31 - 1, -(2**31)):
+            proto = EntityKey(join_keys=["item_id"], entity_values=[Value(int32_val=entity)])
+            expected = serialize_entity_key(proto, entity_key_serialization_version=version)
+            assert feast_layout.entity_key("p", "item_id", entity, version) == expected + b"p"
