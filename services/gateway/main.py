@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from services.gateway.api.body_limit import BodyLimit
 from services.gateway.api.errors import Problem, problem_response, validation_problem
 from services.gateway.api.observe import ObserveRequests
+from services.gateway.api.openapi import document_with_auth, document_without_auth
 from services.gateway.api.routes import health, interactions, page, recommend
 from services.gateway.core.attribution import CountsCollector, ImpressionFlusher, LatestCounts
 from services.gateway.core.attribution_store import AttributionStore
@@ -95,4 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
     app.add_middleware(ObserveRequests, metrics=metrics)
+    # what the key guards, as the document says it (api/openapi.py)
+    document = document_without_auth if settings.api_key is None else document_with_auth
+    app.openapi = partial(document, app)  # type: ignore[method-assign]
     return app

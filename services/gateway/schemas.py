@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.gateway.core.attribution import ClickStatus
 from services.gateway.schemas_page import Explanation
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer: 5.0 is one (JSON does not tell it from 5); 5.5, "5", true are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_integral)]
+"""An integer as JSON Schema (and so the OpenAPI document) defines it, otherwise strict."""
 
 
 class RecommendedItem(BaseModel):
@@ -78,8 +89,8 @@ class Readiness(Health):
 class Interaction(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: int = Field(ge=INT32_MIN, le=INT32_MAX, description="Catalogue user id")
-    item_id: int = Field(ge=0, le=INT32_MAX, description="Catalogue item id")
+    user_id: JsonInteger = Field(ge=INT32_MIN, le=INT32_MAX, description="Catalogue user id")
+    item_id: JsonInteger = Field(ge=0, le=INT32_MAX, description="Catalogue item id")
     request_id: str | None = Field(
         default=None,
         pattern="^[0-9a-f]{32}$",

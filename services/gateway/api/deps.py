@@ -84,24 +84,27 @@ HeaderKeyDep = Annotated[str | None, Depends(header_key)]
 
 
 async def require_api_key(
-    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep
+    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep, request: Request
 ) -> None:
-    """401 unless the configured API key came as `Authorization: Bearer` or `X-API-Key`; a
-    no-op when GATEWAY_API_KEY is not set."""
+    """401 unless the configured API key came as `Authorization: Bearer` or `X-API-Key`, and
+    every key sent is it (a wrong key is refused even beside the right one); a no-op when
+    GATEWAY_API_KEY is not set."""
     if settings.api_key is None:
         return
-    provided = bearer.credentials if bearer is not None else header
-    if provided is None:
+    authorization = request.headers.get("authorization")  # not a Bearer one: never matches
+    sent = (bearer.credentials if bearer else authorization, header)
+    provided = [key for key in sent if key is not None]
+    if not provided:
         raise _unauthorized("API key required: send Authorization: Bearer <key> or X-API-Key")
-    if not key_matches(provided, settings.api_key):
+    if not all(key_matches(key, settings.api_key) for key in provided):
         raise _unauthorized("API key not valid")
 
 
 async def require_metrics_key(
-    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep
+    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep, request: Request
 ) -> None:
     if settings.metrics_require_key:
-        await require_api_key(settings, bearer, header)
+        await require_api_key(settings, bearer, header, request)
 
 
 async def limit_write_rate(request: Request, limiter: WriteLimiterDep) -> None:

@@ -126,12 +126,37 @@ def case_id(case: Case) -> str:
     return f"{case.method} {case.path} {case.status}{how}"
 
 
-@pytest.fixture()
-def document(client: TestClient) -> dict[str, Any]:
+def document_of(client: TestClient) -> dict[str, Any]:
     response = client.get("/openapi.json")
     assert response.status_code == 200
     schema: dict[str, Any] = response.json()
     return schema
+
+
+@pytest.fixture()
+def document(make_client: Callable[..., TestClient]) -> dict[str, Any]:
+    """The document of a gateway with an API key: every route's whole set of answers."""
+    return document_of(make_client(api_key=KEY))
+
+
+def test_without_a_key_the_document_asks_for_none_and_promises_no_401(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Without GATEWAY_API_KEY no route takes a key or answers 401: the document says so (a
+    property-based run against it would otherwise expect 401s that never come)."""
+    open_document = document_of(make_client())
+    operations = [op for ops in open_document["paths"].values() for op in ops.values()]
+    assert not any("security" in operation for operation in operations)
+    assert not any("401" in operation["responses"] for operation in operations)
+    assert "securitySchemes" not in open_document.get("components", {})
+    keyed = document_of(make_client(api_key=KEY))
+    assert any("security" in op for ops in keyed["paths"].values() for op in ops.values())
+
+
+def test_with_a_key_recommend_says_it_answers_without_one_too(document: dict[str, Any]) -> None:
+    """Only explain=true needs the key on GET /recommend: `{}` (anonymous) is an alternative."""
+    assert document["paths"]["/recommend"]["get"]["security"][0] == {}
+    assert {} not in document["paths"]["/interactions"]["post"]["security"]
 
 
 def break_edge(

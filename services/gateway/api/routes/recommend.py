@@ -40,12 +40,16 @@ ExplainQuery = Annotated[
 
 
 async def explain_if_allowed(
-    settings: SettingsDep, bearer: BearerKeyDep, header: HeaderKeyDep, explain: ExplainQuery = False
+    settings: SettingsDep,
+    bearer: BearerKeyDep,
+    header: HeaderKeyDep,
+    request: Request,
+    explain: ExplainQuery = False,
 ) -> bool:
     """The explain flag, once the API key is checked when explain=true; the plain answer stays
     open (it shows only item ids)."""
     if explain:
-        await require_api_key(settings, bearer, header)
+        await require_api_key(settings, bearer, header, request)
     return explain
 
 

@@ -23,12 +23,23 @@ def test_records_into_the_store_and_says_whether_new(
     assert store.sets == {7: {70}}
 
 
+def test_an_integral_number_is_an_integer_as_json_schema_says(
+    client: TestClient, store: StubOnlineStore
+) -> None:
+    """JSON does not tell 7 from 7.0: the OpenAPI document's `integer` accepts both."""
+    response = client.post("/interactions", json={"user_id": 7.0, "item_id": 70.0})
+    assert response.status_code == 201
+    assert response.json()["user_id"] == 7 and store.sets == {7: {70}}
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {"user_id": 1},
         {"user_id": "1", "item_id": 2},
         {"user_id": 1.5, "item_id": 2},
+        {"user_id": True, "item_id": 2},
+        {"user_id": 1, "item_id": "2"},
         {"user_id": 1, "item_id": -1},
         {"user_id": 2**31, "item_id": 1},
         {"user_id": 1, "item_id": 2, "extra": 3},
@@ -98,7 +109,10 @@ def test_without_a_configured_key_no_key_is_needed(client: TestClient) -> None:
         ({}, 401, "required"),
         ({"Authorization": "Bearer wrong"}, 401, "not valid"),
         ({"X-API-Key": "wrong"}, 401, "not valid"),
-        ({"Authorization": f"Basic {KEY}"}, 401, "required"),
+        ({"Authorization": f"Basic {KEY}"}, 401, "not valid"),
+        ({"Authorization": "Bearer wrong", "X-API-Key": KEY}, 401, "not valid"),
+        ({"Authorization": "Basic x", "X-API-Key": KEY}, 401, "not valid"),
+        ({"Authorization": f"Bearer {KEY}", "X-API-Key": KEY}, 201, None),
         ({"Authorization": f"Bearer {KEY}"}, 201, None),
         ({"X-API-Key": KEY}, 201, None),
     ],
