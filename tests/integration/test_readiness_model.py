@@ -103,7 +103,9 @@ def test_the_standby_answers_while_the_executor_is_dead_and_readyz_follows_the_m
         os.kill(stubs[MODEL_NAME], signal.SIGKILL)
         killed_at = time.monotonic()
         time.sleep(3.0)
-        assert readyz(own_gateway).status_code == 200  # the standby answers
+        ready = readyz(own_gateway)  # the standby answers, and it says so
+        assert ready.status_code == 200
+        assert ready.json()["replicas"][0]["state"] == "ready, the standby answers"
     finally:
         load.stop.set()
         for thread in threads:

@@ -43,6 +43,9 @@ T = TypeVar("T")
 
 NOT_ANSWERING = "model does not answer"
 """A replica's state (and, after `triton: `, the problem) while its model returns no ranking."""
+STANDBY_ANSWERS = "ready, the standby answers"
+"""A replica's state while its rankings come from the standby model (core/standby.py): it
+counts as ready (every request is answered), and says that the answers are the standby's."""
 
 
 class ModelSource(Protocol):
@@ -55,6 +58,8 @@ class BuildSource(Protocol):
 
 class AnswerSource(Protocol):
     def answering(self, replica: int) -> bool: ...
+
+    def standby(self, replica: int) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ async def check(
         raise states
     if answers is not None:
         states = [_answered(state, answers) for state in states]
-    ready = [state for state in states if state.state == READY]
+    ready = [state for state in states if state.state in (READY, STANDBY_ANSWERS)]
     found = (
         [] if ready else [f"triton: {phrase}" for phrase in dict.fromkeys(s.state for s in states)]
     )
@@ -111,10 +116,13 @@ async def check(
 
 
 def _answered(state: ReplicaState, answers: AnswerSource) -> ReplicaState:
-    """A replica Triton calls ready is ready only while its model answers."""
-    if state.state != READY or answers.answering(state.replica):
+    """A replica Triton calls ready is ready only while its model answers (the standby's
+    answers count, and say so)."""
+    if state.state != READY:
         return state
-    return replace(state, state=NOT_ANSWERING)
+    if not answers.answering(state.replica):
+        return replace(state, state=NOT_ANSWERING)
+    return replace(state, state=STANDBY_ANSWERS) if answers.standby(state.replica) else state
 
 
 async def _within(call: Awaitable[T], timeout_s: float) -> T:
@@ -138,6 +146,7 @@ class ModelAnswers:
         self._probe_s, self._timeout_s, self._clock = probe_s, timeout_s, clock
         self._last = [-math.inf] * len(clients)
         self._silent = [False] * len(clients)
+        self._standby = [False] * len(clients)
         self.clients = [RecordingClient(client, at, self) for at, client in enumerate(clients)]
         """The clients to serve requests with: each ranking they return is recorded."""
         self._probes: list[asyncio.Task[None]] = []
@@ -147,9 +156,15 @@ class ModelAnswers:
         """How old a model's last answer may be while it still counts as answering."""
         return self._probe_s + self._timeout_s
 
-    def record(self, replica: int) -> None:
-        """Replica `replica`'s model just returned a ranking (O(1): the request path)."""
+    def record(self, replica: int, standby: bool = False) -> None:
+        """Replica `replica`'s model (the standby, if `standby`) just returned a ranking (O(1):
+        the request path)."""
         self._last[replica] = self._clock()
+        self._standby[replica] = standby
+
+    def standby(self, replica: int) -> bool:
+        """Whether the replica's last ranking came from the standby model."""
+        return self._standby[replica]
 
     def silent_s(self, replica: int) -> float:
         """Seconds since the replica's model last answered (inf: never)."""
@@ -229,7 +244,7 @@ class RecordingClient:
             ranking = await self._client.rank(user_id, timeout_s, version, explain=True)
         else:
             ranking = await self._client.rank(user_id, timeout_s, version)
-        self._answers.record(self.index)
+        self._answers.record(self.index, ranking.standby)
         return ranking
 
     async def model_state(self) -> ModelState:

@@ -60,15 +60,36 @@ class Replicas:
 @dataclass
 class Answering:
     replicas: set[int]
+    by_standby: set[int] = field(default_factory=set)
 
     def answering(self, replica: int) -> bool:
         return replica in self.replicas
 
+    def standby(self, replica: int) -> bool:
+        return replica in self.by_standby
 
-def report(states: list[str], answering: set[int]) -> readiness.Report:
+
+def report(
+    states: list[str], answering: set[int], by_standby: frozenset[int] = frozenset()
+) -> readiness.Report:
     model = Replicas([ReplicaState(index, state, "b1") for index, state in enumerate(states)])
-    check = readiness.check(model, StubOnlineStore(held_build="b1"), 1, Answering(answering))
+    answers = Answering(answering, set(by_standby))
+    check = readiness.check(model, StubOnlineStore(held_build="b1"), 1, answers)
     return asyncio.run(check)
+
+
+def test_a_replica_answered_by_the_standby_is_ready_and_says_so() -> None:
+    found = report([READY], answering={0}, by_standby=frozenset({0}))
+    assert found.problems == []
+    assert [s.state for s in found.replicas] == [readiness.STANDBY_ANSWERS]
+
+
+def test_the_record_says_whether_the_last_ranking_was_the_standbys() -> None:
+    answers = ModelAnswers([StubRecommender()], probe_s=0.2, timeout_s=0.5, clock=FakeClock())
+    answers.record(0, standby=True)
+    assert answers.answering(0) and answers.standby(0)
+    answers.record(0)
+    assert not answers.standby(0)
 
 
 def test_a_ready_model_that_does_not_answer_is_not_ready() -> None:
