@@ -60,12 +60,14 @@ def run_schemathesis(
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["without a key", "with a key"])
 def test_the_gateway_keeps_its_openapi_document(
-    triton,
+    triton,  # type: ignore[no-untyped-def]
     fuzz_redis_url: str,
-    key: str | None,  # type: ignore[no-untyped-def]
+    key: str | None,
+    tmp_path: Path,
 ) -> None:
     settings = {"GATEWAY_API_KEY": key} if key else {}
+    header = ["--header", f"X-API-Key: {key}"] if key else []
     with Gateway(triton.grpc_url, fuzz_redis_url, timeout_s=5.0, extra_env=settings) as gateway:
-        done = run_schemathesis(gateway, *(["--header", f"X-API-Key: {key}"] if key else []))
+        done = run_schemathesis(gateway, tmp_path, *header)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout
