@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,10 @@ from deploy.stack import supervision
 from deploy.stack.settings import StackError, StackSettings
 from deploy.stack.supervision import ensure_supervised, supervisor_log
 from deploy.triton.procs import (
-    SUPERVISOR_MODULE,
     process_alive,
     supervisor_pid_file,
     write_pid_file,
 )
-
-LOOKS_LIKE_A_SUPERVISOR = [sys.executable, "-c", "import time; time.sleep(60)", SUPERVISOR_MODULE]
 
 
 @pytest.fixture()
@@ -31,14 +27,9 @@ def settings(tmp_path: Path) -> StackSettings:
 
 
 @pytest.fixture()
-def live_supervisor(settings: StackSettings) -> Iterator[int]:
-    process = subprocess.Popen(LOOKS_LIKE_A_SUPERVISOR)
-    write_pid_file(supervisor_pid_file(settings.pid_file("redis")), process.pid)
-    try:
-        yield process.pid
-    finally:
-        process.kill()
-        process.wait()
+def live_supervisor(settings: StackSettings, supervisor_lookalike: int) -> int:
+    write_pid_file(supervisor_pid_file(settings.pid_file("redis")), supervisor_lookalike)
+    return supervisor_lookalike
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,19 +109,6 @@ def test_a_failed_first_start_is_not_retried(tmp_path: Path, sleeps: list[float]
     assert sleeps == []
 
 
-@pytest.fixture()
-def other_supervisor() -> Iterator[int]:
-    """A process the launcher takes for a supervisor (its command line names the module)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", SUPERVISOR_MODULE]
-    )
-    try:
-        yield process.pid
-    finally:
-        process.kill()
-        process.wait()
-
-
 def test_the_supervisor_records_itself_while_it_runs(tmp_path: Path) -> None:
     pid_file = tmp_path / "redis.pid"
     record = supervisor_pid_file(pid_file)
@@ -134,8 +120,9 @@ def test_the_supervisor_records_itself_while_it_runs(tmp_path: Path) -> None:
 
 
 def test_a_second_supervisor_of_the_same_server_is_refused(
-    tmp_path: Path, other_supervisor: int
+    tmp_path: Path, supervisor_lookalike: int
 ) -> None:
+    other_supervisor = supervisor_lookalike
     pid_file = tmp_path / "redis.pid"
     supervisor_pid_file(pid_file).write_text(f"{other_supervisor}\n")
     refused = pytest.raises(StackError, match=f"already supervised by pid {other_supervisor}")
