@@ -27,6 +27,9 @@ INPUT = "user_id"
 OUTPUTS: tuple[str, ...] = ("ordered_ids", "ordered_scores", "fallback")
 """INT32 [n, k] catalogue item ids, best first; FP32 [n, k] their final scores;
 BOOL [n] true where the user was unknown and popular items answered."""
+ITEM_VECTOR = "item_vector"
+"""The item tower's output (the build's `item_tower` SavedModel): one vector per item, in the
+space of the query tower's; the model process embeds the items added at run time with it."""
 EXPLAIN_INPUT = "explain"
 """Optional BOOL [n, 1]: true asks for EXPLAIN_OUTPUT too (a slower path, taken only then)."""
 EXPLAIN_OUTPUT = "explanation"
@@ -175,3 +178,29 @@ STANDBY_MODEL_NAME = "standby_model"
 """The standby model: the executor's served build without TensorFlow (ensemble/standby.py)."""
 FOLLOWS_PARAMETER = "follows"
 """The standby's config parameter naming the model whose served version it follows."""
+
+
+ONLINE_CATALOGUE_TAG = "{online_catalogue}"
+"""The hash tag of the online catalogue's keys: one Redis Cluster slot, so one MULTI writes a
+record and its change log together."""
+
+ONLINE_ITEMS_KEY = f"{KEY_PREFIX}:{ONLINE_CATALOGUE_TAG}:items"
+"""Redis HASH: item id -> JSON record (`ItemRecord`) of the items added, changed or retired at run
+time by the gateway's PUT / DELETE /items/{item_id}. Raw attributes, never encoded: every model
+version encodes and embeds them with its own build's workflow and item tower, so a rollout keeps
+them. No build, materialize or rollout deletes it."""
+
+ONLINE_ITEM_CHANGES_KEY = f"{KEY_PREFIX}:{ONLINE_CATALOGUE_TAG}:item_changes"
+"""Redis LIST of item ids, one per write to ONLINE_ITEMS_KEY, in write order (same MULTI): a
+model process reads the entries past the last one it applied (LLEN once per pass)."""
+
+ONLINE_USERS_KEY = f"{KEY_PREFIX}:{ONLINE_CATALOGUE_TAG}:users"
+"""Redis HASH: user id -> JSON record (`UserRecord`) of the users added at run time by PUT
+/users/{user_id}: read by the model for users its build does not know."""
+
+ITEM_RECORD_FIELDS = ("attributes", "retired", "updated_at")
+"""An item record: {"attributes": {ITEM_FEATURES -> int} or null (a build item retired without
+new attributes), "retired": bool, "updated_at": ISO 8601 UTC}."""
+
+USER_RECORD_FIELDS = ("attributes", "updated_at")
+"""A user record: {"attributes": {USER_FEATURES -> int}, "updated_at": ISO 8601 UTC}."""

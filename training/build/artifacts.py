@@ -5,6 +5,7 @@ from __future__ import annotations
 ARTIFACTS = {
     "workflow": "workflow",
     "query_tower": "query_tower",
+    "item_tower": "item_tower",
     "ranking_model": "ranking_model",
     "item_embeddings": "item_embeddings.parquet",
     "faiss_index": "items.faiss",

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.ensemble.contract import BUILD_ID_FIELD
+from services.ensemble.contract import BUILD_ID_FIELD, ITEM_VECTOR
 from training.build import (
     choice_split,
     coclick,
@@ -33,6 +33,7 @@ from training.build import (
     retrieval,
     saved_model,
     segments,
+    vocabulary,
 )
 from training.build.artifacts import ARTIFACTS
 from training.build.choices import choose
@@ -152,6 +153,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: raw_data.RawData | None) -
         log("evaluation on the valid split:\n" + evaluate.format_table(evaluation))
     with timer.stage("save_models"):
         saved_model.save(query_tower, build_dir / ARTIFACTS["query_tower"], "query_vector")
+        saved_model.save(two_tower.item_tower(), build_dir / ARTIFACTS["item_tower"], ITEM_VECTOR)
         saved_model.save(dlrm.model, build_dir / ARTIFACTS["ranking_model"], TARGET)
     with timer.stage("index"):
         item_ids = items["item_id_raw"].to_numpy()
@@ -163,6 +165,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: raw_data.RawData | None) -
         repo_dir = build_dir / ARTIFACTS["feature_repo"]
         tables = feature_store.feature_tables(encoded["all"], event_time)
         feature_store.write_repo(repo_dir, tables, event_time.isoformat())
+        vocabulary.write(workflow, build_dir / ARTIFACTS["workflow"] / "categories", repo_dir)
         history = pd.concat([raw.train, raw.valid])
         interactions.clicks(history).to_parquet(build_dir / ARTIFACTS["interactions"], index=False)
         interactions.shown(history).to_parquet(build_dir / ARTIFACTS["shown"], index=False)
