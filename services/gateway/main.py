@@ -14,9 +14,10 @@ from services.gateway.api.body_limit import BodyLimit
 from services.gateway.api.errors import Problem, problem_response, validation_problem
 from services.gateway.api.observe import ObserveRequests
 from services.gateway.api.openapi import document_with_auth, document_without_auth
-from services.gateway.api.routes import health, interactions, page, recommend
+from services.gateway.api.routes import catalogue, health, interactions, page, recommend
 from services.gateway.core.attribution import CountsCollector, ImpressionFlusher, LatestCounts
 from services.gateway.core.attribution_store import AttributionStore
+from services.gateway.core.catalogue_store import CatalogueStore
 from services.gateway.core.config import Settings, get_settings
 from services.gateway.core.impressions import ImpressionLog
 from services.gateway.core.metrics import Metrics
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.online_store = store = OnlineStore.from_settings(settings)
+        app.state.catalogue_store = CatalogueStore.from_settings(settings)
         served = ServedVersion(store.served_version, settings.served_version_refresh_s)
         await served.start()
         # one channel per replica; names the served version in requests without an A/B split;
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await answers.close()
             await app.state.recommender.close()
             await app.state.online_store.close()
+            await app.state.catalogue_store.close()
 
     app = FastAPI(
         title="Multi-stage recommender gateway",
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(health.router)
     app.include_router(page.router)
+    app.include_router(catalogue.router)  # after GET /users/sample: /users/{user_id} takes any
     page.mount_static(app)
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(Problem, problem_response)

@@ -118,3 +118,58 @@ class InteractionRecorded(Interaction):
     attribution: ClickAttribution | None = Field(
         default=None, description="Only when request_id was sent"
     )
+
+
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX), BeforeValidator(_integral)]
+"""JsonInteger within int32 (Field first: its bounds reach the JSON schema)."""
+
+
+class ItemAttributes(BaseModel):
+    """An item's raw attributes, as in the catalogue's data (ITEM_FEATURES): stored as sent, and
+    encoded by each model version with its own build's workflow."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    item_category: Int32
+    item_shop: Int32
+    item_brand: Int32
+
+
+class UserAttributes(BaseModel):
+    """A user's raw attributes, as in the catalogue's data (USER_FEATURES): stored as sent, and
+    encoded by each model version with its own build's workflow."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_shops: Int32
+    user_profile: Int32
+    user_group: Int32
+    user_gender: Int32
+    user_age: Int32
+    user_consumption_2: Int32
+    user_is_occupied: Int32
+    user_geography: Int32
+    user_intentions: Int32
+    user_brands: Int32
+    user_categories: Int32
+
+
+UPDATED_AT = "When the record was last written: ISO 8601, UTC"
+CREATED = "PUT only: true when the online catalogue did not hold it before (201), else false"
+
+
+class ItemRecord(BaseModel):
+    item_id: int = Field(description="Catalogue item id")
+    attributes: ItemAttributes | None = Field(
+        description="The raw attributes; null for an item of the build retired without new ones"
+    )
+    retired: bool = Field(description="True after DELETE: recommended no more, until a PUT")
+    updated_at: str = Field(description=UPDATED_AT)
+    created: bool | None = Field(default=None, description=CREATED)
+
+
+class UserRecord(BaseModel):
+    user_id: int = Field(description="Catalogue user id")
+    attributes: UserAttributes
+    updated_at: str = Field(description=UPDATED_AT)
+    created: bool | None = Field(default=None, description=CREATED)

@@ -13,6 +13,7 @@ from services.gateway.api.errors import Problem
 from services.gateway.core.attribution import LatestCounts
 from services.gateway.core.attribution_store import AttributionStore
 from services.gateway.core.auth import key_matches
+from services.gateway.core.catalogue_store import CatalogueStore
 from services.gateway.core.config import Settings
 from services.gateway.core.impressions import ImpressionLog
 from services.gateway.core.metrics import Metrics
@@ -33,6 +34,11 @@ async def get_recommender(request: Request) -> ReplicaPool:
 
 async def get_online_store(request: Request) -> OnlineStore:
     store: OnlineStore = request.app.state.online_store
+    return store
+
+
+async def get_catalogue_store(request: Request) -> CatalogueStore:
+    store: CatalogueStore = request.app.state.catalogue_store
     return store
 
 
@@ -71,6 +77,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RecommenderDep = Annotated[ReplicaPool, Depends(get_recommender)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
+CatalogueStoreDep = Annotated[CatalogueStore, Depends(get_catalogue_store)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 WriteLimiterDep = Annotated[TokenBuckets | None, Depends(get_write_limiter)]
 ImpressionLogDep = Annotated[ImpressionLog, Depends(get_impression_log)]

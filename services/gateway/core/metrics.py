@@ -87,3 +87,10 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.catalogue_writes = Counter(
+            "gateway_catalogue_writes",
+            "Writes to the online catalogue (PUT and DELETE /items, PUT /users), by kind: "
+            "item_added, item_replaced, item_retired, user_added, user_replaced",
+            ["kind"],
+            registry=self.registry,
+        )

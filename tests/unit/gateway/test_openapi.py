@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
+from services.ensemble.contract import USER_FEATURES
 from services.gateway.api.routes import page
 from services.gateway.core.config import Settings
 from services.gateway.core.online_store import OnlineStoreUnavailable
+from tests.conftest import flushed_db, free_port
+from tests.unit.gateway.api.routes.test_catalogue import use_catalogue
 from tests.unit.gateway.stubs import StubOnlineStore, StubRecommender, failed, unavailable
 
 KEY = "k3y-for-tests-0123456789"
@@ -25,6 +28,10 @@ JSON = {"content-type": "application/json"}
 NOT_UTF8 = {"content": b'{"user_id": 1, "x": "\xff"}', "headers": JSON}
 TOO_LARGE = {"content": b"1" * 99, "headers": JSON}
 SLOW_WRITES = {"write_burst": 1, "write_rate_per_s": 0.01}
+ITEM, USER = "/items/{item_id}", "/users/{user_id}"
+SHOE = {"item_category": 3, "item_shop": 40, "item_brand": 500}
+PERSON = dict.fromkeys(USER_FEATURES, 1)
+DB = 13  # the catalogue routes' database (tests/unit/gateway/api/routes/test_catalogue.py's)
 JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "integer": int,
@@ -55,17 +62,21 @@ class Case:
     """'triton', 'model' or 'redis': that edge fails."""
     times: int = 1
     """Send it this many times; the last answer counts."""
-    asgi: Callable[[ASGIApp], Answer] | None = None
-    """For what TestClient cannot send: the request made at the ASGI level instead."""
+    asgi: Callable[[ASGIApp, str, str], Answer] | None = None
+    """For what TestClient cannot send: the request (app, method, url) made at the ASGI level."""
+    url: str | None = None
+    """Where the request goes, when `path` is a template."""
 
 
-def call(app: ASGIApp, headers: list[tuple[bytes, bytes]], body: list[Message]) -> Answer:
-    """POST /interactions at the ASGI level; after `body`, the client sends nothing more."""
+def call(
+    app: ASGIApp, method: str, url: str, headers: list[tuple[bytes, bytes]], body: list[Message]
+) -> Answer:
+    """`method` `url` at the ASGI level; after `body`, the client sends nothing more."""
     scope = {
         "type": "http",
-        "method": "POST",
-        "path": "/interactions",
-        "raw_path": b"/interactions",
+        "method": method,
+        "path": url,
+        "raw_path": url.encode(),
         "query_string": b"",
         "headers": headers,
         "http_version": "1.1",
@@ -91,13 +102,34 @@ def call(app: ASGIApp, headers: list[tuple[bytes, bytes]], body: list[Message]) 
     return Answer(start["status"], headers_sent, json.loads(content))
 
 
-def content_length_not_a_number(app: ASGIApp) -> Answer:
-    return call(app, [(b"content-length", b"12x")], [])
+def content_length_not_a_number(app: ASGIApp, method: str, url: str) -> Answer:
+    return call(app, method, url, [(b"content-length", b"12x")], [])
 
 
-def body_never_finishes(app: ASGIApp) -> Answer:
+def body_never_finishes(app: ASGIApp, method: str, url: str) -> Answer:
     first = {"type": "http.request", "body": b'{"user_id": 1,', "more_body": True}
-    return call(app, [(b"content-length", b"40"), (b"content-type", b"application/json")], [first])
+    headers = [(b"content-length", b"40"), (b"content-type", b"application/json")]
+    return call(app, method, url, headers, [first])
+
+
+def catalogue_cases(path: str, url: str, body: dict[str, Any]) -> list[Case]:
+    """The errors of PUT `path` and GET `path` but 404 (requests to `url`)."""
+    put = [
+        Case("PUT", path, 400, NOT_UTF8),
+        Case("PUT", path, 400, asgi=content_length_not_a_number),
+        Case("PUT", path, 401, body, {"api_key": KEY}),
+        Case("PUT", path, 408, settings={"body_timeout_s": 0.05}, asgi=body_never_finishes),
+        Case("PUT", path, 413, TOO_LARGE, {"max_body_bytes": 9}),
+        Case("PUT", path, 422, {"json": {"item_category": "1", "extra": 2}}),
+        Case("PUT", path, 429, body, SLOW_WRITES, times=2),
+        Case("PUT", path, 503, body, breaks="redis"),
+    ]
+    get = [
+        Case("GET", path, 401, settings={"api_key": KEY}),
+        Case("GET", path, 422, url=url.rsplit("/", 1)[0] + "/x"),
+        Case("GET", path, 503, breaks="redis"),
+    ]
+    return [replace(case, url=case.url or url) for case in [*put, *get]]
 
 
 CASES = [
@@ -118,6 +150,14 @@ CASES = [
     Case("GET", "/users/sample", 503, breaks="redis"),
     Case("GET", "/readyz", 503, breaks="redis"),
     Case("GET", "/stats", 422, {"params": {"k": 0}}),
+    *catalogue_cases(ITEM, "/items/1", {"json": SHOE}),
+    Case("DELETE", ITEM, 401, settings={"api_key": KEY}, url="/items/1"),
+    Case("DELETE", ITEM, 422, url="/items/-1"),
+    Case("DELETE", ITEM, 429, settings=SLOW_WRITES, times=2, url="/items/1"),
+    Case("DELETE", ITEM, 503, breaks="redis", url="/items/1"),
+    Case("GET", ITEM, 404, url="/items/1"),
+    *catalogue_cases(USER, "/users/1", {"json": PERSON}),
+    Case("GET", USER, 404, url="/users/1"),
 ]
 
 
@@ -178,10 +218,11 @@ def break_edge(
 
 
 def answer(case: Case, client: TestClient) -> Answer:
+    url = case.url or case.path
     if case.asgi is not None:
-        return case.asgi(client.app)
+        return case.asgi(client.app, case.method, url)
     for _ in range(case.times):
-        response = client.request(case.method, case.path, **case.request)
+        response = client.request(case.method, url, **case.request)
     return Answer(response.status_code, response.headers, response.json())
 
 
@@ -232,11 +273,16 @@ def test_error_bodies_match_their_documented_schema(
     make_client: Callable[..., TestClient],
     recommender: StubRecommender,
     store: StubOnlineStore,
+    redis_server: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = make_client(**case.settings)
     break_edge(case.breaks, recommender, store, monkeypatch)
-    got = answer(case, client)
+    # the catalogue routes' store: a real Redis, or a port nothing listens on
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with flushed_db(redis_server, DB):
+        use_catalogue(client.app, down if case.breaks == "redis" else f"{redis_server}/{DB}")  # type: ignore[arg-type]
+        got = answer(case, client)
     assert got.status == case.status, got.body
     documented = document["paths"][case.path][case.method.lower()]["responses"]
     assert str(case.status) in documented, f"{case.status} is not documented"

@@ -69,10 +69,13 @@ async def record_interaction(
     return InteractionRecorded(**interaction.model_dump(), new=new, attribution=attribution)
 
 
-def unavailable(settings: Settings, exc: OnlineStoreUnavailable) -> Problem:
+def unavailable(
+    settings: Settings, exc: OnlineStoreUnavailable, store: str = "interaction store"
+) -> Problem:
+    """503 with Retry-After when Redis fails; `store` names what is unavailable."""
     return Problem(
         status.HTTP_503_SERVICE_UNAVAILABLE,
-        f"interaction store unavailable; retry after {settings.retry_after_s} s",
+        f"{store} unavailable; retry after {settings.retry_after_s} s",
         internal=str(exc),
         retry_after_s=settings.retry_after_s,
     )
