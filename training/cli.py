@@ -4,7 +4,8 @@
 `python -m training evaluate --build DIR [--data DIR]` (the build's evaluation table) and
 `python -m training rules set FILE | show | clear` (business rules in Redis, no export needed) and
 `python -m training convert-ratings --ratings FILE --out DIR` (a rating log as build data) and
-`python -m training generate --out DIR [--synthetic KIND]` (synthetic build data with a future).
+`python -m training generate --out DIR [--synthetic KIND]` (synthetic build data with a future) and
+`python -m training export-online --out DIR [--data DIR]` (what was added online, for a rebuild).
 
 Bad input ends with exit status 2 and one line `error: ...`; an unexpected failure with
 status 1, one line, and the traceback in `<out>.error.log`.
@@ -24,7 +25,7 @@ from training.build import manifest
 from training.build.distributed import check_scheduler
 from training.data import raw_data
 from training.errors import BuildError
-from training.ops import rules_command
+from training.ops import online_export, rules_command
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -86,6 +87,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--data", type=Path, help="the build's data, if not synthetic (DIR/train, DIR/valid)"
     )
     rules_command.add_parser(commands)
+    online_export.add_parser(commands)
     ratings = commands.add_parser(
         "convert-ratings",
         help="a rating log (user, item, rating, time) as DIR/train, DIR/valid, DIR/future.parquet",
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "rules": rules_command.run,
         "convert-ratings": _convert_ratings,
         "generate": _generate,
+        "export-online": online_export.run,
     }[args.command]
     try:
         return command(args)
