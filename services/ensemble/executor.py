@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from services.ensemble import online_items
 from services.ensemble.contract import EXPLAIN_OUTPUT, INPUT, OUTPUTS
 from services.ensemble.live_rules import LiveRules, attach
+from services.ensemble.online_items import OnlineItems
 from services.ensemble.redis_store import OnlineStoreUnavailable, connect
 from services.ensemble.settings import EnsembleSettings
 from services.ensemble.stages import Columns, FetchPastItems, Stage
@@ -56,17 +58,27 @@ def load_stages(ensemble_dir: Path, stages_file: str = STAGES_FILE) -> list[Stag
 
 
 class Executor:
-    def __init__(self, stages: list[Stage], rules: LiveRules | None = None) -> None:
+    def __init__(
+        self,
+        stages: list[Stage],
+        rules: LiveRules | None = None,
+        online: OnlineItems | None = None,
+    ) -> None:
         self.stages = stages
         self.rules = rules
         """The stages' business rules, refreshed from Redis once per pass (live_rules.py)."""
-        self._rules_carried = rules is not None and carry_rules_check(stages, rules)
-        """Whether FetchPastItems reads the rules' counter in its round trip (else `_run` does)."""
+        self.online = online
+        """The items added or retired at run time, followed once per pass (online_items.py)."""
+        followers = tuple(f for f in (rules, online) if f is not None)
+        self._uncarried = carry_followers(stages, followers)
+        """The followers FetchPastItems' round trip does not carry: `_run` refreshes them."""
 
     @classmethod
     def from_version_dir(cls, version_dir: Path, stages_file: str = STAGES_FILE) -> Executor:
         stages = load_stages(version_dir / "ensemble", stages_file)
-        return cls(stages, attach(stages, connect(EnsembleSettings())))
+        client = connect(EnsembleSettings())
+        rules = attach(stages, client)
+        return cls(stages, rules, online_items.attach(stages, client, rules))
 
     def answer(self, user_ids: Any) -> Columns:
         """The contract's outputs for `user_ids` (one row per id)."""
@@ -110,8 +122,9 @@ class Executor:
         requests: the plain answers' path stays as it is."""
         from services.ensemble.explain import explain_pass
 
-        if self.rules is not None:  # the rules a plain pass would apply now
-            self.rules.refresh()
+        for follower in (self.rules, self.online):  # what a plain pass would apply now
+            if follower is not None:
+                follower.refresh()
         outputs, documents = explain_pass(self.stages, checked_user_ids(user_ids))
         encoded = [json.dumps(document, allow_nan=False).encode() for document in documents]
         outputs[EXPLAIN_OUTPUT] = np.array(encoded, dtype=np.object_)
@@ -124,23 +137,37 @@ class Executor:
             return exc
 
     def _run(self, user_ids: NDArray[np.int32]) -> Columns:
-        if self.rules is not None and not self._rules_carried:
-            self.rules.refresh()
+        for follower in self._uncarried:
+            follower.refresh()
         columns: Columns = {INPUT: user_ids}
         for stage in self.stages:
             columns.update(stage.run(columns))
         return {name: columns[name] for name in OUTPUTS}
 
 
-def carry_rules_check(stages: list[Stage], rules: LiveRules) -> bool:
-    """Give the rules' per-pass counter read to FetchPastItems' pipeline (saving a Redis round
-    trip) when it runs before every stage that reads the rules; whether it was given."""
+def carry_followers(stages: list[Stage], followers: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Give each follower's per-pass counter read to FetchPastItems' pipeline (saving a Redis
+    round trip) when it runs before every stage that uses the follower; the followers not
+    given (the pass refreshes them itself)."""
     carrier = next((stage for stage in stages if isinstance(stage, FetchPastItems)), None)
-    readers = [i for i, stage in enumerate(stages) if getattr(stage, "rules", None) is rules]
-    if carrier is None or (readers and min(readers) < stages.index(carrier)):
-        return False
-    carrier.live_rules = rules
-    return True
+    if carrier is None:
+        return followers
+    at = stages.index(carrier)
+    carried = tuple(f for f in followers if all(i > at for i in users_of(stages, f)))
+    carrier.followers = carried
+    return tuple(f for f in followers if f not in carried)
+
+
+def users_of(stages: list[Stage], follower: Any) -> list[int]:
+    """Positions of the stages that read `follower`'s state: its rules or its items."""
+    listeners = getattr(follower, "listeners", [])
+    return [
+        i
+        for i, stage in enumerate(stages)
+        if getattr(stage, "rules", None) is follower
+        or getattr(stage, "online", None) is follower
+        or any(stage is listener for listener in listeners)
+    ]
 
 
 def checked_user_ids(user_ids: Any) -> NDArray[np.int32]:

@@ -25,6 +25,7 @@ from merlin.systems.dag import Ensemble
 from services.ensemble.contract import (
     INPUT,
     ITEM_FEATURES,
+    ONLINE_USERS_KEY,
     OUTPUTS,
     USER_FEATURES,
     build_id_of,
@@ -33,6 +34,7 @@ from services.ensemble.final_score import OrderSettings, ScoreWeights
 from services.ensemble.operator import serving_graph
 from services.ensemble.rules import Rules
 from services.ensemble.stages import (
+    EmbedOnlineItems,
     FetchCatalogueFeatures,
     FetchFeatures,
     FetchPastItems,
@@ -154,6 +156,7 @@ def executor_stages(plan: Plan) -> list[Stage]:
         user_features(plan),
         PredictInProcess(plan.path("query_tower"), "query_tower", QUERY_TOWER_INPUTS, "query"),
         FetchPastItems(build_id_of(plan.manifest), INPUT, "past_ids", "build_epoch", shown),
+        *embed_online_items(plan),
         RetrieveCandidates(
             plan.path("faiss_index"), count, rules, "query", plan.excluded, "retrieved_ids"
         ),
@@ -202,9 +205,23 @@ def standby_weights(weights: ScoreWeights, manifest: dict[str, Any]) -> ScoreWei
 
 
 def user_features(plan: Plan) -> FetchFeatures:
+    """The user's features: the build's, else those PUT at run time (ONLINE_USERS_KEY)."""
     return FetchFeatures(
-        plan.path("feature_repo"), "user_features", INPUT, USER_COLUMNS, "user_found"
+        plan.path("feature_repo"),
+        "user_features",
+        INPUT,
+        USER_COLUMNS,
+        "user_found",
+        online_records=ONLINE_USERS_KEY,
     )
+
+
+def embed_online_items(plan: Plan) -> list[EmbedOnlineItems]:
+    """The stage loading the item tower for items added at run time (online_items.py), for
+    builds that export one."""
+    if "item_tower" not in plan.manifest["artifacts"]:
+        return []
+    return [EmbedOnlineItems(plan.path("item_tower"), INPUT, "online_items_applied")]
 
 
 def item_features(plan: Plan) -> FetchCatalogueFeatures:

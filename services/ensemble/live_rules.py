@@ -44,18 +44,36 @@ class LiveRules:
         self._log = log
         self._seen: bytes | None = None
         """The counter (or refusal) last acted on: a change of it is read and logged once."""
+        self.retired: frozenset[int] = frozenset()
+        """Items retired at run time (online_items.py): denied beside the rules' own."""
+        self._effective = exported
+        """`current` with the retired items denied too."""
 
     @property
     def deny_items(self) -> frozenset[int]:
-        return self.current.deny_items
+        return self._effective.deny_items
 
     @property
     def max_per_category(self) -> int:
-        return self.current.max_per_category
+        return self._effective.max_per_category
 
     @property
     def deny_array(self) -> NDArray[np.int64]:
-        return self.current.deny_array
+        return self._effective.deny_array
+
+    def set_retired(self, items: frozenset[int]) -> None:
+        """Deny `items` (retired at run time) from now on, whatever rules apply."""
+        if items != self.retired:
+            self.retired = items
+            self._combine()
+
+    def _combine(self) -> None:
+        current = self.current
+        self._effective = (
+            Rules(current.deny_items | self.retired, current.max_per_category)
+            if self.retired
+            else current
+        )
 
     def refresh(self) -> None:
         """Apply Redis' rules if they changed since the last pass (one HGET when they did not).
@@ -101,6 +119,7 @@ class LiveRules:
 
     def _apply(self, version: bytes | None, rules: Rules, message: str) -> None:
         self.current, self._seen = rules, version
+        self._combine()
         self._log(message)
 
     def _refuse(self, version: bytes | None, reason: str) -> None:

@@ -25,6 +25,9 @@ from deploy.stack import StackSettings, ensure_online_state, ensure_redis, read_
 from deploy.triton.launch import terminate_group
 from services.ensemble.contract import (
     ONLINE_BUILD_KEY,
+    ONLINE_ITEM_CHANGES_KEY,
+    ONLINE_ITEMS_KEY,
+    ONLINE_USERS_KEY,
     build_key,
     build_prefix,
     feast_project,
@@ -192,6 +195,9 @@ def test_private_redis_keeps_its_state_across_a_kill(stack_settings: StackSettin
     client = redis.Redis.from_url(url)
     client.sadd(online_interactions_key(1), 5)
     client.set(ONLINE_BUILD_KEY, "build-1")
+    client.hset(ONLINE_ITEMS_KEY, "9000001", '{"attributes": null, "retired": true}')
+    client.rpush(ONLINE_ITEM_CHANGES_KEY, 9000001)
+    client.hset(ONLINE_USERS_KEY, "8000001", '{"attributes": {}}')
     time.sleep(1.5)  # appendfsync everysec
     pid = read_pid(stack_settings.pid_file("redis"))
     assert pid is not None
@@ -202,6 +208,9 @@ def test_private_redis_keeps_its_state_across_a_kill(stack_settings: StackSettin
     assert read_pid(stack_settings.pid_file("redis")) != pid
     assert client.smembers(online_interactions_key(1)) == {b"5"}
     assert client.get(ONLINE_BUILD_KEY) == b"build-1"
+    assert client.hkeys(ONLINE_ITEMS_KEY) == [b"9000001"]  # items and users added online
+    assert client.lrange(ONLINE_ITEM_CHANGES_KEY, 0, -1) == [b"9000001"]
+    assert client.hkeys(ONLINE_USERS_KEY) == [b"8000001"]
     assert (stack_settings.run_dir / "redis" / "appendonlydir").is_dir()
 
 

@@ -5,6 +5,7 @@ when the graph is built, so a wiring mistake fails the build or export.
 """
 
 from services.ensemble.stages.base import Columns, Stage, WiringError
+from services.ensemble.stages.embed_items import EmbedOnlineItems
 from services.ensemble.stages.fetch_features import FetchCatalogueFeatures, FetchFeatures
 from services.ensemble.stages.fetch_past_items import FetchPastItems
 from services.ensemble.stages.filter_candidates import FilterCandidates, excluded_mask
@@ -16,6 +17,7 @@ from services.ensemble.stages.unroll_user_features import UnrollUserFeatures, un
 
 __all__ = [
     "Columns",
+    "EmbedOnlineItems",
     "FetchCatalogueFeatures",
     "FetchFeatures",
     "FetchPastItems",

@@ -44,6 +44,9 @@ class Stage:
 
     artifact: str | None = None
     """Name of this stage's file or folder in the exported repository, if it has one."""
+    runtime_attributes: tuple[str, ...] = ()
+    """Attributes set only in a serving process (connections, run-time items): never pickled,
+    the class' defaults apply after unpickling."""
 
     def __init__(
         self,
@@ -117,7 +120,7 @@ class Stage:
         return None
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = {k: v for k, v in self.__dict__.items() if k not in self.runtime_attributes}
         state["_state"] = None
         state["source"] = None  # a build-time path: the export holds its own copy
         return state

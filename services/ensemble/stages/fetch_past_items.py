@@ -13,7 +13,7 @@ from services.ensemble.contract import (
     online_interactions_key,
     shown_key,
 )
-from services.ensemble.live_rules import LiveRules
+from services.ensemble.online_items import Follower
 from services.ensemble.redis_store import (
     BuildNotOnline,
     check_build,
@@ -37,11 +37,12 @@ class FetchPastItems(Stage):
     SMEMBERS and joined here: a Redis Cluster pipeline refuses multi-key commands; the sets'
     hash tag keeps them on one node.
 
-    With `live_rules` set (by the executor, when this stage runs before every stage reading the
-    rules), the same round trip reads the live rules' counter and applies a change.
+    With `followers` set (by the executor: the live rules, when this stage runs before every
+    stage reading them, and the online catalogue), the same round trip reads each one's
+    counter and hands it the reply (`read_version` / `follow`).
     """
 
-    live_rules: LiveRules | None = None
+    followers: tuple[Follower, ...] = ()
 
     def __init__(
         self,
@@ -71,10 +72,10 @@ class FetchPastItems(Stage):
 
     def run(self, columns: Columns) -> Columns:
         users = columns[self.users].reshape(-1).tolist()
-        rules = self.live_rules
+        followers = self.followers
         with unavailable_on_redis_errors(), self.state.pipeline(transaction=False) as pipe:
-            if rules is not None:
-                rules.read_version(pipe)
+            for follower in followers:
+                follower.read_version(pipe)
             pipe.get(build_key(self.build_id))
             for user in users:
                 pipe.smembers(interactions_key(user, self.build_id))
@@ -82,8 +83,8 @@ class FetchPastItems(Stage):
                 if self.shown:
                     pipe.smembers(shown_key(user, self.build_id))
             results = pipe.execute(raise_on_error=False)
-            if rules is not None:
-                rules.follow(results.pop(0))  # its own errors are the rules' (refused, logged)
+            for follower in followers:  # an error reply is the follower's to handle
+                follower.follow(results.pop(0))
             raise_first_error(results)
             held, *replies = results
         step = 3 if self.shown else 2

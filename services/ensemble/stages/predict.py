@@ -34,40 +34,46 @@ class PredictInProcess(Stage):
         return f"Predict[{self.artifact}]"
 
     def load(self, path: Path) -> Any:
-        """The serving signature's graph run by a TF1 session: numpy in, numpy out.
-
-        Not the eager `model.signatures[...]` call: with TensorFlow 2.12 on Python 3.11 every
-        EagerTensor created from Python leaks a small block (TF issues #60131, #62551), about
-        1.4 kB per request over both models; a session creates no Python tensor objects. Keep it
-        so: no eager TensorFlow call on the request path.
-        """
-        import tensorflow as tf  # the graph's ops are TensorFlow's own: no merlin.models import
-
-        from services.ensemble.settings import EnsembleSettings
-
-        threads = EnsembleSettings().threads_per_instance
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # already initialized (another model loaded first): keep it
-            pass
-        graph = tf.Graph()
-        config = tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads
-        )
-        session = tf.compat.v1.Session(graph=graph, config=config)
-        with graph.as_default():
-            meta_graph = tf.compat.v1.saved_model.loader.load(
-                session, [tf.saved_model.SERVING], str(path)
-            )
-        signature = meta_graph.signature_def["serving_default"]
-        takes = sorted(signature.inputs)
+        session, predict, takes = load_signature(path)
         self.check_loaded("the model's signature", takes, sorted(self.inputs))
-        output = signature.outputs[sorted(signature.outputs)[0]].name
-        predict = session.make_callable(output, [signature.inputs[name].name for name in takes])
         return session, predict, takes
 
     def run(self, columns: Columns) -> Columns:
         _, predict, takes = self.state
         inputs = [columns[self.inputs[name]].reshape(-1).astype(np.int32) for name in takes]
         return {self.output: np.asarray(predict(*inputs), dtype=np.float32)}
+
+
+def load_signature(path: Path) -> tuple[Any, Any, list[str]]:
+    """(session, callable, its input names sorted) of the SavedModel at `path`: its serving
+    signature's graph run by a TF1 session, numpy in, numpy out (the first output).
+
+    Not the eager `model.signatures[...]` call: with TensorFlow 2.12 on Python 3.11 every
+    EagerTensor created from Python leaks a small block (TF issues #60131, #62551), about
+    1.4 kB per request over both models; a session creates no Python tensor objects. Keep it
+    so: no eager TensorFlow call on the request path.
+    """
+    import tensorflow as tf  # the graph's ops are TensorFlow's own: no merlin.models import
+
+    from services.ensemble.settings import EnsembleSettings
+
+    threads = EnsembleSettings().threads_per_instance
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialized (another model loaded first): keep it
+        pass
+    graph = tf.Graph()
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads
+    )
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    with graph.as_default():
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            session, [tf.saved_model.SERVING], str(path)
+        )
+    signature = meta_graph.signature_def["serving_default"]
+    takes = sorted(signature.inputs)
+    output = signature.outputs[sorted(signature.outputs)[0]].name
+    predict = session.make_callable(output, [signature.inputs[name].name for name in takes])
+    return session, predict, takes

@@ -49,6 +49,13 @@ class RetrieveCandidates(Stage):
         _, ids = search(self.state, query, self.candidate_count + extra)
         return {self.retrieved: ids.astype(np.int32)}
 
+    def items_changed(self, ids: Any, features: Any, vectors: Any, proxies: Any) -> None:
+        """Items added or changed at run time (online_items.py): searchable under their ids,
+        a build item's vector replaced."""
+        index = self.state
+        index.remove_ids(np.asarray(ids, dtype=np.int64))
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+
 
 class NoRetrieval(Stage):
     """The standby graph's retrieval: no tower candidates ([users, 0]), so the merge fills

@@ -78,6 +78,11 @@ class ScoreCandidates(Stage):
     cannot be ordered). `files`: the build's artifact of each weighed part (`PART_FILES`)."""
 
     artifact = "final_score"
+    _online_vectors: Any = None
+    """ItemOverlay of the tower vectors of items added or changed at run time, once any was."""
+    _proxies: Any = None
+    """ItemOverlay: item added at run time -> its proxy (online_items.py), once any was."""
+    runtime_attributes = ("_online_vectors", "_proxies")
 
     def __init__(
         self,
@@ -129,12 +134,19 @@ class ScoreCandidates(Stage):
         valid = (candidates >= 0) & columns[names.item_found].reshape(users, -1).astype(bool)
         state: ScoreState = self.state
         parts: dict[str, NDArray[np.float32]] = {}
+        own = candidates
+        candidates = self.proxied(candidates)  # the build's data: of the proxies
         if self.weights.ranking:
             probabilities = columns[names.ranking].reshape(users, -1)
             parts["ranking"] = logit(np.where(valid, probabilities, 0.5))
         rows = state.rows.find(candidates) if state.rows is not None else None
-        if state.vectors is not None and rows is not None:
-            parts["retrieval"] = inner_products(columns[names.query], state.vectors, rows)
+        if state.vectors is not None and state.rows is not None:
+            own_rows = state.rows.find(own) if rows is None or candidates is not own else rows
+            parts["retrieval"] = inner_products(columns[names.query], state.vectors, own_rows)
+            if self._online_vectors is not None:
+                overlay_products(
+                    parts["retrieval"], columns[names.query], self._online_vectors, own
+                )
         if state.itemitem is not None:
             history = [row[row >= 0] for row in columns[names.history]]
             parts["itemitem"] = state.itemitem.scores(history, candidates)
@@ -146,10 +158,46 @@ class ScoreCandidates(Stage):
             parts["segment"] = reciprocal_ranks(state.segments.ranks_of(keys, candidates))
         return parts, valid
 
+    def items_changed(
+        self, ids: Any, features: Any, vectors: NDArray[np.float32], proxies: NDArray[np.int64]
+    ) -> None:
+        """Items added or changed at run time (online_items.py): their tower vectors, and
+        their proxies, whose popularity, segment and item-item parts they take."""
+        from services.ensemble.online_items import ItemOverlay
+
+        if self._proxies is None:
+            self._proxies = ItemOverlay(1, np.int64)
+        self._proxies.update(ids, proxies.reshape(-1, 1))
+        if "retrieval" not in self.files:
+            return
+        if self._online_vectors is None:
+            self._online_vectors = ItemOverlay(vectors.shape[1], np.float32)
+        self._online_vectors.update(ids, vectors)
+
+    def proxied(self, candidates: NDArray[Any]) -> NDArray[Any]:
+        """`candidates` with each item added at run time replaced by its proxy (if it has one)."""
+        if self._proxies is None:
+            return candidates
+        rows = self._proxies.rows(candidates)
+        proxies = np.where(rows >= 0, self._proxies.values[np.maximum(rows, 0), 0], -1)
+        return np.where(proxies >= 0, proxies, candidates).astype(candidates.dtype)
+
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["files"] = dict.fromkeys(self.files)  # build-time paths: the export has copies
         return state
+
+
+def overlay_products(
+    part: NDArray[np.float32], queries: NDArray[Any], overlay: Any, candidates: NDArray[Any]
+) -> None:
+    """Replace, in place, the inner products of the candidates `overlay` (an ItemOverlay of
+    vectors) holds with their user's query."""
+    rows = overlay.rows(candidates)
+    users, slots = np.nonzero(rows >= 0)
+    if len(users):
+        picked = overlay.values[rows[users, slots]]
+        part[users, slots] = np.einsum("nd,nd->n", queries[users], picked)
 
 
 def read_parts(paths: dict[str, Path]) -> ScoreState:

@@ -18,7 +18,7 @@ from services.ensemble.contract import (
     online_interactions_key,
     shown_key,
 )
-from services.ensemble.executor import Executor, carry_rules_check
+from services.ensemble.executor import Executor, carry_followers
 from services.ensemble.live_rules import LiveRules
 from services.ensemble.redis_store import BuildNotOnline, OnlineStoreUnavailable
 from services.ensemble.rules import Rules
@@ -113,7 +113,7 @@ def test_the_live_rules_ride_in_the_same_round_trip(client: redis.Redis) -> None
     lines: list[str] = []
     live = LiveRules(Rules(frozenset({1}), 0), client, lines.append)
     past, denied = stage(client), FilterCandidates(2, live, "retrieved", "past_ids", "candidates")
-    assert carry_rules_check([past, denied], live) and past.live_rules is live
+    assert carry_followers([past, denied], (live,)) == () and past.followers == (live,)
     executor = Executor([past, Doubler()], live)
     assert past.run({INPUT: np.array([1], dtype=np.int32)})["past_ids"].tolist() == [[10]]
     assert live.deny_items == {1} and lines == []  # the exported rules, nothing to log
@@ -133,7 +133,7 @@ def test_rules_of_the_wrong_type_are_refused_and_the_pass_still_answers(
     lines: list[str] = []
     live = LiveRules(Rules(), client, lines.append)
     past = stage(client)
-    past.live_rules = live
+    past.followers = (live,)
     assert past.run({"user_id": np.array([1], dtype=np.int32)})["past_ids"].tolist() == [[-1]]
     assert len(lines) == 1 and "not a hash" in lines[0]
 
@@ -144,7 +144,7 @@ def test_a_set_of_the_wrong_type_still_fails_the_pass_when_the_rules_ride(
     client.set(build_key("build-1"), "build-1")
     client.set(interactions_key(1, "build-1"), "not a set")
     past = stage(client)
-    past.live_rules = LiveRules(Rules(), client, [].append)
+    past.followers = (LiveRules(Rules(), client, [].append),)
     with pytest.raises(OnlineStoreUnavailable, match="ResponseError"):
         past.run({"user_id": np.array([1], dtype=np.int32)})
 
@@ -155,5 +155,5 @@ def test_the_executor_keeps_its_own_read_when_a_rules_reader_runs_first(
     live = LiveRules(Rules(), client, [].append)
     reader = FilterCandidates(2, live, "retrieved", "past_ids", "candidates")
     past = stage(client)
-    assert not carry_rules_check([reader, past], live)
-    assert past.live_rules is None
+    assert carry_followers([reader, past], (live,)) == (live,)
+    assert past.followers == ()
