@@ -5,7 +5,8 @@ with its own build's workflow and item tower, from its next request on."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Response, status
 
@@ -23,6 +24,8 @@ from services.gateway.api.method_not_allowed import (
 )
 from services.gateway.api.routes.interactions import unavailable
 from services.gateway.core.catalogue_records import ItemState, UserState
+from services.gateway.core.config import Settings
+from services.gateway.core.metrics import Metrics
 from services.gateway.core.online_store import OnlineStoreUnavailable
 from services.gateway.schemas import (
     INT32_MAX,
@@ -33,6 +36,7 @@ from services.gateway.schemas import (
     UserRecord,
 )
 
+T = TypeVar("T")
 STORE = "catalogue store"
 ItemIdPath = Annotated[
     int, Path(ge=0, le=INT32_MAX, description="Catalogue item id (int32, not negative)")
@@ -84,13 +88,8 @@ async def put_item(
     """Add the item, or replace its attributes (an item of the build too; a retired item is
     taken back): each model version encodes and embeds it from its next request on, and may
     recommend it. 201 when the online catalogue did not hold the item, else 200."""
-    try:
-        record, created = await store.put_item(item_id, attributes.model_dump())
-    except OnlineStoreUnavailable as exc:
-        raise unavailable(settings, exc, STORE) from exc
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    metrics.catalogue_writes.labels("item_added" if created else "item_replaced").inc()
+    record, created = await _stored(store.put_item(item_id, attributes.model_dump()), settings)
+    _count_put(response, metrics, "item", created)
     return _item(item_id, record, created=created)
 
 
@@ -107,10 +106,7 @@ async def retire_item(
     """Retire the item (one added online or one of the build): no model version recommends it
     from its next request on. Its attributes are kept (null for an item only the build has);
     PUT takes it back. Idempotent: retiring a retired item changes nothing."""
-    try:
-        record, _ = await store.retire_item(item_id)
-    except OnlineStoreUnavailable as exc:
-        raise unavailable(settings, exc, STORE) from exc
+    record, _ = await _stored(store.retire_item(item_id), settings)
     metrics.catalogue_writes.labels("item_retired").inc()
     return _item(item_id, record)
 
@@ -135,10 +131,7 @@ async def get_item(
 ) -> ItemRecord:
     """The item's online record: what PUT wrote. 404 for items of the build never changed
     online (they have none) and for retired items (DELETE's answer shows their record)."""
-    try:
-        record = await store.get_item(item_id)
-    except OnlineStoreUnavailable as exc:
-        raise unavailable(settings, exc, STORE) from exc
+    record = await _stored(store.get_item(item_id), settings)
     if record is None:
         raise Problem(status.HTTP_404_NOT_FOUND, f"item {item_id} was not added or retired online")
     if record.retired:  # deleted: gone, as a client of DELETE expects (DELETE shows the record)
@@ -169,13 +162,8 @@ async def put_user(
     """Add the user, or replace their attributes: the model takes the features of a user its
     build does not know from here, from its next request on. 201 when the online catalogue did
     not hold the user, else 200."""
-    try:
-        record, created = await store.put_user(user_id, attributes.model_dump())
-    except OnlineStoreUnavailable as exc:
-        raise unavailable(settings, exc, STORE) from exc
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    metrics.catalogue_writes.labels("user_added" if created else "user_replaced").inc()
+    record, created = await _stored(store.put_user(user_id, attributes.model_dump()), settings)
+    _count_put(response, metrics, "user", created)
     return _user(user_id, record, created=created)
 
 
@@ -197,13 +185,25 @@ async def get_user(
     user_id: UserIdPath, store: CatalogueStoreDep, settings: SettingsDep
 ) -> UserRecord:
     """The user's online record: what PUT wrote."""
-    try:
-        record = await store.get_user(user_id)
-    except OnlineStoreUnavailable as exc:
-        raise unavailable(settings, exc, STORE) from exc
+    record = await _stored(store.get_user(user_id), settings)
     if record is None:
         raise Problem(status.HTTP_404_NOT_FOUND, f"user {user_id} was not added online")
     return _user(user_id, record)
+
+
+async def _stored(write: Awaitable[T], settings: Settings) -> T:
+    """`write`'s result; a 503 with Retry-After when Redis cannot answer."""
+    try:
+        return await write
+    except OnlineStoreUnavailable as exc:
+        raise unavailable(settings, exc, STORE) from exc
+
+
+def _count_put(response: Response, metrics: Metrics, kind: str, created: bool) -> None:
+    """200 for a replaced record (201 is the route's default), and the write counted."""
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    metrics.catalogue_writes.labels(f"{kind}_added" if created else f"{kind}_replaced").inc()
 
 
 def _item(item_id: int, record: ItemState, **created: bool) -> ItemRecord:
