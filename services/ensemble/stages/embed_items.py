@@ -35,12 +35,20 @@ class EmbedOnlineItems(Stage):
         self.users, self.applied = users, applied
 
     def load(self, path: Path) -> Any:
+        from services.ensemble.live_rules import log_line
         from services.ensemble.online_items import ITEM_COLUMNS
 
         repo = path.parent / "feature_repo"
-        vocabulary = Vocabulary.load(repo / FILE_NAME)
-        _, predict, takes = load_signature(path)
-        order = [ITEM_COLUMNS.index(name) for name in takes]
+        try:
+            vocabulary = Vocabulary.load(repo / FILE_NAME)
+            _, predict, takes = load_signature(path)
+            order = [ITEM_COLUMNS.index(name) for name in takes]
+        except Exception as exc:  # serving goes on; only new items wait for a version that can
+            log_line(
+                f"the item tower or vocabulary cannot be loaded ({type(exc).__name__}: {exc}): "
+                "items added online are not served by this version, retirements and users are"
+            )
+            return None, None, None
 
         def embed(features: NDArray[np.int32]) -> NDArray[np.float32]:
             return np.asarray(predict(*(features[:, i] for i in order)), dtype=np.float32)

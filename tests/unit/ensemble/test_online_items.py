@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,9 @@ import redis
 from services.ensemble.contract import ONLINE_ITEM_CHANGES_KEY, ONLINE_ITEMS_KEY
 from services.ensemble.executor import carry_followers
 from services.ensemble.live_rules import LiveRules
-from services.ensemble.online_items import ItemOverlay, OnlineItems, parse_record
+from services.ensemble.online_items import ItemOverlay, OnlineItems, attach, parse_record
 from services.ensemble.rules import Rules
-from services.ensemble.stages import FetchPastItems, FilterCandidates
+from services.ensemble.stages import EmbedOnlineItems, FetchPastItems, FilterCandidates
 from services.ensemble.stages.filter_candidates import with_followers
 from services.ensemble.vocabulary import Vocabulary
 
@@ -175,3 +176,20 @@ def test_the_overlay_keeps_the_latest_row_of_an_id() -> None:
     rows = overlay.rows(np.array([[3, 5, 4]]))
     assert rows[0, 2] == -1
     assert overlay.values[rows[0, :2]].tolist() == [[2, 2], [9, 9]]
+
+
+def test_a_tower_that_cannot_be_loaded_leaves_serving_and_retirements(
+    client: redis.Redis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "item_tower").mkdir()  # no SavedModel in it
+    stage = EmbedOnlineItems(None, "user_id", "applied")
+    stage.load_artifacts(str(tmp_path))
+    assert stage.state == (None, None, None)
+    assert "items added online are not served by this version" in capsys.readouterr().err
+    rules = LiveRules(Rules(), client, log=lambda line: None)
+    items = attach([stage], client, rules)
+    put(client, 77, ATTRIBUTES)
+    put(client, 10, None, retired=True)
+    items.refresh()
+    assert rules.deny_items == {10} and items.added == set()
+    assert stage.run({"user_id": np.array([1, 2])})["applied"].tolist() == [2, 2]
