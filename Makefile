@@ -16,7 +16,7 @@ RULES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help setup run stop build export triton triton-stop gateway deploy rollback bench \
-	bench-steps bench-triton quality results ab-report reliability soak browser test lint \
+	bench-steps bench-triton bench-growth quality results ab-report reliability soak browser test lint \
 	format clean k8s compose-up compose-down compose-test
 
 help:
@@ -33,6 +33,7 @@ help:
 	@echo "make rollback  serve the previous model version again (the same way)"
 	@echo "make bench   Locust against the running stack (USERS, DURATION) into results/; make bench-steps"
 	@echo "make bench-triton  gRPC latency/throughput against the running server"
+	@echo "make bench-growth  build cost at GROWTH_ROWS rows, retrieval cost at 10k-1M items, the plot"
 	@echo "make quality DATA=DIR  the served top-10 on DIR/future.parquet through the gateway, beside most clicked and EASE"
 	@echo "make results the figures docs/ quotes, measured anew into docs/results/ (RESULTS_ARGS, e.g. --data NAME=DIR)"
 	@echo "make ab-report  per A/B arm: requests, clicks, CTR@k and its 95% interval, the z-test, the better arm"
@@ -127,6 +128,16 @@ bench-triton: setup
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:$${RECSYS_REDIS_PORT:-6390}/0} \
 	  $(MERLIN_PY) -m loadtests.bench_triton --build $(BUILD_DIR) --gateway-url $(GATEWAY_URL)
 
+# The build's stages against rows, retrieval against catalogue size (docs/benchmarks.md#growth).
+GROWTH_ROWS ?= 100000,300000,1000000
+GROWTH_OUT ?= docs/results/benchmarks
+bench-growth: setup
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/3} \
+	  $(MERLIN_PY) -m loadtests.bench_build_growth --rows $(GROWTH_ROWS) --out $(GROWTH_OUT)/build_growth.json
+	$(MERLIN_PY) -m loadtests.bench_catalogue --build $(BUILD_DIR) --out $(GROWTH_OUT)/catalogue_size.json
+	$(LOADTEST_VENV)/bin/python -m loadtests.growth_plot --builds $(GROWTH_OUT)/build_growth.json \
+	  --catalogue $(GROWTH_OUT)/catalogue_size.json --out $(GROWTH_OUT)/growth.png
+
 # The list users get, measured through the running gateway on clicks the build never saw
 # (DATA=DIR as `python -m training convert-ratings` writes it: DIR/future.parquet held back).
 quality: setup
@@ -189,7 +200,7 @@ lint: setup
 	$(MERLIN_VENV)/bin/mypy deploy loadtests tests/e2e/compose_check
 	$(GATEWAY_VENV)/bin/mypy loadtests/bench_attribution.py
 	$(MERLIN_VENV)/bin/mypy --python-executable $(LOADTEST_VENV)/bin/python \
-	  --cache-dir .mypy_cache/loadtest loadtests/run.py loadtests/locustfile.py
+	  --cache-dir .mypy_cache/loadtest loadtests/run.py loadtests/locustfile.py loadtests/growth_plot.py
 
 format: setup
 	$(MERLIN_VENV)/bin/ruff format .
