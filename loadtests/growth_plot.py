@@ -12,7 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-STAGES = ("data", "features", "retrieval", "ranking", "choices", "evaluation", "save_models")
+STAGES = (
+    "data",
+    "features",
+    "retrieval",
+    "ranking",
+    "choices",
+    "evaluation",
+    "save_models",
+    "online_store",
+)
 
 
 def plot(builds: dict[str, Any], catalogue: dict[str, Any], path: Path) -> None:
