@@ -49,6 +49,7 @@ class RankingView:
         shares = self._shares(row, candidates, found)
         probability = self.columns[self.scorer.inputs.ranking] if self.scorer else None
         stage = self.items_stage
+        proxies = self.scorer.proxied(candidates) if self.scorer is not None else candidates
         ranking = []
         for column, item in enumerate(candidates.tolist()):
             if item < 0:
@@ -63,6 +64,8 @@ class RankingView:
                 "score": number(float(scores[column])) or 0.0,
                 "found": bool(found[column]),
             }
+            if proxies[column] != item:  # added at run time: the build's parts are its proxy's
+                entry["proxy"] = int(proxies[column])
             if probability is not None:
                 entry["click_probability"] = float(probability.reshape(-1)[row * width + column])
             if shares:

@@ -32,6 +32,11 @@ class RankedItem(Item):
     click_probability: float | None = Field(
         default=None, description="The DLRM's click probability given the item is shown"
     )
+    proxy: int | None = Field(
+        default=None,
+        description="For an item added at run time: the build item whose item-item, popularity "
+        "and segment parts it takes (the one its attributes are most alike to)",
+    )
     parts: dict[str, ScorePart] | None = Field(
         default=None,
         description="Each part the build weighs: ranking (DLRM), retrieval (Two-Tower), "

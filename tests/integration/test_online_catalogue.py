@@ -180,6 +180,11 @@ def test_a_new_item_is_recommended_within_2_s_under_load_and_deleted_at_once(
     tastes = clicked.groupby("user_id")["item_category"].agg(set)
     category = attributes["item_category"]
     assert any(category in tastes.get(user, set()) for user in holders)
+    explained = requests.get(
+        f"{gateway.url}/recommend", params={"user_id": holders[0], "explain": "true"}, timeout=30
+    ).json()["explain"]
+    entry = next(item for item in explained["ranking"] if item["item_id"] == NEW_ITEM)
+    assert entry.get("proxy") == twin, entry  # the build item with its very attributes
 
     deleted = requests.delete(f"{gateway.url}/items/{NEW_ITEM}", timeout=10)
     assert deleted.status_code == 200 and deleted.json()["retired"] is True

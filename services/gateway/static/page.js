@@ -106,7 +106,8 @@ function show(body) {
     (e) => e.item_id, ...attributes, named("score", (e) => score(e.score)),
     named("probability", (e) => score(e.click_probability)),
     named("parts", (e) => Object.entries(e.parts || {})
-      .map(([k, p]) => `${k} ${p.share >= 0 ? "+" : ""}${p.share.toFixed(2)}`).join(" ")),
+      .map(([k, p]) => `${k} ${p.share >= 0 ? "+" : ""}${p.share.toFixed(2)}`).join(" ")
+      + (e.proxy ? ` (added online; build parts of ${e.proxy})` : "")),
   ]);
   $("#answer").hidden = false;
 }
