@@ -16,7 +16,6 @@ Nothing is deleted from Redis: the items and users stay served by every model ve
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -87,16 +86,15 @@ def read_online(client: Any) -> dict[str, pd.DataFrame]:
 
 def records_frame(records: dict[bytes, bytes], key: str, columns: tuple[str, ...]) -> pd.DataFrame:
     """One row per readable record: its id, its attributes (missing ones: no row), `retired`."""
+    from services.ensemble.online_items import parse_record, record_attributes
+
     rows = []
     for raw_id, raw in records.items():
-        try:
-            record = json.loads(raw)
-            attributes = record.get("attributes") or {}
-        except (ValueError, AttributeError):
-            continue
-        if all(type(attributes.get(name)) is int for name in columns):
-            row = {key: int(raw_id), **{name: attributes[name] for name in columns}}
-            rows.append({**row, "retired": bool(record.get("retired", False))})
+        record = parse_record(raw)
+        attributes = record_attributes(record, columns)
+        if record is not None and attributes is not None:
+            retired = bool(record.get("retired", False))
+            rows.append({key: int(raw_id), **attributes, "retired": retired})
     frame = pd.DataFrame(rows, columns=[key, *columns, "retired"])
     return frame.astype({key: "int32", **dict.fromkeys(columns, "int32"), "retired": bool})
 

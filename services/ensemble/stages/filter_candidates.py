@@ -52,8 +52,9 @@ class FilterCandidates(Stage):
     def items_changed(self, ids: Any, features: Any, vectors: Any, proxies: Any) -> None:
         """Items added or changed at run time: each joins the candidates right after its proxy
         (a build item that is its own proxy: nothing to add)."""
+        changed = set(ids.tolist())
         followers = {
-            proxy: tuple(item for item in items if item not in set(ids.tolist()))
+            proxy: tuple(item for item in items if item not in changed)
             for proxy, items in self._followers.items()
         }
         for item, proxy in zip(ids.tolist(), proxies.tolist(), strict=True):
