@@ -194,6 +194,14 @@ def test_commands_on_a_missing_build_exit_with_one_line(
     assert_one_line_error(result, "no complete build")
 
 
+def test_evaluate_prints_the_table_of_a_build(build_dir: Path, redis_url: str) -> None:
+    """In a fresh process: the saved models load with Merlin's layers registered."""
+    result = run_command("evaluate", "--build", str(build_dir), redis_url=redis_url)
+    assert result.returncode == 0, result.stderr
+    assert "served_ndcg_at_10" in result.stdout
+    assert "true_click_probability:" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("flags", "words"),
     [(("--instances", "0"), ("--instances",)), (("--temperature", "-1"), ("--temperature",))],

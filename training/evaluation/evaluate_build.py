@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow.parquet as pq
+import merlin.models.tf  # noqa: F401  registers the layers load_model rebuilds the models from
 import tensorflow as tf
 from nvtabular import Workflow
 
