@@ -13,7 +13,12 @@ from merlin.io import Dataset
 from merlin.schema import Schema, Tags
 
 from training.build.batches import input_columns, run_in_batches
-from training.build.convergence import Curve, fit_until_no_better, hold_out
+from training.build.convergence import (
+    Curve,
+    build_before_training,
+    fit_until_no_better,
+    hold_out,
+)
 from training.data.schema import TARGET
 from training.evaluation import metrics
 
@@ -49,6 +54,13 @@ class RankingConfig:
     weights."""
     bottom_dims: tuple[int, ...] = (64, 32)
     top_dims: tuple[int, ...] = (64, 32)
+    batch_growth: int = 1
+    max_batch_size: int = 256
+
+    def batch_size_of_epoch(self, epoch: int) -> int:
+        """Epoch 0 runs at `batch_size`, each later one at `batch_growth` times the one before,
+        up to `max_batch_size`."""
+        return int(min(self.batch_size * self.batch_growth**epoch, self.max_batch_size))
 
 
 @dataclass
@@ -78,10 +90,14 @@ def train(
     else:
         fit_rows, stop_rows = train[schema.column_names], stop_rows[schema.column_names]
     fit_data = Dataset(fit_rows, schema=schema)
-    batch_size = min(config.batch_size, len(fit_rows))
+    build_before_training(model, fit_data, min(config.batch_size, len(fit_rows)))
+    epochs_run = 0
 
     def one_epoch() -> None:
+        nonlocal epochs_run
+        batch_size = min(config.batch_size_of_epoch(epochs_run), len(fit_rows))
         model.fit(fit_data, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+        epochs_run += 1
 
     def held_out_auc() -> float:
         return metrics.auc(stop_rows[TARGET].to_numpy(), predict(model, stop_rows))

@@ -16,7 +16,12 @@ from merlin.models.utils.schema_utils import categorical_cardinalities
 from merlin.schema import Schema, Tags
 
 from training.build.batches import run_in_batches
-from training.build.convergence import Curve, fit_until_no_better, hold_out
+from training.build.convergence import (
+    Curve,
+    build_before_training,
+    fit_until_no_better,
+    hold_out,
+)
 from training.data.schema import TARGET
 from training.errors import BuildError
 from training.evaluation import metrics
@@ -93,6 +98,7 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
     fit_data = Dataset(fit_rows, schema=inputs)
     # With drop_last, a batch larger than the data would mean no step at all (fit never ends).
     batch_size = min(config.batch_size, len(fit_rows))
+    build_before_training(model, fit_data, batch_size)
     trained = TrainedRetrieval(model, Curve("held_out_recall_at_100"), clicks)
 
     def one_epoch() -> None:
