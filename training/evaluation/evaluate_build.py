@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import merlin.models.tf  # noqa: F401  registers the layers load_model rebuilds the models from
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow.parquet as pq
-import merlin.models.tf  # noqa: F401  registers the layers load_model rebuilds the models from
 import tensorflow as tf
 from nvtabular import Workflow
 

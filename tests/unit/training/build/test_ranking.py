@@ -74,3 +74,27 @@ def test_the_kept_weights_are_the_average_over_the_steps() -> None:
     # 6 steps averaged with momentum 0.999 stay near where they began; plain steps move away.
     assert distance(plain, start) > 0.0
     assert distance(averaged, start) < 0.1 * distance(plain, start)
+
+
+def test_the_batch_grows_each_epoch_up_to_its_cap() -> None:
+    config = replace(ranking.RankingConfig(), batch_size=256, batch_growth=2, max_batch_size=1024)
+    sizes = [config.batch_size_of_epoch(epoch) for epoch in range(5)]
+    assert sizes == [256, 512, 1024, 1024, 1024]
+    fixed = replace(config, batch_growth=1)
+    assert {fixed.batch_size_of_epoch(epoch) for epoch in range(5)} == {256}
+
+
+def test_the_train_step_is_traced_once_over_epochs_and_batch_sizes() -> None:
+    """Built before fit, Keras' train step is not traced again when its first trace would have
+    made the variables, nor when the batch grows (its batch dimension is unknown)."""
+    config = replace(
+        ranking.RankingConfig(),
+        max_epochs=3,
+        patience=3,
+        min_gain=-1.0,
+        batch_size=32,
+        batch_growth=2,
+        max_batch_size=128,
+    )
+    model = ranking.train(tiny_schema(), tiny_rows(), config).model
+    assert model.train_function.experimental_get_tracing_count() == 1
