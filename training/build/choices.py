@@ -4,6 +4,7 @@ and the item-item model's input, the merge of the candidates, then the final sco
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from services.ensemble.candidates import IdArray
 from services.ensemble.final_score import OrderSettings
 from training.build import choice_split, itemitem, merge_choice, order_choice, ranking
 from training.build.progress import format_metrics, log
@@ -38,21 +40,52 @@ class Choices:
         return {"filter": self.filter.as_dict(), "weights": self.weights.as_dict()}
 
 
+@dataclass(frozen=True)
+class ModelFreeChoices:
+    """The choices that read no model (the filter with its item-item fit, the segment lists'
+    recalls), made while the models train: the build runs them in a thread beside the
+    training, whose TensorFlow steps leave the other core idle."""
+
+    filter: order_choice.FilterChoice
+    itemitem_fit: tuple[pd.DataFrame, tuple[IdArray, npt.NDArray[np.float32]]]
+    """The chosen input's item-item model fit on `split.fit`: served table, dense weights."""
+    segment_recall: dict[str, float]
+    seconds: float
+
+
+def choose_model_free(
+    itemitem_config: itemitem.ItemItemConfig, train: pd.DataFrame, split: choice_split.ChoiceSplit
+) -> ModelFreeChoices:
+    """The filter and item-item input, and each segment recipe's recall (seeded, so the same
+    wherever it runs)."""
+    start = time.perf_counter()
+    chosen_filter, itemitem_fit, dense_fit = order_choice.choose_filter(split, itemitem_config)
+    segment_recall = merge_choice.segment_recalls(train)
+    seconds = time.perf_counter() - start
+    return ModelFreeChoices(chosen_filter, (itemitem_fit, dense_fit), segment_recall, seconds)
+
+
 def choose(
-    itemitem_config: itemitem.ItemItemConfig,
-    train: pd.DataFrame,
+    model_free: ModelFreeChoices,
     split: choice_split.ChoiceSplit,
     query_tower: Any,
     items: pd.DataFrame,
     item_vectors: npt.NDArray[np.float32],
     dlrm: ranking.TrainedRanking,
 ) -> Choices:
-    """The filter and item-item input, the merge, then the final score's weights."""
-    chosen_filter, itemitem_fit, dense_fit = order_choice.choose_filter(split, itemitem_config)
+    """With the model-free choices made: the merge, then the final score's weights."""
+    chosen_filter = model_free.filter
+    log(f"model-free choices {model_free.seconds:.2f} s, beside the models' training")
     log(format_metrics("filter choice (held-out NDCG@10 of EASE alone)", chosen_filter.ndcg))
     ordering = order_choice.ordering(chosen_filter)
     merge = merge_choice.choose(
-        train, split, query_tower, items, item_vectors, (itemitem_fit, dense_fit), ordering
+        model_free.segment_recall,
+        split,
+        query_tower,
+        items,
+        item_vectors,
+        model_free.itemitem_fit,
+        ordering,
     )
     log(format_metrics("segment choice (held-out recall@100)", merge.segment_recall))
     log(format_metrics("merge choice (held-out merged recall@100)", merge.recall))

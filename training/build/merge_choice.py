@@ -73,7 +73,7 @@ class MergeChoice:
 
 
 def choose(
-    train: pd.DataFrame,
+    segment_recall: dict[str, float],
     split: ChoiceSplit,
     query_tower: Any,
     items: pd.DataFrame,
@@ -81,10 +81,10 @@ def choose(
     itemitem_fit: tuple[pd.DataFrame, tuple[IdArray, npt.NDArray[np.float32]]],
     ordering: OrderSettings,
 ) -> MergeChoice:
-    """`train`: the encoded train rows (the segment recipe's folds); `split`: its fit and
-    held-out rows; the query tower, the encoded catalogue `items` with their vectors, the
-    item-item weights fit on `split.fit` (served table, dense) and the filter `ordering` chose."""
-    segment_recall = segment_recalls(train)
+    """`segment_recall`: each segment recipe's (`segment_recalls` of the encoded train rows);
+    `split`: the train rows' fit and held-out rows; the query tower, the encoded catalogue
+    `items` with their vectors, the item-item weights fit on `split.fit` (served table, dense)
+    and the filter `ordering` chose."""
     recipe = best_recipe(segment_recall)
     columns = recipe.columns
     users = split.users_with_new_clicks(evaluate_top10.MAX_USERS)

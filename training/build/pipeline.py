@@ -7,9 +7,10 @@ when every stage has succeeded, so a failed build never leaves a directory that 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.ensemble.contract import BUILD_ID_FIELD, ITEM_VECTOR
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from merlin.schema import Schema
+
 from training.build import (
     choice_split,
     coclick,
@@ -36,7 +42,7 @@ from training.build import (
     vocabulary,
 )
 from training.build.artifacts import ARTIFACTS
-from training.build.choices import choose
+from training.build.choices import choose, choose_model_free
 from training.build.materialize import materialize
 from training.build.progress import StageTimer, format_metrics, log, peak_rss_mb
 from training.data import raw_data
@@ -106,27 +112,20 @@ def _build(config: BuildConfig, build_dir: Path, raw: raw_data.RawData | None) -
         shutil.rmtree(build_dir / "categories")  # the saved workflow holds its own copy
         schema = features.model_schema(workflow)
     split = choice_split.split(encoded["train"])
-    with timer.stage("retrieval"):
-        seed_training(config.seed)
-        two_tower = retrieval.train(schema, split.fit, config.retrieval)
-        query_tower = two_tower.query_tower()
-        items = encoded["all"].drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
-        item_vectors = retrieval.embed(two_tower.item_tower(), items)
-        log(format_metrics("two-tower", two_tower.curve.as_dict()))
-    with timer.stage("ranking"):
-        dlrm = ranking.train(schema, split.fit, config.ranking, stop_rows=split.held)
-        log(format_metrics("dlrm", dlrm.curve.as_dict()))
-    with timer.stage("candidates"):
-        popular_ids = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
-        coclicked = coclick.table(interactions.clicks(raw.train))
-        coclicked.to_parquet(build_dir / ARTIFACTS["coclick"], index=False)
-        popular.item_clicks(encoded["train"]).reset_index().rename(
-            columns={"item_id_raw": "item_id"}
-        ).to_parquet(build_dir / ARTIFACTS["item_clicks"], index=False)
-    with timer.stage("choices"):
-        choices = choose(
-            config.itemitem, encoded["train"], split, query_tower, items, item_vectors, dlrm
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-free") as beside:
+        model_free = beside.submit(choose_model_free, config.itemitem, encoded["train"], split)
+        two_tower, query_tower, items, item_vectors, dlrm = _train_models(
+            config, timer, schema, split, encoded["all"]
         )
+        with timer.stage("candidates"):
+            popular_ids = _write_popular(build_dir / ARTIFACTS["popular_items"], encoded["train"])
+            coclicked = coclick.table(interactions.clicks(raw.train))
+            coclicked.to_parquet(build_dir / ARTIFACTS["coclick"], index=False)
+            popular.item_clicks(encoded["train"]).reset_index().rename(
+                columns={"item_id_raw": "item_id"}
+            ).to_parquet(build_dir / ARTIFACTS["item_clicks"], index=False)
+        with timer.stage("choices"):
+            choices = choose(model_free.result(), split, query_tower, items, item_vectors, dlrm)
     with timer.stage("itemitem"):
         ordering = choices.ordering
         pairs = itemitem.pairs_of(encoded["train"], ordering.itemitem_input)
@@ -206,6 +205,34 @@ def _build(config: BuildConfig, build_dir: Path, raw: raw_data.RawData | None) -
     manifest.write(build_dir, document)
     log(f"total {timer.total():.1f} s, peak RSS {peak_rss_mb():.0f} MB")
     return document
+
+
+def _train_models(
+    config: BuildConfig,
+    timer: StageTimer,
+    schema: Schema,
+    split: choice_split.ChoiceSplit,
+    all_rows: pd.DataFrame,
+) -> tuple[
+    retrieval.TrainedRetrieval,
+    tf.keras.Model,
+    pd.DataFrame,
+    npt.NDArray[np.float32],
+    ranking.TrainedRanking,
+]:
+    """The Two-Tower (with its query tower, the catalogue's encoded rows and their item
+    vectors), then the DLRM, both fit on `split.fit`."""
+    with timer.stage("retrieval"):
+        seed_training(config.seed)
+        two_tower = retrieval.train(schema, split.fit, config.retrieval)
+        query_tower = two_tower.query_tower()
+        items = all_rows.drop_duplicates("item_id_raw", keep="last").reset_index(drop=True)
+        item_vectors = retrieval.embed(two_tower.item_tower(), items)
+        log(format_metrics("two-tower", two_tower.curve.as_dict()))
+    with timer.stage("ranking"):
+        dlrm = ranking.train(schema, split.fit, config.ranking, stop_rows=split.held)
+        log(format_metrics("dlrm", dlrm.curve.as_dict()))
+    return two_tower, query_tower, items, item_vectors, dlrm
 
 
 def seed_training(seed: int) -> None:
