@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,9 +28,27 @@ def run_in_batches(
 ) -> npt.NDArray[np.float32]:
     """The model's output (`first_output`) for every row, float32, batches concatenated
     along the rows."""
+    call = graph_of(model)
     chunks = []
     for start in range(0, len(frame), batch_size):
         part = frame.iloc[start : start + batch_size]
-        output = model({name: tf.constant(part[name].to_numpy()[:, None]) for name in columns})
+        output = call({name: tf.constant(part[name].to_numpy()[:, None]) for name in columns})
         chunks.append(np.asarray(first_output(output), dtype=np.float32))
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
+def graph_of(model: tf.keras.Model) -> Callable[[dict[str, tf.Tensor]], Any]:
+    """The model's inference call as one TensorFlow graph, traced once per model (without
+    AutoGraph, as training and the saved signature are) and kept on it: an eager call runs
+    each Merlin layer's Python every batch, a graph only the ops. It reads the model's
+    variables, so later training or restored weights are what it computes with."""
+    call = getattr(model, _GRAPH_ATTRIBUTE, None)
+    if call is None:
+        call = tf.function(
+            lambda inputs: model(inputs, training=False), autograph=False, reduce_retracing=True
+        )
+        object.__setattr__(model, _GRAPH_ATTRIBUTE, call)
+    return call
+
+
+_GRAPH_ATTRIBUTE = "_batches_inference_graph"
