@@ -42,7 +42,7 @@ def graph_of(model: tf.keras.Model) -> Callable[[dict[str, tf.Tensor]], Any]:
     AutoGraph, as training and the saved signature are) and kept on it: an eager call runs
     each Merlin layer's Python every batch, a graph only the ops. It reads the model's
     variables, so later training or restored weights are what it computes with."""
-    call = getattr(model, _GRAPH_ATTRIBUTE, None)
+    call: Callable[[dict[str, tf.Tensor]], Any] | None = getattr(model, _GRAPH_ATTRIBUTE, None)
     if call is None:
         call = tf.function(
             lambda inputs: model(inputs, training=False), autograph=False, reduce_retracing=True
