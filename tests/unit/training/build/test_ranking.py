@@ -76,12 +76,21 @@ def test_the_kept_weights_are_the_average_over_the_steps() -> None:
     assert distance(averaged, start) < 0.1 * distance(plain, start)
 
 
-def test_the_batch_grows_each_epoch_up_to_its_cap() -> None:
-    config = replace(ranking.RankingConfig(), batch_size=256, batch_growth=2, max_batch_size=1024)
-    sizes = [config.batch_size_of_epoch(epoch) for epoch in range(5)]
-    assert sizes == [256, 512, 1024, 1024, 1024]
-    fixed = replace(config, batch_growth=1)
-    assert {fixed.batch_size_of_epoch(epoch) for epoch in range(5)} == {256}
+def test_the_batch_doubles_after_an_epoch_that_gained_little_up_to_its_cap() -> None:
+    config = replace(
+        ranking.RankingConfig(),
+        batch_size=256,
+        batch_growth=2,
+        max_batch_size=1024,
+        grow_below=0.004,
+    )
+    batch = ranking.GrowingBatch(config)
+    sizes = []
+    for score in (0.70, 0.71, 0.712, 0.713, 0.705, 0.72):
+        batch.after_epoch(score)
+        sizes.append(batch.size)
+    # +0.01 keeps 256; +0.002 doubles; +0.001 doubles; a fall doubles (capped); +0.007 keeps
+    assert sizes == [256, 256, 512, 1024, 1024, 1024]
 
 
 def test_the_train_step_is_traced_once_over_epochs_and_batch_sizes() -> None:
@@ -95,6 +104,7 @@ def test_the_train_step_is_traced_once_over_epochs_and_batch_sizes() -> None:
         batch_size=32,
         batch_growth=2,
         max_batch_size=128,
+        grow_below=1.0,
     )
     model = ranking.train(tiny_schema(), tiny_rows(), config).model
     assert model.train_function.experimental_get_tracing_count() == 1
