@@ -19,11 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.ensemble.contract import BUILD_ID_FIELD, ITEM_VECTOR
-
-if TYPE_CHECKING:
-    import tensorflow as tf
-    from merlin.schema import Schema
-
 from training.build import (
     choice_split,
     coclick,
@@ -48,6 +43,10 @@ from training.build.progress import StageTimer, format_metrics, log, peak_rss_mb
 from training.data import raw_data
 from training.data.schema import TARGET
 from training.evaluation import evaluate, user_clicks
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from merlin.schema import Schema
 
 
 @dataclass(frozen=True)
