@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from services.ensemble.stages.base import PER_USER_LIST, Columns, Stage
 
@@ -54,6 +55,7 @@ def load_signature(path: Path) -> tuple[Any, Any, list[str]]:
     so: no eager TensorFlow call on the request path.
     """
     import tensorflow as tf  # the graph's ops are TensorFlow's own: no merlin.models import
+    from tensorflow.core.protobuf import config_pb2
 
     from services.ensemble.settings import EnsembleSettings
 
@@ -75,5 +77,17 @@ def load_signature(path: Path) -> tuple[Any, Any, list[str]]:
     signature = meta_graph.signature_def["serving_default"]
     takes = sorted(signature.inputs)
     output = signature.outputs[sorted(signature.outputs)[0]].name
-    predict = session.make_callable(output, [signature.inputs[name].name for name in takes])
+    # A callable made from options runs the step straight from numpy (TF_SessionRunCallable);
+    # `make_callable` with a feed list falls back to `Session.run`, whose Python checks of
+    # every feed cost more than the small model itself (0.35-0.45 ms a call on 2 cores: the
+    # query tower for one user 0.16 vs 0.49 ms, the DLRM on 100 candidates 0.35 vs 0.79 ms).
+    options = config_pb2.CallableOptions(
+        feed=[signature.inputs[name].name for name in takes], fetch=[output]
+    )
+    step = session._make_callable_from_options(options)
+
+    def predict(*inputs: NDArray[np.int32]) -> NDArray[np.float32]:
+        (result,) = step(*inputs)
+        return result  # type: ignore[no-any-return]
+
     return session, predict, takes

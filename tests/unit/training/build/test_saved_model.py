@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from services.ensemble.stages.predict import load_signature
 from tests.unit.training.build.test_ranking import tiny_rows, tiny_schema
 from training.build import ranking, saved_model
 
@@ -38,3 +39,9 @@ def test_serving_and_keras_read_the_same_answers(tmp_path: Path) -> None:
 
     reloaded = tf.keras.models.load_model(tmp_path / "dlrm")
     np.testing.assert_allclose(ranking.predict(reloaded, rows), expected, rtol=1e-5)
+
+    # serving's own reader: the step called straight from numpy gives what Session.run gives
+    _, predict, takes = load_signature(tmp_path / "dlrm")
+    assert takes == ["item_id", "user_id"]
+    answered = predict(*[rows[name].to_numpy().astype(np.int32) for name in takes])
+    np.testing.assert_array_equal(answered, served)
