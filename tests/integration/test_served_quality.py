@@ -37,6 +37,7 @@ from training.build import manifest, popular
 from training.build.artifacts import ARTIFACTS
 from training.data.truth import ClickTruth
 from training.evaluation import candidate_lists, evaluate, evaluate_build, evaluate_top10
+from training.evaluation.user_clicks import target_rows
 
 pytestmark = pytest.mark.slow
 
@@ -370,3 +371,35 @@ def test_served_top10_beats_the_most_clicked_unseen_items_in_true_click_probabil
         # measured: +0.005 (standard error 0.004) and +0.015 over the most clicked: within noise
         pytest.xfail(f"longtail: the served top-10 is not reliably above most clicked: {figures}")
     assert figures["served_top10"] > figures["most_clicked_unseen_top10"], figures
+
+
+def test_the_candidates_table_reads_a_seeded_sample_of_at_most_max_users(
+    offline: Offline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above `evaluate.MAX_USERS` valid users the table reads a sample of them (its cost grew
+    with users x items); below, every user, as the build's own table did."""
+    import tensorflow as tf
+
+    build = Path(offline.document["_build"])
+    query_tower = tf.keras.models.load_model(build / ARTIFACTS["query_tower"])
+    sources = evaluate_build._sources(build, offline.document, offline.encoded["train"])
+
+    def table(max_users: int) -> dict[str, Any]:
+        monkeypatch.setattr(evaluate, "MAX_USERS", max_users)
+        return evaluate.build_table(
+            offline.encoded,
+            query_tower,
+            offline.items,
+            offline.inputs.item_vectors,
+            tf_model(offline),
+            sources,
+        )["retrieval"]
+
+    every = offline.document["evaluation"]["retrieval"]
+    assert table(10_000)["valid_clicks"] == every["valid_clicks"]
+    sample = 40
+    picked = np.sort(np.random.default_rng(0).permutation(len(offline.inputs.user_ids))[:sample])
+    rows, _ = target_rows(
+        offline.inputs.user_ids[picked], offline.inputs.targets, offline.inputs.history
+    )
+    assert 0 < table(sample)["valid_clicks"] == len(rows) < every["valid_clicks"]

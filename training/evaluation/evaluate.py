@@ -158,13 +158,21 @@ def build_table(
 
     train, valid = encoded["train"], encoded["valid"]
     scores = ranking.predict(dlrm, valid)
-    inputs = retrieval_inputs(encoded, query_tower, items, item_vectors, sources)
+    inputs = retrieval_inputs(encoded, query_tower, items, item_vectors, sources, MAX_USERS)
     lists = candidate_lists(inputs)
     return {
         "ranking": ranking_table(_raw_items(train), _raw_items(valid), scores),
         "retrieval": retrieval_table(inputs, lists=lists),
         "top10": evaluate_top10.table(inputs, lists, encoded, items, dlrm, sources.ordering, ease),
     }
+
+
+MAX_USERS = 10_000
+"""The candidates' table reads a seeded sample of at most this many valid users (the served
+top-10's, 1,000 of them: `evaluate_top10.MAX_USERS`). Each user's list is a pass over the whole
+catalogue, so over every user the table grew with users x items: 86 s of a 1M-row build
+(50k users, 100k items) against 3-4 s at 100k rows. With 10,000 users a recall@100's standard
+error stays under 0.005; builds with fewer valid users read them all, as before."""
 
 
 def retrieval_inputs(

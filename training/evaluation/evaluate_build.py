@@ -47,7 +47,9 @@ def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
     sources = _sources(build_dir, document, encoded["train"])
     table = evaluate.build_table(encoded, query_tower, items, item_vectors, dlrm, sources)
     if truth is not None:
-        inputs = evaluate.retrieval_inputs(encoded, query_tower, items, item_vectors, sources)
+        inputs = evaluate.retrieval_inputs(
+            encoded, query_tower, items, item_vectors, sources, evaluate.MAX_USERS
+        )
         lists = candidate_lists.candidate_lists(inputs)
         users = evaluate_top10.user_rows(encoded["valid"], inputs.user_ids)
         clicks = popular.item_clicks(encoded["train"])
