@@ -45,6 +45,20 @@ class ClickTruth:
         )
         return np.where(u_known & i_known, 1.0 / (1.0 + np.exp(-logit)), 0.0)
 
+    def grid(self, user_ids: npt.ArrayLike, item_ids: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """[len(user_ids), len(item_ids)]: p(click) of every user with every item, as one
+        matrix product (`probability` on broadcast ids gathers a vector per pair: 13 GB for
+        1,000 users and 100k items)."""
+        u_row, u_known = _rows(self.user_ids, np.asarray(user_ids).reshape(-1))
+        i_row, i_known = _rows(self.item_ids, np.asarray(item_ids).reshape(-1))
+        logit = (
+            self.user_vecs[u_row] @ self.item_vecs[i_row].T
+            + self.user_bias[u_row][:, None]
+            + self.item_bias[i_row][None, :]
+        )
+        known = u_known[:, None] & i_known[None, :]
+        return np.where(known, 1.0 / (1.0 + np.exp(-logit)), 0.0)
+
 
 def _rows(
     sorted_ids: npt.NDArray[np.int64], ids: npt.NDArray[Any]

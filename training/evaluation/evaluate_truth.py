@@ -34,18 +34,28 @@ def top10_quality(
     rows = np.sort(rng.permutation(len(lists.user_ids))[:max_users])
     user_ids = lists.user_ids[rows]
     served, by_dlrm = scored.top(weights, k)[rows], scored.top(ScoreWeights(), k)[rows]
-    every = truth.probability(user_ids[:, None], catalogue[None, :])
-    for row, past in enumerate(lists.history[i] for i in rows):
-        every[row, np.isin(catalogue, past)] = np.nan
-    best = -np.sort(-np.nan_to_num(every, nan=-1.0), axis=1)[:, :k]
+    best, unseen_sum, unseen_count = [], 0.0, 0
+    for start in range(0, len(rows), USERS_AT_ONCE):
+        part = rows[start : start + USERS_AT_ONCE]
+        every = truth.grid(lists.user_ids[part], catalogue)
+        for row, past in enumerate(lists.history[i] for i in part):
+            every[row, np.isin(catalogue, past)] = np.nan
+        width = min(k, every.shape[1])
+        best.append(-np.sort(-np.nan_to_num(every, nan=-1.0), axis=1)[:, :width])
+        unseen_sum += float(np.nansum(every))
+        unseen_count += int(np.count_nonzero(~np.isnan(every)))
     return {
         "models_top10": _mean_truth(truth, user_ids, served),
         "dlrm_order_top10": _mean_truth(truth, user_ids, by_dlrm),
         "most_clicked_top10": _mean_truth(truth, user_ids, lists.most_clicked[rows, :k]),
-        "random_items": float(np.nanmean(every)),
-        "best_top10": float(best.mean()),
+        "random_items": unseen_sum / unseen_count if unseen_count else float("nan"),
+        "best_top10": float(np.concatenate(best).mean()) if best else float("nan"),
         "users": int(len(rows)),
     }
+
+
+USERS_AT_ONCE = 100
+"""Users whose probabilities over the whole catalogue are held at once (100k items: 80 MB)."""
 
 
 def _mean_truth(truth: ClickTruth, user_ids: CatalogueIds, chosen: IdArray) -> float:
