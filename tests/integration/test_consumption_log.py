@@ -62,6 +62,9 @@ def test_the_build_reads_a_consumption_log_as_one(ratings_build: Path) -> None:
     ordering, top10 = document["ordering"], document["evaluation"]["top10"]
     print(f"\nratings {ROWS} rows: {ordering}; valid top-10: {top10}")
     assert ordering["exclude"] == "shown"
+    chosen = document["ordering_choice"]["filter"]
+    assert chosen["log"] == "consumption" and chosen["repeated_pairs"] == 0.0
+    assert "ctr_floor" not in document["ordering_choice"]["weights"]  # NDCG alone decides
     assert ordering["weights"]["itemitem"] > 0
     assert document["online_store"]["shown"]["users"] > 0  # the filter's sets are in Redis
     served = top10["served_ndcg_at_10"]

@@ -90,13 +90,13 @@ def choose(
     log(format_metrics("segment choice (held-out recall@100)", merge.segment_recall))
     log(format_metrics("merge choice (held-out merged recall@100)", merge.recall))
     log(f"chosen: {merge.settings}, segment lists {merge.segments.name}")
-    impression_log = chosen_filter.exclude == "clicks"
     weights = order_choice.choose_weights(
-        merge.inputs, split.held, split.fit, items, dlrm.model, impression_log
+        merge.inputs, split.held, split.fit, items, dlrm.model, chosen_filter.impression_log
     )
     log(format_metrics("each part alone (held-out NDCG@10)", weights.alone))
     log(
         f"chosen: filter {chosen_filter.exclude}, item-item reads {chosen_filter.itemitem_input}, "
+        f"{'an impression' if chosen_filter.impression_log else 'a consumption'} log, "
         f"weights {weights.weights.as_dict()} (held-out NDCG@10 {weights.ndcg:.4f})"
     )
     return Choices(chosen_filter, merge, weights)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -48,3 +50,21 @@ def test_a_consumption_log_removes_shown_items_an_impression_log_keeps_them() ->
     impressions, _, _ = order_choice.choose_filter(world(repeat_shown=True), config)
     assert impressions.exclude == "clicks"
     assert set(impressions.ndcg) == {"clicks/clicks", "shown/clicks", "clicks/shown", "shown/shown"}
+    assert not consumption.impression_log and impressions.impression_log
+    assert consumption.repeated_pairs == 0.0
+
+
+def test_a_log_that_shows_items_again_is_an_impression_log_whatever_the_filter() -> None:
+    """A large catalogue makes shown items rarely clicked later, so removing them can win the
+    filter choice on an impression log too; its repeated impressions still say what it is."""
+    split = world(repeat_shown=False)
+    once = split.fit
+    again = pd.concat([once, once.iloc[:3]], ignore_index=True)  # 3 repeats in 963 rows
+    config = itemitem.ItemItemConfig(l2=5.0)
+    choice, _, _ = order_choice.choose_filter(ChoiceSplit(again, split.held), config)
+    assert choice.exclude == "shown" and choice.repeated_pairs == 3 / len(again)
+    assert choice.impression_log and choice.as_dict()["log"] == "impressions"
+    rare = dataclasses.replace(
+        choice, repeated_pairs=order_choice.REPEATED_PAIRS_OF_IMPRESSIONS / 2
+    )
+    assert not rare.impression_log and rare.as_dict()["log"] == "consumption"
