@@ -23,6 +23,7 @@ from services.ensemble.candidates import IdArray
 from services.ensemble.final_score import DenseItemItem, OrderSettings
 from training.build import segments
 from training.data.schema import TARGET
+from training.data.truth import ClickTruth
 from training.evaluation import metrics, user_clicks
 from training.evaluation.candidate_lists import (
     CandidateLists,
@@ -148,23 +149,32 @@ def build_table(
     dlrm: Any,
     sources: Sources,
     ease: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
+    truth: ClickTruth | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The whole table from the encoded `train` and `valid` frames, the trained (or reloaded)
     query tower and DLRM, the encoded catalogue `items` with their vectors and the build's
     `sources`: ranking AUC, candidates' recall@100, the served top-10 beside its baselines
-    (`ease`: EASE's dense weights on the train clicks, if made already)."""
+    (`ease`: EASE's dense weights on the train clicks, if made already) and, given the
+    generator's `truth`, the top-10's true click probability on the same users."""
     from training.build import ranking
-    from training.evaluation import evaluate_top10
+    from training.evaluation import evaluate_top10, evaluate_truth
 
     train, valid = encoded["train"], encoded["valid"]
     scores = ranking.predict(dlrm, valid)
     inputs = retrieval_inputs(encoded, query_tower, items, item_vectors, sources, MAX_USERS)
     lists = candidate_lists(inputs)
-    return {
+    measured, scored = evaluate_top10.scored_sample(inputs, lists, encoded, items, dlrm)
+    table: dict[str, dict[str, Any]] = {
         "ranking": ranking_table(_raw_items(train), _raw_items(valid), scores),
         "retrieval": retrieval_table(inputs, lists=lists),
-        "top10": evaluate_top10.table(inputs, lists, encoded, items, dlrm, sources.ordering, ease),
+        "top10": evaluate_top10.table(measured, scored, sources.ordering, ease),
     }
+    if truth is not None:
+        catalogue = items["item_id_raw"].to_numpy()
+        table["true_click_probability"] = evaluate_truth.top10_quality(
+            truth, scored, sources.ordering.weights, catalogue
+        )
+    return table
 
 
 MAX_USERS = 10_000

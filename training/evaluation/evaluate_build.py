@@ -17,18 +17,12 @@ import tensorflow as tf
 from nvtabular import Workflow
 
 from services.ensemble.final_score import OrderSettings
-from training.build import features, manifest, popular, segments
+from training.build import features, manifest, segments
 from training.build.artifacts import ARTIFACTS
 from training.data import generators, raw_data
 from training.data.truth import ClickTruth
 from training.errors import BuildError
-from training.evaluation import (
-    candidate_lists,
-    evaluate,
-    evaluate_top10,
-    evaluate_truth,
-    user_clicks,
-)
+from training.evaluation import candidate_lists, evaluate, user_clicks
 
 
 def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
@@ -45,19 +39,9 @@ def run(build_dir: Path, data_dir: Path | None) -> dict[str, Any]:
     dlrm = tf.keras.models.load_model(build_dir / ARTIFACTS["ranking_model"])
     item_vectors = _item_vectors(build_dir, items["item_id_raw"].to_numpy())
     sources = _sources(build_dir, document, encoded["train"])
-    table = evaluate.build_table(encoded, query_tower, items, item_vectors, dlrm, sources)
-    if truth is not None:
-        inputs = evaluate.retrieval_inputs(
-            encoded, query_tower, items, item_vectors, sources, evaluate.MAX_USERS
-        )
-        lists = candidate_lists.candidate_lists(inputs)
-        users = evaluate_top10.user_rows(encoded["valid"], inputs.user_ids)
-        clicks = popular.item_clicks(encoded["train"])
-        scored = evaluate_top10.score_candidates(inputs, lists, users, items, dlrm, clicks)
-        table["true_click_probability"] = evaluate_truth.top10_quality(
-            truth, scored, sources.ordering.weights, items["item_id_raw"].to_numpy()
-        )
-    return table
+    return evaluate.build_table(
+        encoded, query_tower, items, item_vectors, dlrm, sources, truth=truth
+    )
 
 
 def _sources(build_dir: Path, document: dict[str, Any], train: pd.DataFrame) -> evaluate.Sources:

@@ -161,22 +161,31 @@ def target_rows(
     return user_clicks.target_rows(inputs.user_ids, inputs.targets, inputs.history)
 
 
-def table(
+def scored_sample(
     inputs: candidate_lists.RetrievalInputs,
     lists: candidate_lists.CandidateLists,
     encoded: Mapping[str, pd.DataFrame],
     items: pd.DataFrame,
     dlrm: Any,
-    ordering: OrderSettings,
-    ease: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
-) -> dict[str, float | int | str]:
-    """The served top-10 and its baselines on the valid users of `inputs` (at most MAX_USERS;
-    `lists`: their candidates, `candidate_lists.candidate_lists`)."""
+) -> tuple[candidate_lists.RetrievalInputs, ScoredCandidates]:
+    """The valid users of `inputs` the table measures (at most MAX_USERS, a seeded sample) and
+    their candidates' score parts (`lists`: their candidates, `candidate_lists.candidate_lists`)."""
     inputs, lists = sampled(inputs, lists, MAX_USERS)
     users = user_rows(encoded["valid"], inputs.user_ids)
     scored = score_candidates(
         inputs, lists, users, items, dlrm, popular.item_clicks(encoded["train"])
     )
+    return inputs, scored
+
+
+def table(
+    inputs: candidate_lists.RetrievalInputs,
+    scored: ScoredCandidates,
+    ordering: OrderSettings,
+    ease: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
+) -> dict[str, float | int | str]:
+    """The served top-10 and its baselines on the users of `scored` (`scored_sample`)."""
+    lists = scored.lists
     rows, targets = target_rows(inputs)
     answers = {
         "served": scored.top(ordering.weights),
