@@ -107,7 +107,8 @@ def train(
         top_block=mm.MLPBlock(list(config.top_dims)),
         prediction_tasks=mm.BinaryOutput(TARGET),
     )
-    model.compile(optimizer=optimizer(config), run_eagerly=False)
+    # metrics=[]: no default training metrics nothing reads (as the Two-Tower's: retrieval.py)
+    model.compile(optimizer=optimizer(config), metrics=[], run_eagerly=False)
     if stop_rows is None:
         fit_rows, stop_rows = hold_out(train[schema.column_names], config.early_stopping_share)
     else:

@@ -90,9 +90,13 @@ def train(schema: Schema, train: pd.DataFrame, config: RetrievalConfig) -> Train
             post_logits=_logq(inputs, fit_rows, config) if config.logq_correction else None,
         ),
     )
+    # metrics=[]: without it Merlin compiles the task's default top-k metrics, a top-k of every
+    # step's in-batch score matrix that nothing reads (the epoch is chosen by held_out_recall):
+    # 13-14% of this model's training time, the same weights.
     model.compile(
         optimizer=tf.keras.optimizers.Adam(config.learning_rate),
         loss="categorical_crossentropy",
+        metrics=[],
         run_eagerly=False,
     )
     fit_data = Dataset(fit_rows, schema=inputs)
