@@ -15,7 +15,7 @@ No ground truth is needed: it works for any data in the raw schema.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -172,10 +172,8 @@ def scored_sample(
     their candidates' score parts (`lists`: their candidates, `candidate_lists.candidate_lists`)."""
     inputs, lists = sampled(inputs, lists, MAX_USERS)
     users = user_rows(encoded["valid"], inputs.user_ids)
-    scored = score_candidates(
-        inputs, lists, users, items, dlrm, popular.item_clicks(encoded["train"])
-    )
-    return inputs, scored
+    clicks = popular.item_clicks(encoded["train"])
+    return inputs, score_candidates(inputs, lists, users, items, dlrm, clicks)
 
 
 def table(
@@ -211,12 +209,10 @@ def sampled(
     inputs: candidate_lists.RetrievalInputs, lists: candidate_lists.CandidateLists, max_users: int
 ) -> tuple[candidate_lists.RetrievalInputs, candidate_lists.CandidateLists]:
     """`inputs` and `lists` for a seeded sample of at most `max_users` of their users."""
-    import dataclasses
-
     if len(inputs.user_ids) <= max_users:
         return inputs, lists
     keep = np.sort(np.random.default_rng(0).permutation(len(inputs.user_ids))[:max_users])
-    inputs = dataclasses.replace(
+    inputs = replace(
         inputs, user_ids=inputs.user_ids[keep], query_vectors=inputs.query_vectors[keep]
     )
     return inputs, lists.of_rows(keep)
