@@ -23,22 +23,19 @@ def top10_quality(
     weights: ScoreWeights,
     catalogue: CatalogueIds,
     k: int = 10,
-    max_users: int = 1000,
 ) -> dict[str, float | int]:
-    """Mean TRUE click probability (the generator's) of k items per valid user, none of them
-    clicked in train: the served top k (the build's final order of the merged candidates),
-    the DLRM's top k of the same candidates, the most clicked ones, random ones, and the best
-    possible k (`catalogue`: every item id)."""
+    """Mean TRUE click probability (the generator's) of k items per user of `scored` (the
+    users the top-10 table measures), none of them clicked in train: the served top k (the
+    build's final order of the merged candidates), the DLRM's top k of the same candidates,
+    the most clicked ones, random ones, and the best possible k (`catalogue`: every item id)."""
     lists = scored.lists
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.permutation(len(lists.user_ids))[:max_users])
-    user_ids = lists.user_ids[rows]
-    served, by_dlrm = scored.top(weights, k)[rows], scored.top(ScoreWeights(), k)[rows]
+    user_ids = lists.user_ids
+    served, by_dlrm = scored.top(weights, k), scored.top(ScoreWeights(), k)
     best, unseen_sum, unseen_count = [], 0.0, 0
-    for start in range(0, len(rows), USERS_AT_ONCE):
-        part = rows[start : start + USERS_AT_ONCE]
-        every = truth.grid(lists.user_ids[part], catalogue)
-        for row, past in enumerate(lists.history[i] for i in part):
+    for start in range(0, len(user_ids), USERS_AT_ONCE):
+        part = slice(start, start + USERS_AT_ONCE)
+        every = truth.grid(user_ids[part], catalogue)
+        for row, past in enumerate(lists.history[part]):
             every[row, np.isin(catalogue, past)] = np.nan
         width = min(k, every.shape[1])
         best.append(-np.sort(-np.nan_to_num(every, nan=-1.0), axis=1)[:, :width])
@@ -47,10 +44,10 @@ def top10_quality(
     return {
         "models_top10": _mean_truth(truth, user_ids, served),
         "dlrm_order_top10": _mean_truth(truth, user_ids, by_dlrm),
-        "most_clicked_top10": _mean_truth(truth, user_ids, lists.most_clicked[rows, :k]),
+        "most_clicked_top10": _mean_truth(truth, user_ids, lists.most_clicked[:, :k]),
         "random_items": unseen_sum / unseen_count if unseen_count else float("nan"),
         "best_top10": float(np.concatenate(best).mean()) if best else float("nan"),
-        "users": int(len(rows)),
+        "users": int(len(user_ids)),
     }
 
 
