@@ -34,9 +34,9 @@ class RankingConfig:
     early_stopping_share: float = 0.1
     """Share of train held out to choose the epoch by exact AUC (DLRM over-fits the ids)."""
     batch_size: int = 256
-    """The first epoch's. Chosen by held-out AUC on both generators (50k rows): 256 beat 1024
-    on both (longtail 0.704-0.711 vs 0.700, planted 0.883-0.889 vs 0.860-0.867); 128 was no
-    better than 256."""
+    """The first epoch's, up to ~250k rows to fit (`first_epoch_steps`). Chosen by held-out
+    AUC on both generators (50k rows): 256 beat 1024 on both (longtail 0.704-0.711 vs 0.700,
+    planted 0.883-0.889 vs 0.860-0.867); 128 was no better than 256."""
     learning_rate: float = 0.01
     """Chosen by held-out AUC on both generators: 0.001 to 0.01 and embedding dims 16 and 64 were
     compared; 0.01 was best or tied on both. Without L2 it peaks after 1-2 epochs."""
@@ -68,22 +68,43 @@ class RankingConfig:
     0.7572 vs 0.7555, 11.9 vs 13.8 s. Growing every epoch regardless was faster still and lost
     0.007 on MovieLens; 0.002 was within 0.002 of 0.004 and slower; scaling the learning rate
     with the batch (square root or linear) lost on all four."""
+    first_epoch_steps: int = 500
+    """The first batch is the largest of `batch_size` times a power of `batch_growth` (up to
+    `max_batch_size`) that still gives the first epoch at least this many steps: at 100k and
+    300k rows that is `batch_size` itself, at 1M rows (~630k rows to fit) 1024. A step costs
+    the same at any of these batches, and more as the tables grow (about 25 ms at 1M rows
+    against 10 ms at 100k: Keras' Adam and the weight average update every row of a table
+    each step), so a first epoch of 2,460 steps at 256 took 60 s at 1M where 615 at 1024
+    took 17 s. On 1M-row builds of both generators the held-out AUC stayed within 0.0005 of
+    the fixed start's (docs/decisions.md)."""
 
 
 class GrowingBatch:
-    """The DLRM's batch size over its epochs: `config.batch_size` at first, `batch_growth`
+    """The DLRM's batch size over its epochs: `first_batch_size` at first, `batch_growth`
     times larger (up to `max_batch_size`) after each epoch whose held-out score rose by less
     than `grow_below` over the best before it."""
 
-    def __init__(self, config: RankingConfig) -> None:
+    def __init__(self, config: RankingConfig, rows: int) -> None:
         self.config = config
-        self.size = config.batch_size
+        self.size = first_batch_size(config, rows)
         self.best: float | None = None
 
     def after_epoch(self, score: float) -> None:
         if self.best is not None and score - self.best < self.config.grow_below:
             self.size = min(self.size * self.config.batch_growth, self.config.max_batch_size)
         self.best = score if self.best is None else max(self.best, score)
+
+
+def first_batch_size(config: RankingConfig, rows: int) -> int:
+    """The first epoch's batch for `rows` rows to fit (see `first_epoch_steps`)."""
+    size = config.batch_size
+    while (
+        config.batch_growth > 1
+        and size * config.batch_growth <= config.max_batch_size
+        and rows // (size * config.batch_growth) >= config.first_epoch_steps
+    ):
+        size *= config.batch_growth
+    return size
 
 
 @dataclass
@@ -115,7 +136,7 @@ def train(
         fit_rows, stop_rows = train[schema.column_names], stop_rows[schema.column_names]
     fit_data = Dataset(fit_rows, schema=schema)
     build_before_training(model, fit_data, min(config.batch_size, len(fit_rows)))
-    batch = GrowingBatch(config)
+    batch = GrowingBatch(config, len(fit_rows))
 
     def one_epoch() -> None:
         batch_size = min(batch.size, len(fit_rows))

@@ -84,13 +84,29 @@ def test_the_batch_doubles_after_an_epoch_that_gained_little_up_to_its_cap() -> 
         max_batch_size=1024,
         grow_below=0.004,
     )
-    batch = ranking.GrowingBatch(config)
+    batch = ranking.GrowingBatch(config, rows=60_000)
     sizes = []
     for score in (0.70, 0.71, 0.712, 0.713, 0.705, 0.72):
         batch.after_epoch(score)
         sizes.append(batch.size)
     # +0.01 keeps 256; +0.002 doubles; +0.001 doubles; a fall doubles (capped); +0.007 keeps
     assert sizes == [256, 256, 512, 1024, 1024, 1024]
+
+
+def test_the_first_batch_grows_with_the_rows_to_fit_up_to_its_cap() -> None:
+    config = replace(
+        ranking.RankingConfig(),
+        batch_size=256,
+        batch_growth=2,
+        max_batch_size=1024,
+        first_epoch_steps=500,
+    )
+    sizes = [ranking.first_batch_size(config, rows) for rows in (0, 255_999, 256_000, 630_000)]
+    # 256_000 rows: 500 steps of 512; 630_000: 615 of 1024; 10M rows stay at the cap
+    assert sizes == [256, 256, 512, 1024]
+    assert ranking.first_batch_size(config, 10_000_000) == 1024
+    assert ranking.first_batch_size(replace(config, batch_growth=1), 10_000_000) == 256
+    assert ranking.GrowingBatch(config, rows=630_000).size == 1024
 
 
 def test_the_train_step_is_traced_once_over_epochs_and_batch_sizes() -> None:
