@@ -275,7 +275,21 @@ def tower_top(
     out = np.empty((len(queries), width), dtype=np.int32)
     for start in range(0, len(queries), chunk):
         scores = queries[start : start + chunk] @ item_vectors.T
-        best = np.argpartition(-scores, width - 1, axis=1)[:, :width]
-        order = np.argsort(-np.take_along_axis(scores, best, axis=1), axis=1, kind="stable")
-        out[start : start + chunk] = item_ids[np.take_along_axis(best, order, axis=1)]
+        out[start : start + chunk] = _best_first(scores, item_ids, width)
+    return out
+
+
+def _best_first(
+    scores: npt.NDArray[np.float32], item_ids: CatalogueIds, width: int, entries: int = 1 << 22
+) -> IdArray:
+    """int32 [rows, width]: each row's `width` best items, best first, ranked a few rows at a
+    time (`entries` scores at most): ranking a whole chunk at once took a negated copy and an
+    int64 index array the size of the scores (1.2 GB a chunk at 100k items)."""
+    rows = max(1, entries // max(1, scores.shape[1]))
+    out = np.empty((len(scores), width), dtype=np.int32)
+    for start in range(0, len(scores), rows):
+        part = scores[start : start + rows]
+        best = np.argpartition(-part, width - 1, axis=1)[:, :width]
+        order = np.argsort(-np.take_along_axis(part, best, axis=1), axis=1, kind="stable")
+        out[start : start + rows] = item_ids[np.take_along_axis(best, order, axis=1)]
     return out
