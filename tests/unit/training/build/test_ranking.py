@@ -76,15 +76,14 @@ def test_the_kept_weights_are_the_average_over_the_steps() -> None:
     assert distance(averaged, start) < 0.1 * distance(plain, start)
 
 
+def batch_config(**settings: float) -> ranking.RankingConfig:
+    """Batches of 256 doubling up to 1024, with `settings` on top."""
+    base = dict(batch_size=256, batch_growth=2, max_batch_size=1024)
+    return replace(ranking.RankingConfig(), **{**base, **settings})
+
+
 def test_the_batch_doubles_after_an_epoch_that_gained_little_up_to_its_cap() -> None:
-    config = replace(
-        ranking.RankingConfig(),
-        batch_size=256,
-        batch_growth=2,
-        max_batch_size=1024,
-        grow_below=0.004,
-    )
-    batch = ranking.GrowingBatch(config, rows=60_000)
+    batch = ranking.GrowingBatch(batch_config(grow_below=0.004), rows=60_000)
     sizes = []
     for score in (0.70, 0.71, 0.712, 0.713, 0.705, 0.72):
         batch.after_epoch(score)
@@ -94,13 +93,7 @@ def test_the_batch_doubles_after_an_epoch_that_gained_little_up_to_its_cap() -> 
 
 
 def test_the_first_batch_grows_with_the_rows_to_fit_up_to_its_cap() -> None:
-    config = replace(
-        ranking.RankingConfig(),
-        batch_size=256,
-        batch_growth=2,
-        max_batch_size=1024,
-        first_epoch_steps=500,
-    )
+    config = batch_config(first_epoch_steps=500)
     sizes = [ranking.first_batch_size(config, rows) for rows in (0, 255_999, 256_000, 630_000)]
     # 256_000 rows: 500 steps of 512; 630_000: 615 of 1024; 10M rows stay at the cap
     assert sizes == [256, 256, 512, 1024]
