@@ -58,9 +58,11 @@ def quality_table(out: Path, names: Sequence[str]) -> str:
 def build_table(out: Path, names: Sequence[str]) -> str:
     lines = [
         "## The builds: time, memory and the build's own table (valid split, NDCG@10)\n",
+        "Debiased: each held-out click weighted by 1 / P(shown), what an impression log's list is "
+        "judged by ([quality](../quality.md#what-every-build-reports)).\n",
         "| data set | total s | retrieval s | ranking s | choices s | peak RSS MB | served "
-        "| best baseline |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| best baseline | served, debiased | best baseline, debiased |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
         build = read(out / "builds" / f"{name}.json")
@@ -68,15 +70,25 @@ def build_table(out: Path, names: Sequence[str]) -> str:
             continue
         timings = build.get("timings_s") or {}
         top10 = (build.get("evaluation") or {}).get("top10") or {}
-        baselines = {b: top10[f"{b}_ndcg_at_10"] for b in BASELINES if f"{b}_ndcg_at_10" in top10}
-        best = max(baselines, key=lambda b: baselines[b]) if baselines else None
         lines.append(
             f"| {name} | {timings.get('total', 0):.1f} | {timings.get('retrieval', 0):.1f} | "
             f"{timings.get('ranking', 0):.1f} | {timings.get('choices', 0):.1f} | "
-            f"{build.get('peak_rss_mb') or 0:.0f} | {top10.get('served_ndcg_at_10', 0):.4f} | "
-            + (f"{best} {baselines[best]:.4f} |" if best else "- |")
+            f"{build.get('peak_rss_mb') or 0:.0f} | "
+            + " | ".join(_served_and_best(top10, m) for m in ("ndcg_at_10", "debiased_ndcg_at_10"))
+            + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _served_and_best(top10: dict[str, Any], measure: str) -> str:
+    """`served | best baseline` cells of `measure`; `- | -` where the build has none."""
+    baselines = {b: top10[f"{b}_{measure}"] for b in BASELINES if f"{b}_{measure}" in top10}
+    if f"served_{measure}" not in top10:
+        return "- | -"
+    best = max(baselines, key=lambda b: baselines[b]) if baselines else None
+    return f"{top10[f'served_{measure}']:.4f} | " + (
+        f"{best} {baselines[best]:.4f}" if best else "-"
+    )
 
 
 def benchmark_tables(out: Path) -> str:

@@ -143,6 +143,7 @@ def _build(config: BuildConfig, build_dir: Path, raw: raw_data.RawData | None) -
             itemitem_table,
             ordering,
             ease,
+            choices.filter.impression_log,
         )
         on_clicks = ease if ordering.itemitem_input == "clicks" else None  # the baseline's
         evaluation = evaluate.build_table(

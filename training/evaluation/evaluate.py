@@ -24,7 +24,7 @@ from services.ensemble.final_score import DenseItemItem, OrderSettings
 from training.build import segments
 from training.data.schema import TARGET
 from training.data.truth import ClickTruth
-from training.evaluation import metrics, user_clicks
+from training.evaluation import metrics, propensity, user_clicks
 from training.evaluation.candidate_lists import (
     CandidateLists,
     K,
@@ -139,6 +139,8 @@ class Sources:
     ordering: OrderSettings = field(default_factory=OrderSettings)
     itemitem_weights: tuple[IdArray, npt.NDArray[np.float32]] | None = None
     """The dense weights (item ids, B) the final score's item-item part reads."""
+    impression_log: bool = False
+    """What the build took its log for (`order_choice.FilterChoice.impression_log`)."""
 
 
 def build_table(
@@ -167,7 +169,14 @@ def build_table(
     table: dict[str, dict[str, Any]] = {
         "ranking": ranking_table(_raw_items(train), _raw_items(valid), scores),
         "retrieval": retrieval_table(inputs, lists=lists),
-        "top10": evaluate_top10.table(measured, scored, sources.ordering, ease),
+        "top10": evaluate_top10.table(
+            measured,
+            scored,
+            sources.ordering,
+            ease,
+            propensity.Exposure.of(train),
+            "impressions" if sources.impression_log else "consumption",
+        ),
     }
     if truth is not None:
         catalogue = items["item_id_raw"].to_numpy()

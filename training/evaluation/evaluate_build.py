@@ -62,7 +62,16 @@ def _sources(build_dir: Path, document: dict[str, Any], train: pd.DataFrame) -> 
         pd.read_parquet(build_dir / str(itemitem)) if itemitem else None,
         OrderSettings.from_dict(document.get("ordering")),
         weights,
+        _impression_log(document),
     )
+
+
+def _impression_log(document: dict[str, Any]) -> bool:
+    """What the build took its log for (builds before the kind was recorded: by its filter)."""
+    chosen_filter = document.get("ordering_choice", {}).get("filter", {})
+    if "log" in chosen_filter:
+        return bool(chosen_filter["log"] == "impressions")
+    return OrderSettings.from_dict(document.get("ordering")).exclude == "clicks"
 
 
 def _segment_popular(

@@ -34,9 +34,9 @@ from services.ensemble.final_score import (
 )
 from training.build import itemitem, popular
 from training.build.batches import input_columns
-from training.evaluation import candidate_lists, user_clicks
+from training.evaluation import candidate_lists, propensity, user_clicks
+from training.evaluation.top10_metrics import K_ANSWER, debiased_metrics, list_metrics
 
-K_ANSWER = 10
 MAX_USERS = 1000
 """Users measured (a seeded sample beyond it): the DLRM scores K candidates for each. The
 choices compare options on the same users (paired), so their differences are steadier than
@@ -132,28 +132,6 @@ def dlrm_probabilities(
     return np.where(valid, scores, np.nan).reshape(n, width)
 
 
-def list_metrics(
-    lists: IdArray, rows: npt.NDArray[np.int64], items: user_clicks.CatalogueIds, k: int = K_ANSWER
-) -> dict[str, float]:
-    """recall@k (hits / min(targets, k)), NDCG@k (binary gains) and hit@k of the rows of
-    `lists` that have targets: (row, item) pairs `rows`, `items`."""
-    if len(rows) == 0:
-        return {"recall_at_10": 0.0, "ndcg_at_10": 0.0, "hit_at_10": 0.0}
-    top = lists[:, :k]
-    position = np.where(top[rows] == items[:, None], np.arange(top.shape[1]), k).min(axis=1)
-    hit = position < k
-    _, user = np.unique(rows, return_inverse=True)
-    targets = np.bincount(user)
-    hits = np.bincount(user, weights=hit)
-    gains = np.bincount(user, weights=np.where(hit, 1.0 / np.log2(position + 2.0), 0.0))
-    ideal = np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))[np.minimum(targets, k) - 1]
-    return {
-        "recall_at_10": float((hits / np.minimum(targets, k)).mean()),
-        "ndcg_at_10": float((gains / ideal).mean()),
-        "hit_at_10": float((hits > 0).mean()),
-    }
-
-
 def target_rows(
     inputs: candidate_lists.RetrievalInputs,
 ) -> tuple[npt.NDArray[np.int64], user_clicks.CatalogueIds]:
@@ -181,10 +159,19 @@ def table(
     scored: ScoredCandidates,
     ordering: OrderSettings,
     ease: tuple[IdArray, npt.NDArray[np.float32]] | None = None,
+    exposure: propensity.Exposure | None = None,
+    log: str = "consumption",
 ) -> dict[str, float | int | str]:
-    """The served top-10 and its baselines on the users of `scored` (`scored_sample`)."""
+    """The served top-10 and its baselines on the users of `scored` (`scored_sample`); given
+    the train rows' `exposure`, also debiased (`propensity`). `log`: the build's kind of log
+    (`order_choice.FilterChoice.impression_log`), which decides what `warnings` compares."""
     lists = scored.lists
     rows, targets = target_rows(inputs)
+    weights = (
+        None
+        if exposure is None
+        else propensity.click_weights(exposure, inputs.user_ids, rows, targets)
+    )
     answers = {
         "served": scored.top(ordering.weights),
         "dlrm_order": scored.top(ScoreWeights()),
@@ -198,10 +185,13 @@ def table(
     for name, answer in answers.items():
         if answer is None:
             continue
-        for measure, value in list_metrics(answer, rows, targets).items():
-            out[f"{name}_{measure}"] = value
+        measures = list_metrics(answer, rows, targets)
+        if weights is not None:
+            measures.update(debiased_metrics(answer, rows, targets, weights))
+        out.update({f"{name}_{measure}": value for measure, value in measures.items()})
     out["users"] = int(len(np.unique(rows)))
     out["filter"] = ordering.exclude
+    out["log"] = log
     return out
 
 
@@ -284,9 +274,12 @@ BASELINES = ("most_clicked", "segment_popular", "coclick", "two_tower", "dlrm_or
 
 
 def warnings(values: Mapping[str, Any]) -> list[str]:
-    """One line per baseline whose NDCG@10 or recall@10 is above the served list's."""
+    """One line per baseline whose NDCG@10 or recall@10 is above the served list's: debiased
+    in an impression log (where held-out clicks follow the old system's exposure), else raw."""
     lines = []
+    debiased = values.get("log") == "impressions" and "served_debiased_ndcg_at_10" in values
     for measure in ("ndcg_at_10", "recall_at_10"):
+        measure = f"debiased_{measure}" if debiased else measure
         served = values.get(f"served_{measure}")
         for name in BASELINES:
             other = values.get(f"{name}_{measure}")

@@ -52,6 +52,9 @@ def test_the_summary_is_made_from_the_json_files(tmp_path: Path) -> None:
         "served_ndcg_at_10": 0.03,
         "segment_popular_ndcg_at_10": 0.031,
         "ease_ndcg_at_10": 0.02,
+        "served_debiased_ndcg_at_10": 0.002,
+        "dlrm_order_debiased_ndcg_at_10": 0.0021,
+        "ease_debiased_ndcg_at_10": 0.001,
     }
     build = {"timings_s": {"total": 66.0, "ranking": 26.0}, "peak_rss_mb": 1560.2}
     (tmp_path / "builds" / "ml.json").write_text(
@@ -60,5 +63,9 @@ def test_the_summary_is_made_from_the_json_files(tmp_path: Path) -> None:
     write_summary(tmp_path, ["ml", "missing"], 100_000, 42)
     text = (tmp_path / "summary.md").read_text()
     assert "| ml | 1,234 | 0 | **0.200 / 0.150** | 0.100 / 0.050 | 0.150 / 0.100 | 1.50x |" in text
-    assert "| ml | 66.0 | 0.0 | 26.0 | 0.0 | 1560 | 0.0300 | segment_popular 0.0310 |" in text
+    row = (
+        "| ml | 66.0 | 0.0 | 26.0 | 0.0 | 1560 | 0.0300 | segment_popular 0.0310 "
+        "| 0.0020 | dlrm_order 0.0021 |"
+    )
+    assert row in text
     assert "missing" not in text and "Serving" not in text

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.evaluation.evaluate_top10 import dense_top, list_metrics, warnings
+from training.evaluation.evaluate_top10 import dense_top, warnings
+from training.evaluation.top10_metrics import list_metrics
 
 
 def test_recall_ndcg_and_hit_of_hand_made_lists() -> None:
@@ -41,3 +42,18 @@ def test_a_baseline_above_the_served_list_is_a_warning() -> None:
     }
     lines = warnings(values)
     assert lines == ["warning: the served top-10's ndcg_at_10 0.1000 is below ease 0.1200"]
+
+
+def test_an_impression_log_is_warned_on_its_debiased_measures() -> None:
+    values = {
+        "log": "impressions",
+        "served_ndcg_at_10": 0.10,
+        "segment_popular_ndcg_at_10": 0.20,
+        "served_debiased_ndcg_at_10": 0.010,
+        "segment_popular_debiased_ndcg_at_10": 0.008,
+        "served_debiased_recall_at_10": 0.02,
+        "dlrm_order_debiased_recall_at_10": 0.03,
+    }
+    assert warnings(values) == [
+        "warning: the served top-10's debiased_recall_at_10 0.0200 is below dlrm_order 0.0300"
+    ]
