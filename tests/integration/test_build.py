@@ -106,7 +106,12 @@ def test_the_build_chose_how_it_filters_and_orders_on_held_out_rows(build_dir: P
     top10 = document["evaluation"]["top10"]
     for name in ("served", "dlrm_order", "most_clicked", "ease", "two_tower", "coclick"):
         assert 0.0 <= top10[f"{name}_ndcg_at_10"] <= 1.0
+        assert 0.0 <= top10[f"{name}_debiased_ndcg_at_10"] <= 1.0
     assert top10["users"] > 0 and top10["filter"] == ordering.exclude
+    assert top10["log"] == "impressions"  # its warnings compare the debiased measures
+    below = [line for line in document["evaluation"]["warnings"] if "top-10" in line]
+    assert not below, below  # the served list at or above every baseline
+    assert "debiased" in weights["objective"]
     assert (build_dir / document["artifacts"]["itemitem"]).exists()
 
 

@@ -16,12 +16,14 @@ purchases: each row is an item the user chose, once) a list must anticipate what
 take next: the held-out NDCG@10 alone decides. In an impression log (a system showed the
 items) a list is judged by the clicks it gets when shown, the click probability given shown
 that the DLRM estimates; held-out clicks there also follow the old system's exposure, which
-popular and segment lists copy. So in an impression log the ascent starts from the DLRM's order
-and takes only weights whose top-10 keeps at least 1 - CTR_TOLERANCE of the DLRM order's
-estimated click probability. A log is an impression log when shown items are clicked later
-(step 1 keeps them) or when some user was shown the same item twice (`FilterChoice.
-impression_log`): with a large catalogue repeats are rare, and removing shown items can win
-step 1 by a hair on an impression log too.
+popular and segment lists copy. So in an impression log the ascent starts from the DLRM's order,
+judges by the held-out NDCG@10 with each click weighted by 1 / P(shown)
+(training/evaluation/propensity.py), takes a change only when its gain is beyond the held-out
+clicks' noise (STANDARD_ERRORS) and only weights whose top-10 keeps at least 1 - CTR_TOLERANCE
+of the DLRM order's estimated click probability. A log is an impression log when shown items
+are clicked later (step 1 keeps them) or when some user was shown the same item twice
+(`FilterChoice.impression_log`): with a large catalogue repeats are rare, and removing shown
+items can win step 1 by a hair on an impression log too.
 """
 
 from __future__ import annotations
@@ -38,12 +40,24 @@ from services.ensemble.candidates import IdArray
 from services.ensemble.final_score import EXCLUDES, PARTS, OrderSettings, ScoreWeights
 from training.build import itemitem, popular
 from training.build.choice_split import ChoiceSplit
-from training.evaluation import candidate_lists, evaluate_top10, user_clicks
+from training.evaluation import (
+    candidate_lists,
+    evaluate_top10,
+    propensity,
+    top10_metrics,
+    user_clicks,
+)
 
 WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 MIN_GAIN = 0.002
 """Relative NDCG@10 gain a weight change must bring (the held-out clicks are a sample)."""
 ROUNDS = 4
+STANDARD_ERRORS = 3.0
+"""In an impression log a weight change must raise the held-out debiased NDCG@10 by more than
+this many standard errors of the gain (paired by user): weighting clicks by 1 / P(shown) makes
+the measure noisy, and a round of the ascent makes about 40 trials (5 parts x 8 values). At 3,
+a trial without a real gain passes with probability 0.0013, about 5% over a round's trials
+(Bonferroni); at 2 (2.3% a trial) noise passes in most rounds."""
 CTR_TOLERANCE = 0.02
 """Share of the DLRM's estimated click probability of the top-10 an impression log's order may
 give up for held-out NDCG. On both generators at 100k rows (their truth known): 0.02 kept
@@ -104,7 +118,8 @@ class WeightChoice:
             "part_alone_ndcg_at_10": {k: round(v, 4) for k, v in self.alone.items()},
             "users": self.users,
             "objective": "held-out NDCG@10"
-            + ("" if self.ctr_floor is None else " keeping the DLRM's estimated click rate"),
+            if self.ctr_floor is None
+            else "held-out NDCG@10 debiased by exposure, keeping the DLRM's estimated click rate",
             "estimated_ctr": round(self.estimated_ctr, 4),
             **({} if self.ctr_floor is None else {"ctr_floor": round(self.ctr_floor, 4)}),
         }
@@ -133,7 +148,7 @@ def choose_filter(
         fitted[model_input] = (ids, b)
         for exclude in EXCLUDES:
             top = evaluate_top10.dense_top(ids, b, histories[model_input], histories[exclude])
-            value = evaluate_top10.list_metrics(top, rows, items)["ndcg_at_10"]
+            value = top10_metrics.list_metrics(top, rows, items)["ndcg_at_10"]
             ndcg[f"{exclude}/{model_input}"] = round(value, 4)
     order = [f"{e}/{i}" for e in EXCLUDES for i in EXCLUDES]
     best = max(order, key=lambda name: (ndcg[name], -order.index(name)))
@@ -162,36 +177,70 @@ def choose_weights(
         inputs, lists, users, items, dlrm, popular.item_clicks(fit)
     )
     rows, targets = evaluate_top10.target_rows(inputs)
+    if impression_log:
+        return _impression_log_weights(inputs, fit, scored, rows, targets)
 
     def ndcg(weights: ScoreWeights) -> float:
-        top = scored.top(weights)
-        return evaluate_top10.list_metrics(top, rows, targets)["ndcg_at_10"]
+        return top10_metrics.list_metrics(scored.top(weights), rows, targets)["ndcg_at_10"]
 
     alone = {part: ndcg(ScoreWeights.from_dict({part: 1.0})) for part in PARTS}
-    floor = None
-    if impression_log:
-        floor = (1.0 - CTR_TOLERANCE) * scored.estimated_ctr(ScoreWeights())
-        start = "ranking"
-    else:
-        start = max(PARTS, key=lambda part: (alone[part], -PARTS.index(part)))
+    start = max(PARTS, key=lambda part: (alone[part], -PARTS.index(part)))
+    weights, best = ascend(ScoreWeights.from_dict({start: 1.0}), alone[start], ndcg)
+    users_measured = int(len(np.unique(rows)))
+    return WeightChoice(weights, best, alone, users_measured, None, scored.estimated_ctr(weights))
 
-    def allowed(weights: ScoreWeights) -> bool:
-        return floor is None or scored.estimated_ctr(weights) >= floor
 
-    weights, best = ascend(ScoreWeights.from_dict({start: 1.0}), alone[start], ndcg, allowed)
+def _impression_log_weights(
+    inputs: candidate_lists.RetrievalInputs,
+    fit: pd.DataFrame,
+    scored: evaluate_top10.ScoredCandidates,
+    rows: npt.NDArray[np.int64],
+    targets: user_clicks.CatalogueIds,
+) -> WeightChoice:
+    """From the DLRM's order, by the held-out NDCG@10 debiased by the exposure of `fit`
+    (`propensity`), among the weights that keep its estimated click rate; a change must beat
+    the noise of the held-out clicks (`STANDARD_ERRORS`)."""
+    exposure = propensity.Exposure.of(fit)
+    weights_of_clicks = propensity.click_weights(exposure, inputs.user_ids, rows, targets)
+    _, user_of_click = np.unique(rows, return_inverse=True)
+    total = float(weights_of_clicks.sum())
+
+    def gains(weights: ScoreWeights) -> npt.NDArray[np.float64]:
+        return weights_of_clicks * top10_metrics.click_gains(scored.top(weights), rows, targets)
+
+    def ndcg(weights: ScoreWeights) -> float:
+        return float(gains(weights).sum()) / total
+
+    floor = (1.0 - CTR_TOLERANCE) * scored.estimated_ctr(ScoreWeights())
+
+    def allowed(trial: ScoreWeights, current: ScoreWeights) -> bool:
+        if scored.estimated_ctr(trial) < floor:
+            return False
+        return gain_beyond_noise(gains(trial) - gains(current), user_of_click)
+
+    alone = {part: ndcg(ScoreWeights.from_dict({part: 1.0})) for part in PARTS}
+    weights, best = ascend(ScoreWeights(), alone["ranking"], ndcg, allowed)
     users_measured = int(len(np.unique(rows)))
     return WeightChoice(weights, best, alone, users_measured, floor, scored.estimated_ctr(weights))
+
+
+def gain_beyond_noise(gains: npt.NDArray[np.float64], user_of_click: npt.NDArray[np.int64]) -> bool:
+    """Whether the clicks' total gain (one value per click, users 0..n-1 by `user_of_click`)
+    exceeds STANDARD_ERRORS standard errors of a total over users drawn at random."""
+    by_user = np.bincount(user_of_click, weights=gains)
+    noise = STANDARD_ERRORS * float(np.sqrt(len(by_user)) * by_user.std())
+    return float(by_user.sum()) > noise
 
 
 def ascend(
     weights: ScoreWeights,
     score: float,
     measure: Callable[[ScoreWeights], float],
-    allowed: Callable[[ScoreWeights], bool],
+    allowed: Callable[[ScoreWeights, ScoreWeights], bool] = lambda trial, current: True,
     rounds: int = ROUNDS,
 ) -> tuple[ScoreWeights, float]:
-    """Coordinate ascent of `measure(weights)` over WEIGHT_GRID, one part at a time, among the
-    weights `allowed`."""
+    """Coordinate ascent of `measure(weights)` over WEIGHT_GRID, one part at a time; a trial
+    must gain MIN_GAIN and be `allowed(trial, current weights)`."""
     for _ in range(rounds):
         improved = False
         for part in PARTS:
@@ -201,7 +250,7 @@ def ascend(
                     continue
                 trial = ScoreWeights.from_dict(values)
                 result = measure(trial)
-                if result > score * (1 + MIN_GAIN) and allowed(trial):
+                if result > score * (1 + MIN_GAIN) and allowed(trial, weights):
                     weights, score, improved = trial, result, True
         if not improved:
             break

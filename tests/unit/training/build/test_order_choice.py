@@ -17,9 +17,9 @@ def test_ascent_takes_only_allowed_weights_that_gain_enough() -> None:
         return weights.ranking + 2 * weights.itemitem - weights.popularity
 
     start = ScoreWeights()
-    weights, score = order_choice.ascend(start, measure(start), measure, lambda w: True)
+    weights, score = order_choice.ascend(start, measure(start), measure)
     assert weights.itemitem == 1.0 and weights.popularity == 0.0 and score == 3.0
-    capped, _ = order_choice.ascend(start, 1.0, measure, lambda w: w.itemitem <= 0.5)
+    capped, _ = order_choice.ascend(start, 1.0, measure, lambda w, _: w.itemitem <= 0.5)
     assert capped.itemitem == 0.5
 
 
@@ -68,3 +68,13 @@ def test_a_log_that_shows_items_again_is_an_impression_log_whatever_the_filter()
         choice, repeated_pairs=order_choice.REPEATED_PAIRS_OF_IMPRESSIONS / 2
     )
     assert not rare.impression_log and rare.as_dict()["log"] == "consumption"
+
+
+def test_a_gain_spread_over_users_beats_the_noise_one_users_luck_does_not() -> None:
+    users = np.arange(100)
+    spread = np.full(100, 0.01)
+    lucky = np.zeros(100)
+    lucky[7] = 1.0  # the same total gain, from one user
+    assert order_choice.gain_beyond_noise(spread + np.linspace(-0.005, 0.005, 100), users)
+    assert not order_choice.gain_beyond_noise(lucky, users)
+    assert not order_choice.gain_beyond_noise(-spread, users)
