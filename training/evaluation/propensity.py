@@ -9,9 +9,10 @@ Treatments"; Yang et al. 2018, "Unbiased Offline Recommender Evaluation for
 Missing-Not-At-Random Implicit Feedback") estimates the clicks a list would get if its items
 were shown. The estimate is a mixture, as systems mix sources: half the item's share of all
 impressions, half the user's share of impressions in the item's category times the item's
-share within that category. On both generators, whose truth is known, the debiased NDCG@10
-ranks the lists as their true click probability does where the raw NDCG@10 ranks them the other
-way round (docs/quality.md).
+share within that category. On both generators' 100k builds, whose truth is known, the
+debiased NDCG@10 ranks seven lists nearly as their true click probability does (Spearman 0.71
+and 0.86), the raw NDCG@10 nearly at random (-0.11 and -0.07); at 1M rows (100k items) too few
+valid clicks are found for either to separate the lists (docs/quality.md).
 """
 
 from __future__ import annotations
